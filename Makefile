@@ -1,0 +1,72 @@
+# rios-lua: `make` builds ./rios-lua; `make test` runs the specs in it;
+# `make demo` installs what is missing, builds and runs scripts/ndvi.lua.
+
+PREFIX ?= /usr/local
+CC ?= cc
+PKGS := luajit gdal
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# Export the runtime's symbols so the FFI finds rl_ffi_* through ffi.C.
+LDFLAGS += -Wl,-E
+
+# Debian packages the project needs to build, test and run.
+DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
+  lua-cjson lua-busted libcurl4-openssl-dev
+
+SRCS := $(wildcard runtime/*.c)
+HDRS := $(wildcard runtime/*.h)
+BUILD ?= build/default
+OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
+CDEF := lua/rios/cdef.lua
+
+.PHONY: all test demo deps install uninstall clean bench asan tsan check-deps
+
+all: rios-lua $(CDEF)
+
+rios-lua: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/%.o: runtime/%.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	mkdir -p $@
+
+# The FFI declarations come from one header (see runtime/rl_ffi.h).
+$(CDEF): runtime/rl_ffi.h
+	{ echo '-- Generated from runtime/rl_ffi.h by make: do not edit.'; \
+	  echo 'return [=['; \
+	  sed -n '/^\/\* RL_FFI_BEGIN \*\/$$/,/^\/\* RL_FFI_END \*\/$$/p' $< | sed '1d;$$d'; \
+	  echo ']=]'; } > $@.tmp && mv $@.tmp $@
+
+# Runs every spec inside the runtime; the last line is "N passed, N failed".
+test: all
+	@./rios-lua spec/run.lua
+
+demo: deps all
+	./rios-lua scripts/make_demo_data.lua demo
+	./rios-lua scripts/ndvi.lua demo/red.tif demo/nir.tif demo/ndvi.tif
+
+# Install the Debian packages that are missing (as root, or through sudo).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	else echo "all Debian packages present"; fi
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios
+	install -m 755 rios-lua $(DESTDIR)$(PREFIX)/bin/rios-lua
+	install -m 644 lua/rios.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios.lua
+	install -m 644 lua/rios/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios/
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/share/rios-lua
+
+clean:
+	rm -rf build rios-lua $(CDEF) demo

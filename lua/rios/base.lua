@@ -1,0 +1,64 @@
+-- rios.base: what every rios module shares: the FFI declarations (loaded
+-- once per Lua state from the generated rios.cdef), the C namespace, one
+-- error buffer per state, and the two ways rios reports a problem.
+local ffi = require("ffi")
+
+local M = {}
+
+if not pcall(ffi.typeof, "rl_err") then
+  ffi.cdef(require("rios.cdef"))
+end
+
+local C = ffi.C
+M.C = C
+M.ffi = ffi
+
+-- Made once per state, never per call.
+M.err = ffi.new("rl_err")
+
+function M.errmsg()
+  return ffi.string(M.err.msg)
+end
+
+M.dtypes = { "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64" }
+M.dtype_code = {}
+M.dtype_ctype = {}   -- dtype name -> element ctype
+M.dtype_ptr = {}     -- dtype name -> pointer ctype (the ctype cache)
+M.dtype_size = {}
+local ctnames = { int8 = "int8_t", uint8 = "uint8_t", int16 = "int16_t", uint16 = "uint16_t",
+                  int32 = "int32_t", uint32 = "uint32_t", float32 = "float", float64 = "double" }
+for i, name in ipairs(M.dtypes) do
+  M.dtype_code[name] = i - 1
+  M.dtype_ctype[name] = ffi.typeof(ctnames[name])
+  M.dtype_ptr[name] = ffi.typeof(ctnames[name] .. " *")
+  M.dtype_size[name] = ffi.sizeof(ctnames[name])
+end
+M.dtype_cname = ctnames
+
+-- A mistake in what the user asked for (a bad control, a missing file, an
+-- output of the wrong shape): one line, no traceback, exit status 1. The
+-- host prints messages registered here without a traceback.
+local input_error_slot = setmetatable({}, { __mode = "k" })
+function M.input_error(msg, level)
+  if level and level > 0 then
+    local info = debug.getinfo(level + 1, "Sl")
+    if info and info.currentline and info.currentline > 0 then
+      msg = info.short_src .. ":" .. info.currentline .. ": " .. msg
+    end
+  end
+  debug.getregistry()["rios.input_error"] = msg
+  input_error_slot[msg] = true
+  error(msg, 0)
+end
+
+-- An input error raised with a location already worked out (see apply).
+function M.raise(where, msg)
+  msg = (where or "") .. msg
+  debug.getregistry()["rios.input_error"] = msg
+  error(msg, 0)
+end
+
+-- The host's facts (exe path, module folder, version), set by rl_state_new.
+M.host = debug.getregistry()["rios.host"] or {}
+
+return M

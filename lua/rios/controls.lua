@@ -1,0 +1,213 @@
+-- rios.controls: the controls table of rios.apply. Defaults (some from
+-- RIOS's environment variables), checks, and per-output settings. Every key
+-- is known here: an unknown key is an error, never silently ignored.
+local base = require("rios.base")
+
+local M = {}
+
+-- Creation options per driver when the script gives none (as RIOS).
+local default_creation_options = {
+  GTiff = { "TILED=YES", "COMPRESS=LZW", "INTERLEAVE=BAND", "BIGTIFF=IF_SAFER" },
+  HFA = { "COMPRESSED=TRUE", "IGNOREUTM=TRUE" },
+  KEA = {},
+}
+
+-- key -> checker. A checker returns nil when the value is fine, else what is
+-- wrong with it.
+local function whole(min)
+  return function(v)
+    if type(v) ~= "number" or v ~= math.floor(v) or v < min then
+      return "must be a whole number >= " .. min
+    end
+  end
+end
+local function boolean(v)
+  if type(v) ~= "boolean" then return "must be true or false" end
+end
+local function string_(v)
+  if type(v) ~= "string" then return "must be a string" end
+end
+local function number_or_nil(v)
+  if v ~= nil and type(v) ~= "number" then return "must be a number or nil" end
+end
+local function string_list(v)
+  if type(v) ~= "table" then return "must be a list of strings" end
+  for i, s in ipairs(v) do
+    if type(s) ~= "string" then return "must be a list of strings (item " .. i .. " is not)" end
+  end
+end
+local function one_of(...)
+  local allowed = { ... }
+  return function(v)
+    for _, a in ipairs(allowed) do if v == a then return nil end end
+    return "must be one of \"" .. table.concat(allowed, "\", \"") .. "\""
+  end
+end
+local function level_list(v)
+  if type(v) ~= "table" then return "must be a list of whole numbers >= 2" end
+  for _, n in ipairs(v) do
+    if type(n) ~= "number" or n ~= math.floor(n) or n < 2 then
+      return "must be a list of whole numbers >= 2"
+    end
+  end
+end
+
+-- Keys that may stand for one output in per_image (and at the top level for
+-- all of them).
+local image_keys = {
+  driver = string_,
+  creation_options = string_list,
+  stats_ignore = number_or_nil,
+  thematic = boolean,
+  layer_names = string_list,
+}
+
+local checks = {
+  window_xsize = whole(1),
+  window_ysize = whole(1),
+  overlap = whole(0),
+  footprint = one_of("intersection", "union"),
+  omit_pyramids = boolean,
+  omit_basic_stats = boolean,
+  omit_histogram = boolean,
+  overview_levels = level_list,
+  overview_min_dim = whole(1),
+  overview_aggtype = string_,
+  progress = boolean,
+  tempdir = string_,
+}
+for k, f in pairs(image_keys) do checks[k] = f end
+
+local function env_int(name, where)
+  local s = os.getenv(name)
+  if s == nil or s == "" then return nil end
+  local n = tonumber(s)
+  if not n or n ~= math.floor(n) then
+    base.raise(where, "environment variable " .. name .. "='" .. s .. "' is not a whole number")
+  end
+  return n
+end
+
+-- The defaults, with RIOS's environment variables applied.
+function M.defaults(where)
+  local d = {
+    window_xsize = 256, window_ysize = 256, overlap = 0, footprint = "intersection",
+    driver = "GTiff", creation_options = nil, stats_ignore = nil, thematic = false,
+    layer_names = nil, omit_pyramids = false, omit_basic_stats = false,
+    omit_histogram = false, overview_levels = { 4, 8, 16, 32, 64, 128, 256, 512 },
+    overview_min_dim = 128, overview_aggtype = nil, progress = nil, tempdir = ".",
+  }
+  local drv = os.getenv("RIOS_DFLT_DRIVER")
+  if drv and drv ~= "" then d.driver = drv end
+  local fp = os.getenv("RIOS_DFLT_FOOTPRINT")
+  if fp and fp ~= "" then
+    local names = { ["0"] = "intersection", ["1"] = "union", intersection = "intersection",
+                    union = "union" }
+    d.footprint = names[fp:lower()]
+    if not d.footprint then
+      base.raise(where, "environment variable RIOS_DFLT_FOOTPRINT='" .. fp
+                 .. "' must be 0 (intersection) or 1 (union)")
+    end
+  end
+  d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", where) or d.window_xsize
+  d.window_ysize = env_int("RIOS_DFLT_BLOCKYSIZE", where) or d.window_ysize
+  d.overlap = env_int("RIOS_DFLT_OVERLAP", where) or d.overlap
+  d.overview_min_dim = env_int("RIOS_DFLT_MINOVERLEVELDIM", where) or d.overview_min_dim
+  local levels = os.getenv("RIOS_DFLT_OVERVIEWLEVELS")
+  if levels and levels ~= "" then
+    local list = {}
+    for item in levels:gmatch("[^,]+") do
+      local n = tonumber(item)
+      if not n or n ~= math.floor(n) or n < 2 then
+        base.raise(where, "environment variable RIOS_DFLT_OVERVIEWLEVELS='" .. levels
+                   .. "' must be whole numbers >= 2 separated by commas")
+      end
+      list[#list + 1] = n
+    end
+    d.overview_levels = list
+  end
+  local agg = os.getenv("RIOS_DFLT_OVERVIEWAGGTYPE")
+  if agg and agg ~= "" then d.overview_aggtype = agg end
+  return d
+end
+
+-- Creation options for a driver: RIOS_DFLT_CREOPT_<driver> if set, else ours.
+function M.creation_options_for(driver)
+  local env = os.getenv("RIOS_DFLT_CREOPT_" .. driver)
+  if env then
+    local list = {}
+    if env ~= "None" then
+      for opt in env:gmatch("%S+") do list[#list + 1] = opt end
+    end
+    return list
+  end
+  return default_creation_options[driver] or {}
+end
+
+local function check_value(where, label, key, value, checker)
+  local problem = checker(value)
+  if problem then
+    base.raise(where, label .. " key '" .. key .. "' " .. problem .. ", got "
+               .. (type(value) == "string" and ("'" .. value .. "'") or tostring(value)))
+  end
+end
+
+-- Merge the user's controls over the defaults and check every key.
+-- names: set of input and output names (for per_image). Returns the
+-- resolved controls with .per_output[name] settings for each output.
+function M.resolve(user, outnames, innames, where)
+  if user ~= nil and type(user) ~= "table" then
+    base.raise(where, "rios.apply: controls must be a table, got " .. type(user))
+  end
+  user = user or {}
+  local c = M.defaults(where)
+  for key, value in pairs(user) do
+    if type(key) ~= "string" then
+      base.raise(where, "controls key " .. tostring(key) .. " is not a string")
+    end
+    if key ~= "per_image" then
+      local checker = checks[key]
+      if not checker then
+        base.raise(where, "unknown controls key '" .. key .. "'")
+      end
+      check_value(where, "controls", key, value, checker)
+      c[key] = value
+    end
+  end
+  local per_image = user.per_image or {}
+  if type(per_image) ~= "table" then
+    base.raise(where, "controls key 'per_image' must be a table of name = { settings }")
+  end
+  for name, settings in pairs(per_image) do
+    if not outnames[name] and not innames[name] then
+      base.raise(where, "controls.per_image names '" .. tostring(name)
+                 .. "', which is not an input or output")
+    end
+    if type(settings) ~= "table" then
+      base.raise(where, "controls.per_image." .. name .. " must be a table")
+    end
+    for key, value in pairs(settings) do
+      local checker = image_keys[key]
+      if not checker then
+        base.raise(where, "unknown controls.per_image." .. name .. " key '" .. tostring(key) .. "'")
+      end
+      check_value(where, "controls.per_image." .. name, key, value, checker)
+    end
+  end
+  c.per_output = {}
+  for name in pairs(outnames) do
+    local s = {}
+    local own = per_image[name] or {}
+    for key in pairs(image_keys) do
+      if own[key] ~= nil then s[key] = own[key] else s[key] = c[key] end
+    end
+    s.creation_options = s.creation_options or M.creation_options_for(s.driver)
+    c.per_output[name] = s
+  end
+  if c.progress == nil then
+    c.progress = false  -- the progress line is switched on by the host when stderr is a tty
+  end
+  return c
+end
+
+return M

@@ -1,0 +1,21 @@
+/* gdal_types.h: mapping between rios dtypes and GDAL data types. */
+#ifndef RL_GDAL_TYPES_H
+#define RL_GDAL_TYPES_H
+
+#include <gdal.h>
+
+/* GDAL before 3.7 has no GDT_Int8: int8 is Byte with PIXELTYPE=SIGNEDBYTE. */
+#if GDAL_VERSION_NUM >= 3070000
+#define RL_HAVE_GDT_INT8 1
+#else
+#define RL_HAVE_GDT_INT8 0
+#endif
+
+/* The GDAL type that holds a dtype's bytes in memory. */
+GDALDataType rl_gdal_type(int dtype);
+/* The dtype of a band, or -1 if rios has no array type for it. */
+int rl_band_dtype(GDALRasterBandH band);
+/* Store v into element i of a typed buffer, clamped to the type's range. */
+void rl_store_value(void *buf, size_t i, int dtype, double v);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * host.c: building Lua states and calling into them.
+ *
+ * Every state, the main one and (later) each worker's, comes from
+ * rl_state_new, so all of them load the same libraries and find the same
+ * modules. Errors are reported as "chunk:line: message" plus a traceback,
+ * except for errors the rios module marks as the user's input mistakes,
+ * which are one line.
+ */
+#include "host.h"
+#include "process.h"
+
+#include <gdal.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <luajit.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
+static void gdal_register(void) { GDALAllRegister(); }
+
+lua_State *rl_state_new(char *err, size_t errlen) {
+  pthread_once(&gdal_once, gdal_register);
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    snprintf(err, errlen, "cannot create a Lua state: out of memory");
+    return NULL;
+  }
+  lua_gc(L, LUA_GCSTOP, 0);
+  luaL_openlibs(L);
+  lua_gc(L, LUA_GCRESTART, -1);
+
+  /* package.path: our modules first, then the system's (busted, cjson). */
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  const char *old = lua_tostring(L, -1);
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", rl_process.lua_dir,
+                  rl_process.lua_dir, old ? old : "");
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+
+  /* What the rios module needs to know about its host. */
+  lua_newtable(L);
+  lua_pushstring(L, rl_process.exe_path);
+  lua_setfield(L, -2, "exe_path");
+  lua_pushstring(L, rl_process.lua_dir);
+  lua_setfield(L, -2, "lua_dir");
+  lua_pushstring(L, RL_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_setfield(L, LUA_REGISTRYINDEX, "rios.host");
+  return L;
+}
+
+/* Error handler: a rios input error (registered under "rios.input_error")
+   stays one line; anything else gains a traceback. */
+static int traceback(lua_State *L) {
+  if (!lua_isstring(L, 1)) {
+    if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") ||
+        !lua_isstring(L, -1)) {
+      lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, "rios.input_error");
+  int is_input = lua_isstring(L, -1) && lua_rawequal(L, 1, -1);
+  lua_pop(L, 1);
+  if (is_input) return 1;
+  lua_getglobal(L, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+int rl_docall(lua_State *L, int narg, int nres) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, traceback);
+  lua_insert(L, base);
+  int status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  return status;
+}
+
+void rl_report(lua_State *L, int status) {
+  if (status == 0) return;
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "%s\n", msg ? msg : "(error object is not a string)");
+  fflush(stderr);
+  lua_pop(L, 1);
+}

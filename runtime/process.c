@@ -1,0 +1,49 @@
+/* process.c: the process-wide state (see process.h) and how it is found. */
+#include "process.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+rl_process_state rl_process;
+
+static int is_file(const char *path) {
+  return access(path, R_OK) == 0;
+}
+
+/* The modules live beside the binary in the build tree (./lua) and under
+   PREFIX/share/rios-lua/lua after `make install PREFIX=...`. */
+int rl_process_init(const char *argv0, char *err, size_t errlen) {
+  ssize_t n = readlink("/proc/self/exe", rl_process.exe_path,
+                       sizeof(rl_process.exe_path) - 1);
+  if (n <= 0) {
+    if (!realpath(argv0, rl_process.exe_path)) {
+      snprintf(err, errlen, "cannot find the rios-lua executable (%s)", argv0);
+      return -1;
+    }
+  } else {
+    rl_process.exe_path[n] = '\0';
+  }
+  char dir[PATH_MAX];
+  memcpy(dir, rl_process.exe_path, sizeof(dir));
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+
+  static const char *const candidates[] = {"%s/lua", "%s/../share/rios-lua/lua"};
+  for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+    char probe[PATH_MAX + 64];
+    char base[PATH_MAX + 32];
+    snprintf(base, sizeof(base), candidates[i], dir);
+    snprintf(probe, sizeof(probe), "%s/rios.lua", base);
+    if (is_file(probe)) {
+      if (realpath(base, rl_process.lua_dir)) return 0;
+      snprintf(err, errlen, "cannot resolve the module folder %.*s", PATH_MAX, base);
+      return -1;
+    }
+  }
+  snprintf(err, errlen, "cannot find the rios Lua modules beside %s "
+           "(looked in %s/lua and %s/../share/rios-lua/lua)",
+           rl_process.exe_path, dir, dir);
+  return -1;
+}

@@ -1,0 +1,27 @@
+/*
+ * process.h: the one place that holds process-wide state.
+ *
+ * rl_process is filled once in main() before any Lua state or thread exists
+ * and is read-only afterwards, except for the signal flag, which only a
+ * signal handler sets (sig_atomic_t).
+ */
+#ifndef RL_PROCESS_H
+#define RL_PROCESS_H
+
+#include <limits.h>
+#include <signal.h>
+
+#define RL_VERSION "0.1.0"
+
+typedef struct rl_process_state {
+  char exe_path[PATH_MAX];  /* absolute path of the running rios-lua */
+  char lua_dir[PATH_MAX];   /* folder holding rios.lua and rios/ */
+  volatile sig_atomic_t interrupted;
+} rl_process_state;
+
+extern rl_process_state rl_process;
+
+/* Find exe_path and lua_dir. Returns 0, or -1 with a message in err. */
+int rl_process_init(const char *argv0, char *err, size_t errlen);
+
+#endif
