@@ -20,7 +20,7 @@ BUILD ?= build/default
 OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
 CDEF := lua/rios/cdef.lua
 
-.PHONY: all test demo deps install uninstall clean bench asan tsan check-deps
+.PHONY: all test demo deps install uninstall clean print-deb-packages
 
 all: rios-lua $(CDEF)
 
@@ -58,6 +58,9 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
 	else echo "all Debian packages present"; fi
+
+print-deb-packages:
+	@echo $(DEB_PACKAGES)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios
