@@ -11,6 +11,7 @@ local rios = {}
 
 rios.version = base.host.version or "dev"
 rios.dtypes = base.dtypes
+rios.dtype_size = base.dtype_size
 
 function rios.apply(fn, infiles, outfiles, otherargs, controls)
   return require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls, 1)

@@ -86,7 +86,7 @@ function H.raw_bytes(path)
 end
 
 function H.array_bytes(a)
-  return ffi.string(a.data, a.bands * a.rows * a.cols * ffi.sizeof(a.data[0]))
+  return ffi.string(a.data, a.bands * a.rows * a.cols * rios.dtype_size[a.dtype])
 end
 
 -- A raster filled by fn(b, r, c) (0-based), written with rios.write.
