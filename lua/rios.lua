@@ -14,7 +14,7 @@ rios.dtypes = base.dtypes
 rios.dtype_size = base.dtype_size
 
 function rios.apply(fn, infiles, outfiles, otherargs, controls)
-  return require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls, 1)
+  return require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls)
 end
 
 -- rios.array(dtype, bands, rows, cols): a zero-filled array.
