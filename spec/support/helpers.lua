@@ -13,7 +13,8 @@ H.root = (function()
   p:close()
   return d
 end)()
-H.exe = H.root .. "/rios-lua"
+-- The binary running the specs (./rios-lua, or a sanitizer build of it).
+H.exe = require("rios.base").host.exe_path
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
