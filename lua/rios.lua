@@ -27,7 +27,7 @@ rios.write = raster.write
 
 -- True inside a compute worker's Lua state (see the concurrency docs).
 function rios.is_worker()
-  return false
+  return require("rios.worker").active() ~= nil
 end
 
 return rios
