@@ -31,6 +31,7 @@
 #include "rl_ffi.h"
 #include "rl_internal.h"
 
+#include <cpl_error.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -186,8 +187,8 @@ int rl_ffi_pipeline_failed(rl_pipeline *p, rl_err *err) {
   int failed = p->stopped && p->errmsg;
   if (failed) {
     if (p->nfailures > 1) {
-      rl_seterr(err, "%s\n(%d more errors in other workers after this one)", p->errmsg,
-                p->nfailures - 1);
+      rl_seterr(err, "%s\n(and %d more error%s in other workers)", p->errmsg,
+                p->nfailures - 1, p->nfailures > 2 ? "s" : "");
     } else {
       rl_seterr(err, "%s", p->errmsg);
     }
@@ -357,6 +358,9 @@ static void *reader_main(void *arg) {
   rl_pipeline *p = r->p;
   int nin = p->cfg.ninputs, ov = p->cfg.overlap;
   rl_err err;
+  /* GDAL's messages reach the user through err, not printed by GDAL's
+     default handler (the handler stack is per thread). */
+  CPLPushErrorHandler(CPLQuietErrorHandler);
   for (int i = 0; i < nin; i++) {
     r->rasters[i] = rl_ffi_raster_open(p->inputs[i].path, &err);
     if (!r->rasters[i]) {
@@ -439,6 +443,7 @@ done:
     rl_ffi_raster_close(r->rasters[i]);
     r->rasters[i] = NULL;
   }
+  CPLPopErrorHandler();
   return NULL;
 }
 

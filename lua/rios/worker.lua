@@ -29,13 +29,25 @@ local function fail(msg)
   C.rl_ffi_pipeline_fail(state.p, "compute worker " .. state.id .. ": " .. msg)
 end
 
--- Traceback handler: rios input errors stay one line.
+-- Traceback handler: rios input errors stay one line; other errors keep
+-- the traceback of the user's own code (the frames of rios's modules and of
+-- the worker's bootstrap say nothing to the user).
+local lua_dir = base.host.lua_dir
 local function handler(e)
   if e == DONE then return e end
   local pipeline = require("rios.pipeline")
   if e == pipeline.STOPPED then return e end
   if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then return e end
-  return debug.traceback(tostring(e), 2)
+  local tb = debug.traceback(tostring(e), 2)
+  local msg_end = tb:find("\nstack traceback:\n", 1, true)
+  if not msg_end or not lua_dir then return tb end
+  local lines = { tb:sub(1, msg_end - 1), "stack traceback:" }
+  for line in tb:sub(msg_end + 18):gmatch("[^\n]+") do
+    if not line:find(lua_dir, 1, true) and not line:find("[C]: in function 'xpcall'", 1, true) then
+      lines[#lines + 1] = line
+    end
+  end
+  return table.concat(lines, "\n")
 end
 
 function M.boot()
@@ -58,11 +70,13 @@ function M.boot()
   end
   local main, err = loadstring(s.source, s.chunkname)
   if not main then return fail(err) end
+  -- Called straight from xpcall, so tracebacks say "in main chunk".
   local done
-  ok, done = xpcall(function()
-    for _, f in ipairs(chunks) do f() end
-    main(unpack(script_args))
-  end, handler)
+  for _, f in ipairs(chunks) do
+    ok, done = xpcall(f, handler)
+    if not ok then break end
+  end
+  if ok then ok, done = xpcall(main, handler, unpack(script_args)) end
   if not ok and done ~= DONE then
     if done ~= require("rios.pipeline").STOPPED then fail(tostring(done)) end
     return
