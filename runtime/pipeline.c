@@ -449,8 +449,12 @@ done:
 
 /* ---- the buffers ------------------------------------------------------ */
 
-int rl_ffi_pipeline_pop_read(rl_pipeline *p, int in_order, rl_block **out, double *waited,
-                             rl_err *err) {
+/* Blocks leave the read buffer in block order, whoever takes them: a
+   compute thread that took any ready block could fill the compute buffer
+   with later blocks while the one the writer waits for is still unread, and
+   with one compute thread nobody would be left to compute it. In order,
+   the block the writer waits for has always been taken already. */
+int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_err *err) {
   double t0 = rl_ffi_now();
   struct timespec dl;
   int bounded = deadline_in(p->cfg.read_pop_timeout, &dl);
@@ -466,15 +470,7 @@ int rl_ffi_pipeline_pop_read(rl_pipeline *p, int in_order, rl_block **out, doubl
       rc = 1;
       break;
     }
-    rl_slot *found = NULL;
-    if (in_order) {
-      found = slot_of(p, p->npopped, SLOT_READY);
-    } else {
-      for (int s = 0; s < p->nslots; s++) {
-        rl_slot *sl = &p->slots[s];
-        if (sl->state == SLOT_READY && (!found || sl->pub.index < found->pub.index)) found = sl;
-      }
-    }
+    rl_slot *found = slot_of(p, p->npopped, SLOT_READY);
     if (found) {
       found->state = SLOT_COMPUTING;
       p->rbuf_count--;

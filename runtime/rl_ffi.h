@@ -120,7 +120,7 @@ typedef struct rl_block {
 size_t rl_ffi_pipeline_layout(int what);
 rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err);
 int rl_ffi_pipeline_start(rl_pipeline *p, const char *blob, size_t len, rl_err *err);
-int rl_ffi_pipeline_pop_read(rl_pipeline *p, int in_order, rl_block **out, double *waited, rl_err *err);
+int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_err *err);
 int rl_ffi_pipeline_set_output(rl_pipeline *p, rl_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rl_err *err);
 int rl_ffi_pipeline_push(rl_pipeline *p, rl_block *b, double *waited, rl_err *err);
 int rl_ffi_pipeline_pop_done(rl_pipeline *p, rl_block **out, double *waited, rl_err *err);

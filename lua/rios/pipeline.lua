@@ -4,9 +4,10 @@
 -- Every thread that computes runs M.worker_loop(ctx, source, sink): it takes
 -- a block from a source, points the input arrays at the block's buffers,
 -- calls the block function and gives the outputs to a sink. The main thread
--- (no compute workers) uses the read buffer in block order as its source and
--- writes as its sink; a compute thread takes any ready block and its sink is
--- the compute buffer, which the main thread empties in block order. A remote
+-- (no compute workers) uses the read buffer as its source and writes as its
+-- sink; a compute thread has the same source and the compute buffer as its
+-- sink, which the main thread empties in block order. Blocks leave the read
+-- buffer in block order. A remote
 -- worker needs only another source and sink.
 local base = require("rios.base")
 local array = require("rios.array")
@@ -52,19 +53,21 @@ function M.worker_loop(ctx, source, sink)
   end
 end
 
--- Source: the read buffer. in_order: block after block (one consumer), else
--- the lowest ready block (several consumers).
+-- Source: the read buffer, block after block, whoever asks. (Taking any
+-- ready block instead could deadlock: with one compute thread that has
+-- filled the compute buffer with later blocks, nobody is left to compute the
+-- block the writer waits for.) on_stop: called when the run has failed.
 local ReadSource = {}
 ReadSource.__index = ReadSource
 
-function M.read_source(p, in_order, timers, on_stop)
-  return setmetatable({ p = p, in_order = in_order and 1 or 0, timers = timers, on_stop = on_stop,
+function M.read_source(p, timers, on_stop)
+  return setmetatable({ p = p, timers = timers, on_stop = on_stop,
                         out = ffi.new("rl_block *[1]"), waited = ffi.new("double[1]"),
                         err = ffi.new("rl_err") }, ReadSource)
 end
 
 function ReadSource:next()
-  local rc = C.rl_ffi_pipeline_pop_read(self.p, self.in_order, self.out, self.waited, self.err)
+  local rc = C.rl_ffi_pipeline_pop_read(self.p, self.out, self.waited, self.err)
   self.timers:add("pop_readbuffer", self.waited[0])
   if rc == 0 then return self.out[0] end
   if rc == 1 then return nil end
@@ -236,7 +239,7 @@ function M.run(run, fn, otherargs, ordinal, otherargs_text)
   -- buffers) goes up to apply; M.release then stops and joins the threads.
   if nworkers == 0 then
     run.fn, run.otherargs = fn, otherargs
-    M.worker_loop(run, M.read_source(p, true, run.timers, function() raise_failure(run) end),
+    M.worker_loop(run, M.read_source(p, run.timers, function() raise_failure(run) end),
                   M.write_sink(run))
   else
     write_computed(run)

@@ -137,7 +137,7 @@ function M.apply(fn, otherargs, where)
                 timers = timers }
   local p = state.p
   local ok, e = xpcall(pipeline.worker_loop, handler, ctx,
-                       pipeline.read_source(p, false, timers),
+                       pipeline.read_source(p, timers),
                        pipeline.compute_sink(p, r.outs, info, where, timers))
   if not ok then
     if e ~= pipeline.STOPPED then
