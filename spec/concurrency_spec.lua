@@ -458,24 +458,36 @@ print(#res.otherargs_list, seen["true"], seen["false"], rios.is_worker())
     assert.are.equal("main\n2\ttrue\tnil\tfalse\n", out)
   end)
 
-  it("runs the right apply of a script with several", function()
+  it("runs the right apply of a script with several, with what earlier ones left", function()
     H.make_raster(dir .. "/a.tif", "uint8", 1, 20, 20, function(_, r, c) return r + c end)
     write(dir, "two.lua", [[
 local rios = require("rios")
-local function copy(info, inputs, outputs) outputs.o = inputs.a end
-local function double(info, inputs, outputs)
-  local o = inputs.a:like()
-  for i = 0, o.rows * o.cols - 1 do o.data[i] = inputs.a.data[i] * 2 end
-  outputs.o = o
-end
 local c = { window_xsize = 10, window_ysize = 10 }
-rios.apply(copy, { a = "a.tif" }, { o = "b.tif" }, nil, c)
-rios.apply(double, { a = "b.tif" }, { o = "c.tif" }, nil, c)
+-- pass 1 (in the main thread only): the largest value, kept in otherargs
+local stats = { max = 0 }
+rios.apply(function(info, inputs, outputs, o)
+  local a = inputs.a
+  for i = 0, a.rows * a.cols - 1 do
+    if a.data[i] > o.max then o.max = a.data[i] end
+  end
+  outputs.o = a
+end, { a = "a.tif" }, { o = "b.tif" }, stats,
+   { window_xsize = 10, window_ysize = 10, concurrency = {} })  -- {}: not the command line's
+local top = stats.max      -- an upvalue of pass 2, rebuilt in every worker
+-- pass 2: scaled to 0..200 by that value
+local res = rios.apply(function(info, inputs, outputs)
+  local o = inputs.a:like()
+  for i = 0, o.rows * o.cols - 1 do o.data[i] = inputs.a.data[i] * 200 / top end
+  outputs.o = o
+end, { a = "b.tif" }, { o = "c.tif" }, nil, c)
+print(top, #res.otherargs_list)
 ]])
-    local status, _, err = run(dir, "-j 2", "two.lua")
+    local status, out, err = run(dir, "-j 2", "two.lua")
     assert.are.equal(0, status, err)
+    assert.are.equal("38\t2\n", out)
     local a = H.read(dir .. "/c.tif")
-    assert.are.equal(2 * (3 + 4), a.data[3 * 20 + 4])
+    assert.are.equal(math.floor((3 + 4) * 200 / 38), a.data[3 * 20 + 4])
+    assert.are.equal(200, a.data[19 * 20 + 19])
   end)
 
   it("--timings prints the report with the buffer waits after each apply", function()

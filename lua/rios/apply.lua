@@ -118,8 +118,12 @@ local function check_args(fn, infiles, outfiles, otherargs, where)
 end
 
 -- Calls of rios.apply so far in this state: compute workers find the call
--- they run by its number (see rios.worker).
+-- they run by its number (see rios.worker). history[n]: what call n left in
+-- its otherargs (serialized, or false when it cannot be), which a compute
+-- worker of a later call gets instead of running call n again.
 local ncalls = 0
+local history = {}
+M.history = history
 
 function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   ncalls = ncalls + 1
@@ -206,12 +210,19 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     io.stderr:write(run.timers:report(), "\n")
   end
   local g = run.grid
-  return {
+  local result = {
     timings = run.timers,
     otherargs_list = copies or { otherargs },
     working_grid = { projection = g.projection, transform = g.transform, rows = g.rows,
                      cols = g.cols },
   }
+  local script = debug.getregistry()["rios.script"]
+  if type(script) == "table" and script.source then
+    local okh, text = pcall(serialize.dump, { otherargs = otherargs, otherargs_list = copies,
+                                              working_grid = result.working_grid }, "otherargs")
+    history[ordinal] = okh and text or false
+  end
+  return result
 end
 
 return M

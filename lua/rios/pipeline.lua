@@ -185,6 +185,7 @@ local function worker_job(run, ordinal, otherargs_text)
     script = { argv = script.argv, base = script.base, chunks = script.chunks,
                source = script.source, chunkname = script.chunkname },
     otherargs = otherargs_text,
+    history = require("rios.apply").history,
     run = { grid = run.grid, window_xsize = c.window_xsize, window_ysize = c.window_ysize,
             overlap = c.overlap, ins = ins, outs = outs },
   }, "job")

@@ -102,10 +102,19 @@ function M.apply(fn, otherargs, where)
   local job = state.job
   state.applies = state.applies + 1
   if state.applies < job.ordinal then
+    -- An earlier call, already run by the main thread: not run again, but
+    -- its otherargs and result are as the main thread had them.
     local timers = require("rios.timers").new()
     timers:add("walltime", 0)
-    return { timings = timers, otherargs_list = { otherargs }, working_grid = nil,
-             skipped_in_worker = true }
+    local result = { timings = timers, otherargs_list = { otherargs }, skipped_in_worker = true }
+    local h = job.history and job.history[state.applies]
+    if h then
+      local past = serialize.load(h)
+      if type(otherargs) == "table" then refill(otherargs, past.otherargs) end
+      result.otherargs_list = past.otherargs_list or { otherargs }
+      result.working_grid = past.working_grid
+    end
+    return result
   end
   if state.applies > job.ordinal then error(DONE, 0) end
   state.reached = true
