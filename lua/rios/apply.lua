@@ -218,9 +218,13 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   }
   local script = debug.getregistry()["rios.script"]
   if type(script) == "table" and script.source then
-    local okh, text = pcall(serialize.dump, { otherargs = otherargs, otherargs_list = copies,
-                                              working_grid = result.working_grid }, "otherargs")
-    history[ordinal] = okh and text or false
+    -- Serialized now, as it is when this call returns; the grid is plain
+    -- data made here and serialized only if a worker needs it.
+    local okh, text = pcall(serialize.dump, otherargs, "otherargs")
+    local okl, list = true, nil
+    if copies then okl, list = pcall(serialize.dump, copies, "otherargs_list") end
+    history[ordinal] = okh and okl and { otherargs = text, otherargs_list = list,
+                                         working_grid = result.working_grid } or false
   end
   return result
 end

@@ -109,10 +109,10 @@ function M.apply(fn, otherargs, where)
     local result = { timings = timers, otherargs_list = { otherargs }, skipped_in_worker = true }
     local h = job.history and job.history[state.applies]
     if h then
-      local past = serialize.load(h)
-      if type(otherargs) == "table" then refill(otherargs, past.otherargs) end
-      result.otherargs_list = past.otherargs_list or { otherargs }
-      result.working_grid = past.working_grid
+      if type(otherargs) == "table" then refill(otherargs, serialize.load(h.otherargs)) end
+      result.otherargs_list = h.otherargs_list and serialize.load(h.otherargs_list)
+                              or { otherargs }
+      result.working_grid = h.working_grid
     end
     return result
   end
