@@ -438,6 +438,56 @@ rios.apply(function(info, inputs, outputs) outputs.o = inputs.a end,
     end)
   end)
 
+  describe("stops every thread and exits 1", function()
+    before_each(function()
+      H.make_raster(dir .. "/a.tif", "uint8", 1, 40, 60, function() return 1 end)
+      write(dir, "e.lua", [[
+local rios = require("rios")
+local mode = arg[1]
+if mode == "pre" and rios.is_worker() then error("only in workers") end
+if mode == "skip" and rios.is_worker() then return end
+rios.apply(function(info, inputs, outputs)
+  if mode == "shape" then outputs.o = rios.array("uint8", 1, 3, 3) return end
+  if mode == "dtype" and not info:is_first_block() then outputs.o = inputs.a:like("int16") return end
+  outputs.o = inputs.a
+end, { a = "a.tif" }, { o = "o.tif" }, nil, { window_xsize = 20, window_ysize = 20,
+  concurrency = { read_workers = 1, compute_workers = 2, kind = "threads" } })
+print("not reached")
+]])
+    end)
+
+    it("when the script fails in a worker before apply", function()
+      local status, out, err = run(dir, "", "e.lua", { "pre" })
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+      assert.truthy(err:match("^e%.lua:5: rios%.apply failed: compute worker [12]: e%.lua:3: "
+                              .. "only in workers\nstack traceback:\n"), err)
+      assert.truthy(err:find("e.lua:3: in main chunk", 1, true), err)
+    end)
+
+    it("when a worker's script ends before its apply", function()
+      local status, _, err = run(dir, "", "e.lua", { "skip" })
+      assert.are.equal(1, status)
+      assert.truthy(err:match("^e%.lua:5: rios%.apply failed: compute worker [12]: the script "
+                              .. "ended before its rios%.apply call number 1"), err)
+    end)
+
+    it("when a worker's output has the wrong shape (one line)", function()
+      local status, _, err = run(dir, "", "e.lua", { "shape" })
+      assert.are.equal(1, status)
+      assert.truthy(err:match("^e%.lua:5: rios%.apply failed: compute worker [12]: e%.lua:5: "
+                              .. "output 'o' has 3 rows x 3 cols but the block needs 20 x 20 in "
+                              .. "block %(row 0, col [012]%) %[x=%d+ y=0 20x20%]\n"), err)
+    end)
+
+    it("when the writer (the main thread) fails", function()
+      local status, _, err = run(dir, "", "e.lua", { "dtype" })
+      assert.are.equal(1, status)
+      assert.are.equal("e.lua:5: output 'o' is int16 with 1 bands but the file was created as "
+                       .. "uint8 with 1 bands in block (row 0, col 1) [x=20 y=0 20x20]\n", err)
+    end)
+  end)
+
   it("rios.is_worker() and the script path a worker takes", function()
     H.make_raster(dir .. "/a.tif", "uint8", 1, 20, 20, function() return 1 end)
     write(dir, "w.lua", [[

@@ -150,10 +150,14 @@ function M.apply(fn, otherargs, where)
                        pipeline.compute_sink(p, r.outs, info, where, timers))
   if not ok then
     if e ~= pipeline.STOPPED then
-      local outputs = require("rios.outputs")
-      local label = info.xblock and (" in block " .. outputs.block_label(info)) or ""
-      fail((ctx.in_user_function and "error in the block function" or "error") .. label
-           .. ":\n" .. tostring(e))
+      if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then
+        fail(e)   -- a mistake in what the function set; the message names the block
+      else
+        local outputs = require("rios.outputs")
+        local label = info.xblock and (" in block " .. outputs.block_label(info)) or ""
+        fail((ctx.in_user_function and "error in the block function" or "error") .. label
+             .. ":\n" .. tostring(e))
+      end
     end
     error(DONE, 0)
   end
