@@ -508,6 +508,21 @@ print(#res.otherargs_list, seen["true"], seen["false"], rios.is_worker())
     assert.are.equal("main\n2\ttrue\tnil\tfalse\n", out)
   end)
 
+  it("ends a worker's script at its apply even inside the script's pcall", function()
+    H.make_raster(dir .. "/a.tif", "uint8", 1, 20, 20, function() return 1 end)
+    write(dir, "pc.lua", [[
+local rios = require("rios")
+local ok = pcall(rios.apply, function(info, inputs, outputs) outputs.o = inputs.a end,
+  { a = "a.tif" }, { o = "o.tif" }, nil,
+  { window_xsize = 10, window_ysize = 10,
+    concurrency = { read_workers = 1, compute_workers = 2, kind = "threads" } })
+print("after apply", ok, rios.is_worker())
+]])
+    local status, out, err = run(dir, "", "pc.lua")
+    assert.are.equal(0, status, err)
+    assert.are.equal("after apply\ttrue\tfalse\n", out)
+  end)
+
   it("runs the right apply of a script with several, with what earlier ones left", function()
     H.make_raster(dir .. "/a.tif", "uint8", 1, 20, 20, function(_, r, c) return r + c end)
     write(dir, "two.lua", [[

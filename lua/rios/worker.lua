@@ -18,7 +18,16 @@ local M = {}
 -- Ends the script once the worker's apply has run its loop.
 local DONE = setmetatable({}, { __tostring = function() return "rios worker done" end })
 
+-- The script runs in a coroutine, so that ending it is a yield that no
+-- pcall in the script can catch; where it cannot yield (apply called from
+-- inside a C function such as require, or from the script's own coroutine)
+-- it ends with the error DONE.
 local state = nil   -- this state's worker, when it is one
+
+local function finish()
+  if coroutine.running() == state.co and coroutine.isyieldable() then coroutine.yield(DONE) end
+  error(DONE, 0)
+end
 
 -- The worker this state is, or nil in the main state.
 function M.active()
@@ -71,12 +80,23 @@ function M.boot()
   local main, err = loadstring(s.source, s.chunkname)
   if not main then return fail(err) end
   -- Called straight from xpcall, so tracebacks say "in main chunk".
-  local done
-  for _, f in ipairs(chunks) do
-    ok, done = xpcall(f, handler)
-    if not ok then break end
+  local co = coroutine.create(function()
+    for _, f in ipairs(chunks) do
+      local fok, fdone = xpcall(f, handler)
+      if not fok then return fok, fdone end
+    end
+    return xpcall(main, handler, unpack(script_args))
+  end)
+  state.co = co
+  local resumed, first, done = coroutine.resume(co)
+  if not resumed then
+    ok, done = false, first
+  elseif coroutine.status(co) == "suspended" then
+    ok, done = first == DONE, first   -- finish() yielded
+    if not ok then done = "the script yielded outside any coroutine of its own" end
+  else
+    ok = first
   end
-  if ok then ok, done = xpcall(main, handler, unpack(script_args)) end
   if not ok and done ~= DONE then
     if done ~= require("rios.pipeline").STOPPED then fail(tostring(done)) end
     return
@@ -116,7 +136,7 @@ function M.apply(fn, otherargs, where)
     end
     return result
   end
-  if state.applies > job.ordinal then error(DONE, 0) end
+  if state.applies > job.ordinal then finish() end
   state.reached = true
   local array = require("rios.array")
   local info_mod = require("rios.info")
@@ -159,18 +179,18 @@ function M.apply(fn, otherargs, where)
              .. ":\n" .. tostring(e))
       end
     end
-    error(DONE, 0)
+    finish()
   end
   local ok2, oa = pcall(serialize.dump, otherargs, "otherargs")
   if not ok2 then
     fail("cannot return otherargs to the main thread: " .. tostring(oa))
-    error(DONE, 0)
+    finish()
   end
   local text = serialize.dump({ otherargs = oa, timers = serialize.dump(timers.durations) })
   if C.rl_ffi_pipeline_set_result(p, state.id, text, #text, base.err) ~= 0 then
     fail(base.errmsg())
   end
-  error(DONE, 0)
+  finish()
 end
 
 return M
