@@ -287,11 +287,15 @@ rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err) {
   p->njobs = p->nblocks * nin;
   p->rbuf_cap = 2 * (cfg->read_workers > 0 ? cfg->read_workers : 1);
   p->cbuf_cap = 2 * (cfg->compute_workers > 0 ? cfg->compute_workers : 1);
-  /* Enough slots that the pool itself never makes anyone wait: the read
-     buffer, one per computing thread, the compute buffer (plus the block
-     the writer waits for) and the one being written. */
-  int computing = cfg->compute_workers > 0 ? cfg->compute_workers : 1;
-  p->nslots = p->rbuf_cap + computing + p->cbuf_cap + 2;
+  /* Just enough slots that the pool itself never makes anyone wait: the
+     read buffer, and then either the main thread's block (it computes and
+     writes) or one per compute thread, the compute buffer (plus the block
+     the writer waits for, which always goes in) and the one being written. */
+  if (cfg->compute_workers > 0) {
+    p->nslots = p->rbuf_cap + cfg->compute_workers + p->cbuf_cap + 1 + 1;
+  } else {
+    p->nslots = p->rbuf_cap + 1;
+  }
   if (p->nslots > p->nblocks + 1) p->nslots = p->nblocks + 1;
 
   p->inputs = calloc((size_t)nin, sizeof(rl_pipe_input));
