@@ -96,6 +96,8 @@ char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
 int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rl_err *err);
 int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in, double *out, rl_err *err);
 int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err);
+int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv, rl_err *err);
+char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err);
 
 rl_tempdir *rl_ffi_tempdir_new(const char *parent, rl_err *err);
 const char *rl_ffi_tempdir_path(const rl_tempdir *t);

@@ -231,6 +231,61 @@ int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const doub
   return 0;
 }
 
+int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv,
+                            rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!in) {
+    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
+    return -1;
+  }
+  GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
+  if (!opts) {
+    rl_seterr(err, "bad vector translate options: %s", gdal_msg());
+    GDALClose(in);
+    return -1;
+  }
+  int usage_error = 0;
+  GDALDatasetH out = GDALVectorTranslate(dst, NULL, 1, &in, opts, &usage_error);
+  GDALVectorTranslateOptionsFree(opts);
+  int rc = 0;
+  if (!out) {
+    rl_seterr(err, "reprojecting the vectors failed: %s", gdal_msg());
+    rc = -1;
+  } else {
+    GDALClose(out);
+  }
+  GDALClose(in);
+  return rc;
+}
+
+char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!ds) {
+    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
+    return NULL;
+  }
+  OGRLayerH layer = GDALDatasetGetLayer(ds, index);
+  if (!layer) {
+    rl_seterr(err, "has no vector layer %d", index);
+    GDALClose(ds);
+    return NULL;
+  }
+  OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(layer);
+  char *wkt = NULL;
+  if (srs && OSRExportToWkt(srs, &wkt) != OGRERR_NONE) {
+    CPLFree(wkt);
+    wkt = NULL;
+  }
+  char *out = heap_copy(wkt ? wkt : "", err);
+  CPLFree(wkt);
+  GDALClose(ds);
+  return out;
+}
+
 int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err) {
   CPLErrorReset();
   CPLPushErrorHandler(CPLQuietErrorHandler);

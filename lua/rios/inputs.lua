@@ -137,21 +137,40 @@ end
 -- Rasterize a vector input onto the (padded) working grid, once per file
 -- and set of options in a run.
 local function rasterize(rec, grid, s, label, ctx, where)
-  local layer = s.vector_layer
+  local layer, index = s.vector_layer, nil
   if type(layer) == "number" then
     if layer >= #rec.layers then
       base.raise(where, rec.path .. ": has no vector layer " .. layer .. " (it has "
                  .. #rec.layers .. ")")
     end
-    layer = rec.layers[layer + 1]
+    index, layer = layer, rec.layers[layer + 1]
   else
-    local found = false
-    for _, n in ipairs(rec.layers) do found = found or n == layer end
-    if not found then
+    for i, n in ipairs(rec.layers) do
+      if n == layer then index = i - 1 end
+    end
+    if not index then
       base.raise(where, rec.path .. ": has no vector layer named '" .. layer .. "' (it has "
                  .. table.concat(rec.layers, ", ") .. ")")
     end
   end
+  local sql, where_clause = s.filter_sql, nil
+  if sql and not sql:match("^%s*[Ss][Ee][Ll][Ee][Cc][Tt]%s") then sql, where_clause = nil, sql end
+  local src = rec.path
+  local filters = {}
+  if sql then
+    filters = { "-sql", sql }
+  else
+    if where_clause then filters = { "-where", where_clause } end
+    filters[#filters + 1], filters[#filters + 2] = "-l", layer
+  end
+
+  -- Vectors in another projection are first carried into the grid's (as
+  -- ogr2ogr -t_srs would), since GDALRasterize burns coordinates as they are.
+  local p = C.rl_ffi_vector_layer_wkt(src, index, base.err)
+  if p == nil then base.raise(where, rec.path .. ": " .. base.errmsg()) end
+  local wkt = take_string(p)
+  local reproject = wkt ~= "" and grid.projection ~= ""
+                    and C.rl_ffi_same_projection(wkt, grid.projection) == 0
   local l, b, r, t = padded(grid, ctx.overlap)
   local args = { "-of", "GTiff", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE",
                  "-te", l, b, r, t, "-tr", num(grid.xres), num(grid.yres),
@@ -167,18 +186,24 @@ local function rasterize(rec, grid, s, label, ctx, where)
     args[#args + 1], args[#args + 2] = "-burn", num(s.burn_value)
   end
   if s.all_touched then args[#args + 1] = "-at" end
-  local sql = s.filter_sql
-  if sql and sql:match("^%s*[Ss][Ee][Ll][Ee][Cc][Tt]%s") then
-    args[#args + 1], args[#args + 2] = "-sql", sql
-  else
-    if sql then args[#args + 1], args[#args + 2] = "-where", sql end
-    args[#args + 1], args[#args + 2] = "-l", layer
-  end
-  local key = rec.path .. "\0" .. table.concat(args, "\0")
+  local key = rec.path .. "\0" .. table.concat(filters, "\0") .. "\0" .. table.concat(args, "\0")
   local done = ctx.rasterized[key]
   if done then return done end
+
+  if reproject then
+    local vec = ctx.tempname("vector", ".gpkg")
+    local targs = { "-f", "GPKG", "-t_srs", grid.projection, "-nln", "rios_layer" }
+    for _, f in ipairs(filters) do targs[#targs + 1] = f end
+    -- ogr2ogr takes the layer name as a positional argument, not -l.
+    if targs[#targs - 1] == "-l" then targs[#targs - 1], targs[#targs] = targs[#targs], nil end
+    if C.rl_ffi_vector_translate(src, vec, argv(targs), base.err) ~= 0 then
+      base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg())
+    end
+    src, filters = vec, { "-l", "rios_layer" }
+  end
+  for _, f in ipairs(filters) do args[#args + 1] = f end
   local dst = ctx.tempname("vector", ".tif")
-  if C.rl_ffi_rasterize(rec.path, dst, argv(args), base.err) ~= 0 then
+  if C.rl_ffi_rasterize(src, dst, argv(args), base.err) ~= 0 then
     base.raise(where, rec.path .. ": cannot rasterize input '" .. label .. "': "
                .. base.errmsg())
   end
