@@ -130,6 +130,19 @@ rl_raster *rl_ffi_raster_open(const char *path, rl_err *err) {
   return r;
 }
 
+/* Messages name r by its path; a dataset opened from VRT text is named by
+   the file it stands for instead. */
+int rl_ffi_raster_set_label(rl_raster *r, const char *label, rl_err *err) {
+  char *p = strdup(label);
+  if (!p) {
+    rl_seterr(err, "%s: out of memory", label);
+    return -1;
+  }
+  free(r->path);
+  r->path = p;
+  return 0;
+}
+
 void rl_ffi_raster_close(rl_raster *r) {
   if (!r) return;
   if (r->ds) GDALClose(r->ds);

@@ -68,6 +68,7 @@ void rl_ffi_arena_free(rl_arena *a);
 
 rl_raster *rl_ffi_raster_open(const char *path, rl_err *err);
 void rl_ffi_raster_close(rl_raster *r);
+int rl_ffi_raster_set_label(rl_raster *r, const char *label, rl_err *err);
 int rl_ffi_raster_info(rl_raster *r, rl_raster_info *out, rl_err *err);
 const char *rl_ffi_raster_projection(rl_raster *r);
 int rl_ffi_raster_nodata(rl_raster *r, int band, double *out);
@@ -91,6 +92,7 @@ int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err);
 void rl_ffi_output_close(rl_output *o);
 
+int rl_ffi_gdal_version(void);
 char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err);
 char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands, const double *nodata, rl_err *err);
 int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rl_err *err);

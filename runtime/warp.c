@@ -9,6 +9,7 @@
  * dataset name, so any thread can open its own handle on it and nothing is
  * written to disk.
  */
+#include "gdal_types.h"
 #include "rl_ffi.h"
 #include "rl_internal.h"
 
@@ -36,6 +37,8 @@ static char *heap_copy(const char *s, rl_err *err) {
   return out;
 }
 
+int rl_ffi_gdal_version(void) { return atoi(GDALVersionInfo("VERSION_NUM")); }
+
 char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
   CPLErrorReset();
   GDALDatasetH in = GDALOpenEx(src, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
@@ -44,6 +47,16 @@ char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
     rl_seterr(err, "cannot open for warping: %s", gdal_msg());
     return NULL;
   }
+#if !RL_HAVE_GDT_INT8
+  /* Before GDAL 3.7 int8 is Byte plus a PIXELTYPE flag that the warper
+     ignores: it would resample the bytes as unsigned values. */
+  if (rl_band_dtype(GDALGetRasterBand(in, 1)) == RL_INT8) {
+    rl_seterr(err, "warping int8 (signed byte) rasters needs GDAL 3.7 or later (this is GDAL %s)",
+              GDALVersionInfo("RELEASE_NAME"));
+    GDALClose(in);
+    return NULL;
+  }
+#endif
   GDALWarpAppOptions *opts = GDALWarpAppOptionsNew((char **)argv, NULL);
   if (!opts) {
     rl_seterr(err, "bad warp options: %s", gdal_msg());

@@ -279,6 +279,47 @@ describe("inputs on any grid", function()
     assert.are.equal(H.raw_bytes(want), H.raw_bytes(out))
   end)
 
+  it("fills overlap margins of a warped input with warped pixels", function()
+    local src = dir .. "/half.tif"
+    H.make_raster(src, "float32", 1, 50, 60, pattern,
+                  { transform = { 499925, 30, 0, 6000075, 0, -30 } })
+    local first
+    local res = rios.apply(function(info, i, o)
+      if info:is_first_block() then
+        local a = i.src
+        first = { rows = a.rows, cols = a.cols, v = {} }
+        for k = 0, a.rows * a.cols - 1 do first.v[k] = a.data[k] end
+      end
+      o.out = i.src
+    end, { ref = ref, src = src }, { out = dir .. "/o.tif" }, nil,
+      { reference_image = "ref", resample_method = "bilinear", overlap = 2,
+        window_xsize = 16, window_ysize = 16 })
+    local g = res.working_grid
+    local padded = { transform = { g.transform[1] - 60, 30, 0, g.transform[4] + 60, 0, -30 },
+                     cols = g.cols + 4, rows = g.rows + 4 }
+    local want = H.read(gdalwarp(dir, src, padded, "-r bilinear", "pad"))
+    assert.are.equal(20, first.rows)
+    for r = 0, first.rows - 1 do
+      for c = 0, first.cols - 1 do
+        assert.are.equal(want.data[r * want.cols + c], first.v[r * first.cols + c])
+      end
+    end
+  end)
+
+  it("refuses to warp int8 inputs where GDAL cannot (before 3.7)", function()
+    local s8 = dir .. "/s8.tif"
+    H.make_raster(s8, "int8", 1, 10, 10, function(_, r) return -r end,
+                  { transform = { 500015, 30, 0, 5999985, 0, -30 } })
+    local ok, err = pcall(copy_run, dir, { ref = ref, s8 = s8 }, "s8", { reference_image = "ref" })
+    if rios.gdal_version < 3070000 then
+      assert.is_false(ok)
+      assert.truthy(err:match("s8%.tif: input 's8': warping int8 %(signed byte%) rasters needs "
+                              .. "GDAL 3%.7"), err)
+    else
+      assert.is_true(ok, err)
+    end
+  end)
+
   it("reports bad input controls in one line naming the key", function()
     local cases = {
       { { per_image = { ref = { driver = "HFA" } } }, "that key is for outputs" },

@@ -91,6 +91,20 @@ describe("vector inputs", function()
                      via_rios(vec, { burn_attribute = "fval", vector_datatype = "float32" }))
   end)
 
+  it("burns negative values into int8", function()
+    local got
+    rios.apply(function(_, i, o)
+      local a = i.v
+      got = got or { a.dtype, math.huge, -math.huge }
+      for k = 0, a.rows * a.cols - 1 do
+        got[2], got[3] = math.min(got[2], a.data[k]), math.max(got[3], a.data[k])
+      end
+      o.out = i.v
+    end, { ref = ref, v = vec }, { out = dir .. "/o.tif" }, nil,
+      { reference_image = "ref", vector_datatype = "int8", burn_value = -3, vector_null = -1 })
+    assert.are.same({ "int8", -3, -1 }, got)
+  end)
+
   it("filters features with filter_sql, a WHERE clause or a SELECT statement", function()
     assert.are.equal(via_gdal(vec, "-ot Byte -init 0 -burn 1 -where \"kind = 'a'\" -l shapes"),
                      via_rios(vec, { filter_sql = "kind = 'a'" }))

@@ -102,7 +102,7 @@ local function take_string(p)
 end
 
 -- GDAL's names for the dtypes of rasterized vectors.
-local gdal_type = { int8 = "Byte", uint8 = "Byte", int16 = "Int16", uint16 = "UInt16",
+local gdal_type = { int8 = "Int8", uint8 = "Byte", int16 = "Int16", uint16 = "UInt16",
                     int32 = "Int32", uint32 = "UInt32", float32 = "Float32",
                     float64 = "Float64" }
 
@@ -176,18 +176,29 @@ local function rasterize(rec, grid, s, label, ctx, where)
   local reproject = wkt ~= "" and grid.projection ~= ""
                     and C.rl_ffi_same_projection(wkt, grid.projection) == 0
   local l, b, r, t = padded(grid, ctx.overlap)
+  -- Before GDAL 3.7, int8 is Byte flagged SIGNEDBYTE: values are burned as
+  -- their byte patterns (an attribute's values cannot be).
+  local old_int8 = s.vector_datatype == "int8" and C.rl_ffi_gdal_version() < 3070000
+  local function value(v)
+    if old_int8 and v < 0 then v = v + 256 end
+    return num(v)
+  end
   local args = { "-of", "GTiff", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE",
                  "-te", l, b, r, t, "-tr", num(grid.xres), num(grid.yres),
-                 "-ot", gdal_type[s.vector_datatype],
-                 "-init", num(s.vector_null), "-a_nodata", num(s.vector_null) }
-  if s.vector_datatype == "int8" then
+                 "-ot", old_int8 and "Byte" or gdal_type[s.vector_datatype],
+                 "-init", value(s.vector_null), "-a_nodata", num(s.vector_null) }
+  if old_int8 then
     args[#args + 1], args[#args + 2] = "-co", "PIXELTYPE=SIGNEDBYTE"
   end
   if grid.projection ~= "" then args[#args + 1], args[#args + 2] = "-a_srs", grid.projection end
   if s.burn_attribute then
+    if old_int8 then
+      base.raise(where, "controls for '" .. label .. "': burn_attribute with vector_datatype "
+                 .. "int8 needs GDAL 3.7 or later")
+    end
     args[#args + 1], args[#args + 2] = "-a", s.burn_attribute
   else
-    args[#args + 1], args[#args + 2] = "-burn", num(s.burn_value)
+    args[#args + 1], args[#args + 2] = "-burn", value(s.burn_value)
   end
   if s.all_touched then args[#args + 1] = "-at" end
   local key = rec.path .. "\0" .. table.concat(filters, "\0") .. "\0" .. table.concat(args, "\0")
@@ -266,6 +277,9 @@ function M.prepare(rec, grid, s, ctx, where)
     if not ok then
       base.raise(where, rec.path .. ": input '" .. label .. "' cannot be read on the "
                  .. "working grid: " .. msg:sub(1, 300))
+    end
+    if C.rl_ffi_raster_set_label(rec.raster, rec.path, base.err) ~= 0 then
+      base.raise(where, base.errmsg())
     end
   end
 end
