@@ -92,6 +92,7 @@ int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err);
 void rl_ffi_output_close(rl_output *o);
 
+/* warp.c: VRT texts are owned (rl_ffi_heap_free); argv is a NULL-terminated gdalwarp/gdal_translate/gdal_rasterize/ogr2ogr argument list. */
 int rl_ffi_gdal_version(void);
 char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err);
 char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands, const double *nodata, rl_err *err);
@@ -101,6 +102,7 @@ int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err)
 int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv, rl_err *err);
 char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err);
 
+/* tempfiles.c: the tempdir is owned (rl_ffi_tempdir_remove removes the folder and all in it); the path is borrowed. */
 rl_tempdir *rl_ffi_tempdir_new(const char *parent, rl_err *err);
 const char *rl_ffi_tempdir_path(const rl_tempdir *t);
 int rl_ffi_tempdir_name(rl_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rl_err *err);

@@ -157,8 +157,14 @@ void rl_ffi_tempdir_remove(rl_tempdir *t) {
   if (!t) return;
   /* Take the folder out of the table first, so a signal now does not race
      with the removal below (both would be harmless, but once is enough). */
-  rl_process.temps[t->slot].state = RL_TEMP_FILLING;
+  rl_temp_slot *slot = &rl_process.temps[t->slot];
+  /* A signal handler that was chained to (see on_signal) may already have
+     removed the folder and freed the slot, and another run may hold it now. */
+  pthread_mutex_lock(&rl_process.temp_lock);
+  int ours = slot->state == RL_TEMP_READY && strcmp(slot->path, t->path) == 0;
+  if (ours) slot->state = RL_TEMP_FILLING;
+  pthread_mutex_unlock(&rl_process.temp_lock);
   remove_folder(t->path);
-  rl_process.temps[t->slot].state = RL_TEMP_FREE;
+  if (ours) slot->state = RL_TEMP_FREE;
   free(t);
 }
