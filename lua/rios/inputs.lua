@@ -1,7 +1,14 @@
--- rios.inputs: input rasters of one apply: opening them, the read buffers
--- the runtime owns, and reading one block of one file straight into its
--- buffer. The arrays handed to the block function wrap those buffers; they
--- are made once per apply and re-pointed at each block, never copied.
+-- rios.inputs: input rasters of one apply: opening them, putting them on
+-- the working grid (M.prepare: warped VRTs, layer selection, input nodata,
+-- rasterized vectors), the read buffers the runtime owns, and reading one
+-- block of one file straight into its buffer. The arrays handed to the block
+-- function wrap those buffers; they are made once per apply and re-pointed
+-- at each block, never copied.
+--
+-- After M.prepare a record's rec.read_name is the dataset name its readers
+-- open (the file, VRT XML text, or a rasterized vector in the run's
+-- temporary folder) and grid pixel (0, 0) is at its pixel (rec.xshift,
+-- rec.yshift); any thread may open its own handle on that name.
 local base = require("rios.base")
 local array = require("rios.array")
 local ffi, C = base.ffi, base.C
@@ -255,7 +262,7 @@ function M.prepare(rec, grid, s, ctx, where)
       if grid.projection ~= "" then
         args[#args + 1], args[#args + 2] = "-t_srs", grid.projection
       end
-      local all = #nodata == #bands
+      local all = true
       for i = 1, #bands do all = all and nodata[i] ~= nil end
       if all then
         local vals = {}
