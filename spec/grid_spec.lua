@@ -228,6 +228,18 @@ describe("inputs on any grid", function()
     assert.are.same(REF_T, res.working_grid.transform)
   end)
 
+  it("takes footprint \"reference\" from RIOS_DFLT_FOOTPRINT=2", function()
+    local a = dir .. "/a.tif"
+    H.make_raster(a, "uint8", 1, 10, 10, function() return 9 end,
+                  { transform = { 500300, 30, 0, 5999700, 0, -30 } })
+    local status, out, err = H.run("cd " .. H.q(dir) .. " && RIOS_DFLT_FOOTPRINT=2 " .. H.q(H.exe)
+      .. " -e 'local r = require(\"rios\").apply(function(_, i, o) o.out = i.a end, "
+      .. "{ ref = \"ref.tif\", a = \"a.tif\" }, { out = \"o.tif\" }, nil, "
+      .. "{ reference_image = \"ref\" }) print(r.working_grid.cols, r.working_grid.rows)'")
+    assert.are.equal(0, status, err)
+    assert.are.equal("50\t40\n", out)
+  end)
+
   it("takes the grid from reference_pixgrid", function()
     local res, out = copy_run(dir, { ref = ref }, "ref", {
       reference_pixgrid = { projection = "EPSG:32755", transform = { 500010, 20, 0, 5999990, 0, -20 },

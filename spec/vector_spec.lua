@@ -166,6 +166,16 @@ describe("vector inputs", function()
     p:close()
   end)
 
+  it("rasterizes onto reference_pixgrid when every input is a vector", function()
+    local out = dir .. "/o.tif"
+    local res = rios.apply(function(_, i, o) o.out = i.v end, { v = vec }, { out = out }, nil, {
+      reference_pixgrid = { projection = "EPSG:32755", rows = 40, cols = 50,
+                            transform = { 500000, 30, 0, 6000000, 0, -30 } },
+      footprint = "reference" })
+    assert.are.same(REF_T, res.working_grid.transform)
+    assert.are.equal(via_gdal(vec, "-ot Byte -init 0 -burn 1 -l shapes"), H.raw_bytes(out))
+  end)
+
   it("needs a reference when every input is a vector", function()
     local ok, err = pcall(rios.apply, function() end, { v = vec }, { out = dir .. "/o.tif" })
     assert.is_false(ok)
