@@ -44,7 +44,10 @@ $(CDEF): runtime/rl_ffi.h
 test: all
 	@./rios-lua spec/run.lua
 
-demo: deps all
+# A sub-make builds, so the compiler flags are read after deps has installed
+# pkg-config and the -dev packages.
+demo: deps
+	@$(MAKE) --no-print-directory all
 	./rios-lua scripts/make_demo_data.lua demo
 	./rios-lua scripts/ndvi.lua demo/red.tif demo/nir.tif demo/ndvi.tif
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Running statistics of one band, over the pixels that are not ignored. */
 typedef struct rl_bandacc {
@@ -82,6 +83,15 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
   if (!GDALGetMetadataItem(drv, GDAL_DCAP_CREATE, NULL)) {
     rl_seterr(err, "%s: the GDAL driver '%s' cannot create files", path, driver);
     return NULL;
+  }
+  /* An existing file is replaced, with its sidecars (.aux.xml, .ovr). */
+  if (access(path, F_OK) == 0) {
+    GDALDriverH old = GDALIdentifyDriver(path, NULL);
+    CPLErrorReset();
+    if (!(old && GDALDeleteDataset(old, path) == CE_None) && unlink(path) != 0) {
+      rl_seterr(err, "%s: exists and cannot be removed to be replaced", path);
+      return NULL;
+    }
   }
   char **opts = NULL;
   for (int i = 0; options && options[i]; i++) opts = CSLAddString(opts, options[i]);
@@ -229,11 +239,18 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
   return 0;
 }
 
-/* The histogram's bins, chosen as RIOS chooses them. */
+/*
+ * The histogram's bins, chosen as RIOS chooses them:
+ *   uint8 and thematic data: one bin per value from 0 to the maximum;
+ *   other integers: one bin per value from min to max when that is at most
+ *   256 values, else 256 equal bins from min to max;
+ *   floats: 256 equal bins from min to max (one bin when min == max).
+ * lo/hi are the outer edges GDAL stores; vmin/vmax are the values RIOS
+ * stores as STATISTICS_HISTOMIN/MAX; bin i starts at vmin + i * step.
+ */
 typedef struct rl_hist {
-  int nbins;
-  double lo, hi;           /* GDAL's dfMin/dfMax: outer edges of the bins */
-  double first, step;      /* value at the centre of bin 0, and bin width */
+  int nbins, direct;
+  double lo, hi, vmin, vmax, step;
   GUIntBig *counts;
 } rl_hist;
 
@@ -241,30 +258,32 @@ static int is_integer_dtype(int dtype) { return dtype <= RL_UINT32; }
 
 static void choose_bins(const rl_output *o, const rl_bandacc *a, rl_hist *h) {
   double mn = a->min, mx = a->max;
-  if (is_integer_dtype(o->dtype) && (o->thematic || mx - mn + 1 <= 256 ||
-                                     o->dtype == RL_UINT8 || o->dtype == RL_INT8)) {
-    /* One bin per integer value. Thematic data start at 0, as a raster
-       attribute table indexed by class value expects. */
-    if (o->thematic && mn > 0) mn = 0;
-    if (o->dtype == RL_UINT8 && !o->thematic) { mn = 0; mx = 255; }
+  int integer = is_integer_dtype(o->dtype);
+  if (integer && (o->thematic || o->dtype == RL_UINT8) && mn >= 0) mn = 0;
+  if (integer && (o->thematic || o->dtype == RL_UINT8 || mx - mn + 1 <= 256)) {
+    h->direct = 1;
     h->nbins = (int)(mx - mn + 1);
     h->lo = mn - 0.5;
     h->hi = mx + 0.5;
-    h->first = mn;
     h->step = 1;
   } else {
+    h->direct = 0;
     h->nbins = 256;
-    if (mx <= mn) mx = mn + 1;
     h->lo = mn;
     h->hi = mx;
-    h->step = (mx - mn) / 256.0;
-    h->first = mn + h->step / 2;
+    if (mx <= mn) {
+      h->hi = mn + 0.5;
+      h->nbins = 1;
+    }
+    h->step = (h->hi - h->lo) / h->nbins;
   }
+  h->vmin = mn;
+  h->vmax = mx;
 }
 
 static int bin_of(const rl_hist *h, double v) {
   int i;
-  if (h->step == 1 && h->lo == h->first - 0.5) i = (int)(v - h->first);
+  if (h->direct) i = (int)(v - h->vmin);
   else i = (int)((v - h->lo) / (h->hi - h->lo) * h->nbins);
   if (i < 0) i = 0;
   if (i >= h->nbins) i = h->nbins - 1;
@@ -350,13 +369,13 @@ static int write_histogram(rl_output *o, int b, rl_err *err) {
   }
   if (median < 0) median = 0;
   int integer = is_integer_dtype(o->dtype);
-  set_double_item(band, "STATISTICS_MEDIAN", h.first + median * h.step, integer && h.step == 1);
-  set_double_item(band, "STATISTICS_MODE", h.first + mode * h.step, integer && h.step == 1);
-  set_double_item(band, "STATISTICS_HISTOMIN", h.lo, 0);
-  set_double_item(band, "STATISTICS_HISTOMAX", h.hi, 0);
+  set_double_item(band, "STATISTICS_MEDIAN", h.vmin + median * h.step, integer);
+  set_double_item(band, "STATISTICS_MODE", h.vmin + mode * h.step, integer);
+  set_double_item(band, "STATISTICS_HISTOMIN", h.vmin, integer);
+  set_double_item(band, "STATISTICS_HISTOMAX", h.vmax, integer);
   set_double_item(band, "STATISTICS_HISTONUMBINS", h.nbins, 1);
-  GDALSetMetadataItem(band, "STATISTICS_HISTOBINFUNCTION",
-                      h.step == 1 && integer ? "direct" : "linear", NULL);
+  GDALSetMetadataItem(band, "STATISTICS_HISTOBINFUNCTION", h.direct ? "direct" : "linear",
+                      NULL);
   /* "c0|c1|...|" as RIOS writes it; 20 characters per count is enough. */
   size_t len = (size_t)h.nbins * 21 + 1;
   char *s = malloc(len);
@@ -383,6 +402,7 @@ static int write_basic_stats(rl_output *o, int b, rl_err *err) {
               last_gdal_error());
     return -1;
   }
+  if (o->has_nodata) set_double_item(band, "STATISTICS_EXCLUDEDVALUES", o->nodata, 0);
   GDALSetMetadataItem(band, "STATISTICS_SKIPFACTORX", "1", NULL);
   GDALSetMetadataItem(band, "STATISTICS_SKIPFACTORY", "1", NULL);
   return 0;
@@ -396,8 +416,8 @@ int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
     int levels[32], n = 0;
     int mindim = o->xsize < o->ysize ? o->xsize : o->ysize;
     for (int i = 0; i < opts->noverview_levels && i < 32; i++) {
-      if (mindim / opts->overview_levels[i] >= opts->overview_min_dim)
-        levels[n++] = opts->overview_levels[i];
+      if (mindim / opts->overview_levels[i] < opts->overview_min_dim) break;
+      levels[n++] = opts->overview_levels[i];
     }
     if (n > 0) {
       const char *agg = opts->overview_aggtype;

@@ -84,7 +84,8 @@ static const char *last_gdal_error(void) {
 
 rl_raster *rl_ffi_raster_open(const char *path, rl_err *err) {
   CPLErrorReset();
-  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
   if (!ds) {
     rl_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
     return NULL;

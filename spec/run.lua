@@ -12,4 +12,9 @@ if not has_path then args[#args + 1] = "spec" end
 -- busted.runner reads the global arg, as /usr/bin/busted does.
 rawset(_G, "arg", setmetatable(args, nil))
 args[0] = "busted"
-require("busted.runner")({ standalone = false })
+-- On failures busted ends with error() (its Lua 5.1 way to exit 1).
+local ok, err = pcall(require("busted.runner"), { standalone = false })
+if not ok then
+  if err ~= nil then io.stderr:write(tostring(err), "\n") end
+  os.exit(1)
+end

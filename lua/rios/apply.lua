@@ -18,11 +18,18 @@ local ffi, C = base.ffi, base.C
 
 local M = {}
 
--- "script.lua:LINE: " of the caller of rios.apply.
-local function caller_where(level)
-  local info = debug.getinfo(level + 1, "Sl")
-  if info and info.currentline and info.currentline > 0 then
-    return info.short_src .. ":" .. info.currentline .. ": "
+-- "script.lua:LINE: " of the user's code that called rios.apply: the
+-- first frame outside the rios modules.
+local lua_dir = base.host.lua_dir
+local function caller_where()
+  for level = 3, 50 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    local src = info.source
+    local ours = lua_dir and src:sub(1, #lua_dir + 1) == "@" .. lua_dir
+    if info.what ~= "C" and not ours and info.currentline and info.currentline > 0 then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
   end
   return ""
 end
@@ -143,8 +150,8 @@ local function check_args(fn, infiles, outfiles, otherargs, where)
   local _ = infiles, outfiles
 end
 
-function M.apply(fn, infiles, outfiles, otherargs, user_controls, level)
-  local where = caller_where((level or 1) + 2)
+function M.apply(fn, infiles, outfiles, otherargs, user_controls)
+  local where = caller_where()
   local wall0 = C.rl_ffi_now()
   check_args(fn, infiles, outfiles, otherargs, where)
   otherargs = otherargs or {}

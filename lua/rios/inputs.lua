@@ -74,10 +74,6 @@ function M.open(rec, where, allow_vector)
       return rec
     end
   end
-  local f = io.open(rec.path, "rb")
-  if f then f:close() elseif not rec.path:find("^/vsi") and not rec.path:find("^<") then
-    base.raise(where, rec.path .. ": no such file")
-  end
   base.raise(where, msg)
 end
 

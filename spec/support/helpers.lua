@@ -13,7 +13,8 @@ H.root = (function()
   p:close()
   return d
 end)()
-H.exe = H.root .. "/rios-lua"
+-- The binary running the specs (./rios-lua, or a sanitizer build of it).
+H.exe = require("rios.base").host.exe_path
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -86,7 +87,7 @@ function H.raw_bytes(path)
 end
 
 function H.array_bytes(a)
-  return ffi.string(a.data, a.bands * a.rows * a.cols * ffi.sizeof(a.data[0]))
+  return ffi.string(a.data, a.bands * a.rows * a.cols * rios.dtype_size[a.dtype])
 end
 
 -- A raster filled by fn(b, r, c) (0-based), written with rios.write.
