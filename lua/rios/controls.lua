@@ -62,11 +62,85 @@ local image_keys = {
   layer_names = string_list,
 }
 
+local function number_or_list(v)
+  if type(v) == "number" then return nil end
+  if type(v) ~= "table" or #v == 0 then return "must be a number or a list of numbers (one per band)" end
+  for i = 1, #v do
+    if type(v[i]) ~= "number" then return "must be a number or a list of numbers (item " .. i .. " is not)" end
+  end
+end
+local function band_list(v)
+  if type(v) ~= "table" or #v == 0 then return "must be a list of band numbers (1-based)" end
+  for i = 1, #v do
+    local n = v[i]
+    if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then
+      return "must be a list of band numbers (1-based; item " .. i .. " is not)"
+    end
+  end
+end
+local function layer(v)
+  if type(v) == "string" then return nil end
+  if type(v) ~= "number" or v ~= math.floor(v) or v < 0 then
+    return "must be a layer index (0-based) or a layer name"
+  end
+end
+local function number_(v)
+  if type(v) ~= "number" then return "must be a number" end
+end
+local function pixgrid(v)
+  if type(v) ~= "table" then return "must be a table { projection =, transform =, rows =, cols = }" end
+  for k in pairs(v) do
+    if k ~= "projection" and k ~= "transform" and k ~= "rows" and k ~= "cols" then
+      return "has an unknown key '" .. tostring(k) .. "' (it takes projection, transform, rows, cols)"
+    end
+  end
+  if type(v.projection) ~= "string" then return "needs projection (WKT or \"EPSG:n\")" end
+  local t = v.transform
+  if type(t) ~= "table" or #t ~= 6 then return "needs transform, GDAL's six geotransform numbers" end
+  for i = 1, 6 do
+    if type(t[i]) ~= "number" then return "needs transform, GDAL's six geotransform numbers" end
+  end
+  if t[3] ~= 0 or t[5] ~= 0 or t[2] <= 0 or t[6] >= 0 then
+    return "transform must be north up, without rotation"
+  end
+  for _, k in ipairs({ "rows", "cols" }) do
+    local n = v[k]
+    if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then return "needs " .. k .. ", a whole number >= 1" end
+  end
+end
+
+-- Resampling methods of GDAL's warper that gdalwarp -r takes.
+M.resample_methods = { "near", "bilinear", "cubic", "cubicspline", "lanczos", "average", "mode",
+                       "min", "max", "med", "q1", "q3" }
+
+-- Keys that may stand for one input in per_image (and at the top level for
+-- all of them), with their defaults.
+local input_keys = {
+  resample_method = one_of(unpack(M.resample_methods)),
+  input_nodata = number_or_list,
+  layer_selection = band_list,
+  burn_value = number_,
+  burn_attribute = string_,
+  vector_null = number_,
+  filter_sql = string_,
+  all_touched = boolean,
+  vector_datatype = one_of("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32",
+                           "float64"),
+  vector_layer = layer,
+}
+local input_defaults = {
+  resample_method = "near", burn_value = 1, vector_null = 0, all_touched = false,
+  vector_datatype = "uint8", vector_layer = 0,
+}
+
 local checks = {
+  reference_image = string_,
+  reference_pixgrid = pixgrid,
+  files_for_extent = string_list,
   window_xsize = whole(1),
   window_ysize = whole(1),
   overlap = whole(0),
-  footprint = one_of("intersection", "union"),
+  footprint = one_of("intersection", "union", "reference"),
   omit_pyramids = boolean,
   omit_basic_stats = boolean,
   omit_histogram = boolean,
@@ -77,6 +151,7 @@ local checks = {
   tempdir = string_,
 }
 for k, f in pairs(image_keys) do checks[k] = f end
+for k, f in pairs(input_keys) do checks[k] = f end
 
 local function env_int(name, where)
   local s = os.getenv(name)
@@ -101,12 +176,12 @@ function M.defaults(where)
   if drv and drv ~= "" then d.driver = drv end
   local fp = os.getenv("RIOS_DFLT_FOOTPRINT")
   if fp and fp ~= "" then
-    local names = { ["0"] = "intersection", ["1"] = "union", intersection = "intersection",
-                    union = "union" }
+    local names = { ["0"] = "intersection", ["1"] = "union", ["2"] = "reference",
+                    intersection = "intersection", union = "union", reference = "reference" }
     d.footprint = names[fp:lower()]
     if not d.footprint then
       base.raise(where, "environment variable RIOS_DFLT_FOOTPRINT='" .. fp
-                 .. "' must be 0 (intersection) or 1 (union)")
+                 .. "' must be 0 (intersection), 1 (union) or 2 (reference)")
     end
   end
   d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", where) or d.window_xsize
@@ -187,9 +262,15 @@ function M.resolve(user, outnames, innames, where)
       base.raise(where, "controls.per_image." .. name .. " must be a table")
     end
     for key, value in pairs(settings) do
-      local checker = image_keys[key]
+      local keys = innames[name] and input_keys or image_keys
+      local checker = keys[key]
       if not checker then
-        base.raise(where, "unknown controls.per_image." .. name .. " key '" .. tostring(key) .. "'")
+        local other = innames[name] and image_keys[key] and " (that key is for outputs; '"
+                      .. name .. "' is an input)"
+                      or outnames[name] and input_keys[key] and " (that key is for inputs; '"
+                      .. name .. "' is an output)" or ""
+        base.raise(where, "unknown controls.per_image." .. name .. " key '" .. tostring(key)
+                   .. "'" .. other)
       end
       check_value(where, "controls.per_image." .. name, key, value, checker)
     end
@@ -203,6 +284,17 @@ function M.resolve(user, outnames, innames, where)
     end
     s.creation_options = s.creation_options or M.creation_options_for(s.driver)
     c.per_output[name] = s
+  end
+  c.per_input = {}
+  for name in pairs(innames) do
+    local s = {}
+    local own = per_image[name] or {}
+    for key in pairs(input_keys) do
+      if own[key] ~= nil then s[key] = own[key]
+      elseif c[key] ~= nil then s[key] = c[key]
+      else s[key] = input_defaults[key] end
+    end
+    c.per_input[name] = s
   end
   if c.progress == nil then
     c.progress = false  -- the progress line is switched on by the host when stderr is a tty
