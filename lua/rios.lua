@@ -24,6 +24,10 @@ local raster = require("rios.raster")
 rios.open = raster.open
 rios.write = raster.write
 
+-- rios.quicklook(raster_or_array, "out.png" [, {bands=, stretch=, size=}]):
+-- a PNG preview (see rios/quicklook.lua).
+rios.quicklook = require("rios.quicklook").quicklook
+
 -- True inside a compute worker's Lua state (see the concurrency docs).
 function rios.is_worker()
   return false

@@ -3,7 +3,7 @@
  *
  * rl_process is filled once in main() before any Lua state or thread exists
  * and is read-only afterwards, except for the signal flag, which only a
- * signal handler sets (sig_atomic_t).
+ * signal handler sets (sig_atomic_t), and the REPL's slot (see repl).
  */
 #ifndef RL_PROCESS_H
 #define RL_PROCESS_H
@@ -17,6 +17,16 @@ typedef struct rl_process_state {
   char exe_path[PATH_MAX];  /* absolute path of the running rios-lua */
   char lua_dir[PATH_MAX];   /* folder holding rios.lua and rios/ */
   volatile sig_atomic_t interrupted;
+  /* The interactive prompt (runtime/repl.c), main thread only. readline's
+     callback API carries no user data, so the line it hands back and the
+     state that Ctrl-C stops live here. computing: a chunk is running (the
+     SIGINT handler then arms a hook on L instead of abandoning the line). */
+  struct {
+    struct lua_State *L;
+    char *line;
+    int line_ready;
+    volatile sig_atomic_t computing;
+  } repl;
 } rl_process_state;
 
 extern rl_process_state rl_process;

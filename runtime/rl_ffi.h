@@ -89,6 +89,22 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
 int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err);
 void rl_ffi_output_close(rl_output *o);
+
+int rl_ffi_isatty(int fd);
+int rl_ffi_interrupt_pending(void);
+
+typedef struct rl_text { char s[512]; } rl_text;
+const char *rl_ffi_raster_driver(rl_raster *r);
+int rl_ffi_projection_name(const char *wkt, rl_text *out);
+int rl_ffi_raster_stats(rl_raster *r, int band, int compute, double *out4, rl_err *err);
+int rl_ffi_raster_overviews(rl_raster *r, int band, int *sizes, int max);
+const char *rl_ffi_raster_metadata(rl_raster *r, int band, int i);
+int rl_ffi_raster_read_scaled(rl_raster *r, int overview, int xoff, int yoff, int xsize,
+                              int ysize, int buf_cols, int buf_rows, int nbands,
+                              const int *bands, void *buf, int dtype, rl_err *err);
+void rl_ffi_sort_doubles(double *v, size_t n);
+int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
+                     rl_err *err);
 /* RL_FFI_END */
 
 #endif

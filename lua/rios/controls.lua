@@ -204,9 +204,8 @@ function M.resolve(user, outnames, innames, where)
     s.creation_options = s.creation_options or M.creation_options_for(s.driver)
     c.per_output[name] = s
   end
-  if c.progress == nil then
-    c.progress = false  -- the progress line is switched on by the host when stderr is a tty
-  end
+  -- c.progress stays nil unless set: rios.progress then shows the line when
+  -- stderr is a terminal.
   return c
 end
 
