@@ -36,7 +36,8 @@ local function fail(msg)
   base.raise(where_of(3), "rios.quicklook: " .. msg)
 end
 
--- The percent (0..49) of a stretch, or nil for a fixed {low, high}.
+-- The percent (0..49) of a stretch, false for a fixed {low, high}, or nil
+-- when the stretch is not one of those.
 local function parse_stretch(s)
   if s == nil then return 2 end
   if s == "minmax" then return 0 end
@@ -45,10 +46,9 @@ local function parse_stretch(s)
     if p and p >= 0 and p < 50 then return p end
   elseif type(s) == "table" and type(s[1]) == "number" and type(s[2]) == "number"
          and s[2] > s[1] then
-    return nil
+    return false
   end
-  fail("stretch must be \"N%\" (0 <= N < 50), \"minmax\" or {low, high}, got "
-       .. tostring(s))
+  return nil
 end
 
 -- The low and high value of band b of a (0-based) over the valid pixels.
@@ -111,6 +111,10 @@ function M.quicklook(src, path, opts)
     end
   end
   local percent = parse_stretch(opts.stretch)
+  if percent == nil then
+    fail("stretch must be \"N%\" (0 <= N < 50), \"minmax\" or {low, high}, got "
+         .. tostring(opts.stretch))
+  end
   local size = opts.size or 1024
   if type(size) ~= "number" or size < 1 then fail("size must be a number >= 1") end
   local cols, rows = preview_size(src.cols, src.rows, size)
