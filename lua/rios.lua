@@ -13,7 +13,9 @@ rios.version = base.host.version or "dev"
 rios.dtypes = base.dtypes
 
 function rios.apply(fn, infiles, outfiles, otherargs, controls)
-  return require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls, 1)
+  -- not a tail call: apply finds the script's line one level up from here
+  local result = require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls, 1)
+  return result
 end
 
 -- rios.array(dtype, bands, rows, cols): a zero-filled array.

@@ -266,3 +266,11 @@ int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int ro
   GDALClose(out);
   return 0;
 }
+
+/* 1 when GDAL has a driver of that name that can create files, 0 when it
+   has one that cannot, -1 when it has none. */
+int rl_ffi_driver_can_create(const char *name) {
+  GDALDriverH d = GDALGetDriverByName(name);
+  if (!d) return -1;
+  return GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) ? 1 : 0;
+}

@@ -95,6 +95,7 @@ int rl_ffi_interrupt_pending(void);
 
 typedef struct rl_text { char s[512]; } rl_text;
 const char *rl_ffi_raster_driver(rl_raster *r);
+int rl_ffi_driver_can_create(const char *name);
 int rl_ffi_projection_name(const char *wkt, rl_text *out);
 int rl_ffi_raster_stats(rl_raster *r, int band, int compute, double *out4, rl_err *err);
 int rl_ffi_raster_overviews(rl_raster *r, int band, int *sizes, int max);
