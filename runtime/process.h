@@ -26,6 +26,7 @@ typedef struct rl_process_state {
     char *line;
     int line_ready;
     volatile sig_atomic_t computing;
+    volatile sig_atomic_t sigints;  /* Ctrl-Cs seen while computing */
   } repl;
 } rl_process_state;
 

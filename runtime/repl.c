@@ -72,6 +72,7 @@ static void on_sigint(int sig) {
       _exit(130);
     }
     rl_process.interrupted = 1;
+    rl_process.repl.sigints++;
     lua_sethook(rl_process.repl.L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
   } else {
     rl_process.interrupted = 1;
@@ -114,12 +115,17 @@ static int read_line_tty(const char *prompt, char **out) {
       rl_callback_read_char();
     } else if (n < 0 && errno == EINTR) {
       if (rl_process.interrupted) {
+        /* Leave the dropped text on screen, marked, and start afresh. */
         rl_process.interrupted = 0;
+        rl_point = rl_end;
+        rl_redisplay();
+        fputs("^C", rl_outstream);
+        fflush(rl_outstream);
         rl_free_line_state();
         rl_callback_sigcleanup();
         rl_cleanup_after_signal();
         rl_callback_handler_remove();
-        fputs("^C\n", rl_outstream);
+        fputs("\n", rl_outstream);
         fflush(rl_outstream);
         return 2;
       }
@@ -258,6 +264,7 @@ static void run_chunk(repl_session *s) {
   int base = lua_gettop(L);
   jit_off(L);
   rl_process.interrupted = 0;
+  sig_atomic_t sigints = rl_process.repl.sigints;
   rl_process.repl.computing = 1;
   sigset_t unblock;
   sigemptyset(&unblock);
@@ -270,6 +277,7 @@ static void run_chunk(repl_session *s) {
   lua_sethook(L, NULL, 0, 0);
   fflush(stdout);
   if (status != 0) {
+    if (rl_process.repl.sigints != sigints) fputs("\n", stderr);  /* after the echoed ^C */
     rl_report(L, status);
     return;
   }
@@ -344,7 +352,7 @@ int rl_repl(lua_State *L) {
   s.tty = isatty(STDIN_FILENO);
   if (load_modules(L) != 0) return 0;
   if (s.tty) {
-    printf("rios-lua %s (%s). rios is loaded; Tab completes, Ctrl-C interrupts, "
+    printf("rios-lua %s (%s)\nrios is loaded; Tab completes, Ctrl-C interrupts, "
            "Ctrl-D leaves.\n", RL_VERSION, LUAJIT_VERSION);
     fflush(stdout);
   }
