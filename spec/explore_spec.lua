@@ -141,6 +141,8 @@ describe("rios.open", function()
       { "r:read{overview = 1}", "r:read: " .. path .. " has no overview 1 (it has 0)" },
       { "r:stats(0)", "r:stats: " .. path .. " has no band 0 (it has 2)" },
       { "r:close() r:read()", "r:read: " .. path .. " is closed" },
+      { "r:read{window = {0, 0, 4}}", "r:read: window must be {xoff, yoff, xsize, ysize}" },
+      { "r:read{bands = 2}", "r:read: bands must be a list" },
     }
     for _, case in ipairs(cases) do
       local status, _, err = H.run_script(dir, "bad.lua", script .. case[1] .. "\n", { path })

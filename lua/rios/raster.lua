@@ -149,6 +149,9 @@ function Raster:read(opts)
     bands = {}
     for b = 1, self.bands do bands[b] = b end
   end
+  if type(bands) ~= "table" or #bands == 0 then
+    base.raise(where_of(2), "r:read: bands must be a list of band numbers like {3, 2, 1}")
+  end
   for _, b in ipairs(bands) do check_band(self, "r:read", b) end
   local ov = opts.overview or 0
   local cols, rows = self.cols, self.rows
@@ -161,6 +164,14 @@ function Raster:read(opts)
     cols, rows = list[ov][1], list[ov][2]
   end
   local w = opts.window or { 0, 0, cols, rows }
+  local whole = function(v, min)
+    return type(v) == "number" and v == math.floor(v) and v >= min
+  end
+  if type(w) ~= "table" or not (whole(w[1], -math.huge) and whole(w[2], -math.huge)
+                                and whole(w[3], 1) and whole(w[4], 1)) then
+    base.raise(where_of(2), "r:read: window must be {xoff, yoff, xsize, ysize} in whole "
+               .. "pixels, with sizes of at least 1")
+  end
   local xoff, yoff, xsize, ysize = w[1], w[2], w[3], w[4]
   local a = array.new(self.dtype, #bands, ysize, xsize)
   local list = ffi.new("int[?]", #bands, bands)
