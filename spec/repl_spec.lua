@@ -79,13 +79,31 @@ describe("rios-lua prompt", function()
 
   it("stops a long loop on Ctrl-C and gives the prompt back", function()
     start()
-    t:send("n = 0 for i = 1, 1e13 do n = n + 1 end", "Enter")
-    Tmux.sleep(0.5)
+    t:send("n = 0 print('looping') for i = 1, 1e13 do n = n + 1 end", "Enter")
+    t:wait_line("looping")
+    Tmux.sleep(0.2)
     t:send("C-c")
     t:wait_text("interrupted!")
     t:send("n > 0", "Enter")
     t:wait_line("true")
     assert.truthy(t:alive())
+  end)
+
+  it("ends on a second Ctrl-C when a compiled function cannot see the first", function()
+    -- the documented limit: a function defined at the prompt is compiled, and
+    -- a compiled endless loop never reaches the hook the first Ctrl-C arms
+    t = Tmux.start(H.q(H.exe) .. "; echo exit=$?; sleep 30", { HOME = dir })
+    t:wait_text("rios is loaded")
+    t:send("function spin() print('spinning') local x = 0 while true do x = x + 1 end end",
+           "Enter")
+    t:send("spin()", "Enter")
+    t:wait_line("spinning")
+    Tmux.sleep(0.3)
+    t:send("C-c")
+    Tmux.sleep(0.5)
+    t:send("C-c")
+    t:wait_text("rios-lua: interrupted twice")
+    t:wait_line("exit=130")
   end)
 
   it("drops a half-typed line on Ctrl-C", function()
@@ -106,7 +124,8 @@ describe("rios-lua prompt", function()
            .. "o.out = i.a end", "Enter")
     t:send("res = rios.apply(slow, {a = '" .. path .. "'}, {out = '" .. dir .. "/out.tif'}, "
            .. "nil, {window_xsize = 8, window_ysize = 8})", "Enter")
-    Tmux.sleep(0.7)
+    -- the progress line shows the run is under way
+    t:wait_text("/64 blocks")
     t:send("C-c")
     t:wait_text("interrupted")
     t:send("res == nil", "Enter")
