@@ -166,12 +166,35 @@ static void remember(repl_session *s, const char *line) {
 
 /* ---- completion ------------------------------------------------------------ */
 
+#define REPL_WORD_BREAKS " \t\n\"'`><=;+-*/%^~#&|,(){}[]"
+
+/* Inside a string only the quotes break words, so a whole path completes. */
+static char *word_breaks(void) {
+  static const char in_string[] = "\"'";
+  char quote = 0;
+  for (int i = 0; i < rl_point && rl_line_buffer[i]; i++) {
+    char c = rl_line_buffer[i];
+    if (quote && c == '\\' && i + 1 < rl_point) {
+      i++;
+    } else if (quote && c == quote) {
+      quote = 0;
+    } else if (!quote && (c == '"' || c == '\'')) {
+      quote = c;
+    }
+  }
+  return quote ? (char *)in_string : NULL;  /* readline only reads it */
+}
+
 /* Candidates from rios.repl.complete(text), in readline's form: [0] is what
-   replaces text (the longest common prefix), then the matches, then NULL. */
+   replaces text (the longest common prefix), then the matches, then NULL.
+   Inside a string, file names instead (rios.open("demo/n<Tab>). */
 static char **complete(const char *text, int start, int end) {
   (void)start;
   (void)end;
-  rl_attempted_completion_over = 1;  /* never fall back to file names */
+  rl_attempted_completion_over = 1;  /* no file names outside strings */
+  if (rl_completion_quote_character) {
+    return rl_completion_matches(text, rl_filename_completion_function);
+  }
   rl_completion_append_character = '\0';
   lua_State *L = rl_process.repl.L;
   int top = lua_gettop(L);
@@ -325,8 +348,10 @@ static void session_begin(repl_session *s) {
   rl_readline_name = "rios-lua";
   rl_catch_signals = 0;
   rl_catch_sigwinch = 1;
-  rl_completer_word_break_characters = " \t\n\"'`><=;+-*/%^~#&|,(){}[]";
+  rl_completer_word_break_characters = REPL_WORD_BREAKS;
+  rl_completion_word_break_hook = word_breaks;
   rl_attempted_completion_function = complete;
+  rl_completer_quote_characters = "\"'";
   using_history();
   const char *home = getenv("HOME");
   if (home && *home) {
