@@ -13,6 +13,7 @@ local M = {}
 M.max_depth = 3      -- table levels printed before "{...}"
 M.max_items = 40     -- entries printed per table before "..."
 M.max_bands = 8      -- bands described per array
+M.max_string = 100   -- characters of a string shown inside a table
 
 local function is_identifier(s)
   return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil
@@ -43,7 +44,7 @@ end
 
 -- "rios.array float32, 2 bands x 100 rows x 120 cols" and a line per band.
 function M.describe_array(a)
-  if a.data == nil then return tostring(a) .. " (released)" end
+  if rawget(a, "data") == nil then return tostring(a) .. " (released when its block was written)" end
   local lines = { string.format("rios.array %s, %d band%s x %d rows x %d cols", a.dtype,
                                 a.bands, a.bands == 1 and "" or "s", a.rows, a.cols) }
   for b = 0, math.min(a.bands, M.max_bands) - 1 do
@@ -111,17 +112,34 @@ local function format_table(t, depth, indent, seen)
          .. indent .. "}"
 end
 
--- One value as the prompt shows it. nested: inside a table (strings quoted).
+-- Inside a table, a long or many-line text is cut to its start.
+local function shorten(s)
+  local first = s:match("^[^\n]*")
+  if #first > M.max_string then first = first:sub(1, M.max_string) end
+  if #first < #s then return first .. " ... (" .. #s .. " characters)" end
+  return s
+end
+
+-- One value as the prompt shows it. nested: inside a table (strings quoted,
+-- long ones cut).
 format = function(v, depth, indent, seen, nested)
   local t = type(v)
-  if t == "string" then return nested and string.format("%q", v) or v end
+  if t == "string" then
+    if not nested then return v end
+    local short = shorten(v)
+    if short == v then return string.format("%q", v) end
+    return string.format("%q", short:match("^(.-) %.%.%. %(%d+ characters%)$"))
+           .. " ... (" .. #v .. " characters)"
+  end
   if array.is_array(v) then
     if nested then return tostring(v) end
     return M.describe_array(v)
   end
   if t == "table" then
     local mt = getmetatable(v)
-    if mt and mt.__tostring then return tostring(v) end
+    if mt and mt.__tostring then
+      return nested and shorten(tostring(v)) or tostring(v)
+    end
     return format_table(v, depth, indent, seen)
   end
   return tostring(v)
