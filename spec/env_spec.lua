@@ -78,6 +78,23 @@ describe("environment defaults", function()
     assert.are.equal("LZW", compression())
   end)
 
+  it("RIOS_DFLT_DRIVEROPTIONS sets the default driver's options, as in RIOS", function()
+    local function interleave()
+      return H.gdalinfo(dir .. "/out.img").metadata.IMAGE_STRUCTURE.INTERLEAVE
+    end
+    ok({ RIOS_DFLT_DRIVER = "ENVI" }, nil, "out.img")
+    assert.are.equal("BAND", interleave())
+    ok({ RIOS_DFLT_DRIVER = "ENVI", RIOS_DFLT_DRIVEROPTIONS = "INTERLEAVE=BIL" }, nil, "out.img")
+    assert.are.equal("LINE", interleave())
+    -- the driver's own variable wins, and the script's options win over both
+    ok({ RIOS_DFLT_DRIVER = "ENVI", RIOS_DFLT_DRIVEROPTIONS = "INTERLEAVE=BIL",
+         RIOS_DFLT_CREOPT_ENVI = "INTERLEAVE=BIP" }, nil, "out.img")
+    assert.are.equal("PIXEL", interleave())
+    ok({ RIOS_DFLT_DRIVER = "ENVI", RIOS_DFLT_DRIVEROPTIONS = "INTERLEAVE=BIL" },
+       "{ creation_options = {} }", "out.img")
+    assert.are.equal("BAND", interleave())
+  end)
+
   it("RIOS_DFLT_FOOTPRINT=1 takes the union of the inputs", function()
     -- b: 32 x 32 starting 16 pixels right of and below a's corner
     H.make_raster(dir .. "/b.tif", "uint8", 1, 32, 32, function() return 1 end,
