@@ -65,6 +65,9 @@ end
 function Progress:step()
   self.done = self.done + 1
   if C.rl_ffi_interrupt_pending() ~= 0 then
+    -- the prompt's hook is still armed: disarm it so the run's cleanup is
+    -- not interrupted in turn
+    debug.sethook()
     self:finish()
     base.raise(self.where, "rios.apply: interrupted (Ctrl-C) after " .. self.done .. " of "
                .. self.total .. " blocks")
