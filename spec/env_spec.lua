@@ -124,11 +124,12 @@ describe("environment defaults", function()
     end
     ok({}, nil, "o1.tif")
     assert.are.same({}, overviews("o1.tif"))  -- 64 / 4 is below the default 128
-    ok({ RIOS_DFLT_OVERVIEWLEVELS = "2,4,8", RIOS_DFLT_MINOVERLEVELDIM = "16" }, nil, "o2.tif")
+    -- (64 / level against the minimum: values chosen away from equality)
+    ok({ RIOS_DFLT_OVERVIEWLEVELS = "2,4,8", RIOS_DFLT_MINOVERLEVELDIM = "10" }, nil, "o2.tif")
     assert.are.same({ 32, 16 }, overviews("o2.tif"))
-    ok({ RIOS_DFLT_OVERVIEWLEVELS = "2,4,8", RIOS_DFLT_MINOVERLEVELDIM = "8" }, nil, "o3.tif")
+    ok({ RIOS_DFLT_OVERVIEWLEVELS = "2,4,8", RIOS_DFLT_MINOVERLEVELDIM = "5" }, nil, "o3.tif")
     assert.are.same({ 32, 16, 8 }, overviews("o3.tif"))
-    ok({ RIOS_DFLT_OVERVIEWLEVELS = "2,4,8", RIOS_DFLT_MINOVERLEVELDIM = "8" },
+    ok({ RIOS_DFLT_OVERVIEWLEVELS = "2,4,8", RIOS_DFLT_MINOVERLEVELDIM = "5" },
        "{ overview_levels = { 4 }, overview_min_dim = 1 }", "o4.tif")
     assert.are.same({ 16 }, overviews("o4.tif"))
   end)
@@ -145,9 +146,11 @@ describe("environment defaults", function()
       for i = 1, #s do seen[s:byte(i)] = true end
       return seen
     end
-    local env = { RIOS_DFLT_OVERVIEWLEVELS = "2", RIOS_DFLT_MINOVERLEVELDIM = "1" }
+    -- a 2x2 cell of the checkerboard averages to 50; NEAREST picks 0 or 100
+    local env = { RIOS_DFLT_OVERVIEWLEVELS = "2", RIOS_DFLT_MINOVERLEVELDIM = "1",
+                  RIOS_DFLT_OVERVIEWAGGTYPE = "average" }
     ok(env, nil, "avg.tif")
-    assert.are.same({ [50] = true }, first_overview_values("avg.tif"))  -- the default: AVERAGE
+    assert.are.same({ [50] = true }, first_overview_values("avg.tif"))
     env.RIOS_DFLT_OVERVIEWAGGTYPE = "NEAREST"
     ok(env, nil, "near.tif")
     local near = first_overview_values("near.tif")
