@@ -55,7 +55,7 @@ describe("rios.open", function()
 
   it("reads an overview, matching gdal_translate -ovr", function()
     local path = dir .. "/big.tif"
-    H.make_raster(path, "uint8", 1, 512, 520, function(_, r, c) return (r * 3 + c * 7) % 251 end,
+    H.make_raster(path, "uint8", 1, 520, 530, function(_, r, c) return (r * 3 + c * 7) % 251 end,
                   { stats = true })
     local r = rios.open(path)
     local g = H.gdalinfo(path)

@@ -88,28 +88,29 @@ describe("rios.quicklook", function()
 
   it("reads a big raster at preview size from its overviews", function()
     local path = dir .. "/big.tif"
-    H.make_raster(path, "uint8", 1, 512, 512, function(_, r, c) return (r * 5 + c * 3) % 256 end,
+    -- 520 / 4 = 130: one overview at the default levels and minimum
+    H.make_raster(path, "uint8", 1, 520, 520, function(_, r, c) return (r * 5 + c * 3) % 256 end,
                   { stats = true })
     local r = rios.open(path)
     local ov = r:overviews()[1]
-    assert.are.same({ 128, 128 }, ov)
-    rios.quicklook(r, dir .. "/small.png", { size = 128, stretch = "minmax" })
+    assert.are.same({ 130, 130 }, ov)
+    rios.quicklook(r, dir .. "/small.png", { size = 130, stretch = "minmax" })
     local g, png = read_png(dir .. "/small.png")
-    assert.are.same({ 128, 128 }, g.size)
+    assert.are.same({ 130, 130 }, g.size)
     assert.are.equal(2, #g.bands)  -- grey and alpha
     -- the preview's pixels are the overview's (averaged), not a sample of
     -- the full-resolution pixels
     local a = r:read{ overview = 1 }
     local vals, valid = {}, {}
-    for i = 0, 128 * 128 - 1 do
+    for i = 0, 130 * 130 - 1 do
       vals[i + 1] = a.data[i]
       valid[i + 1] = true
     end
     assert.are.same((stretch(vals, valid, 0)), png[1])
     local full = r:read{ band = 1 }
     local differs = false
-    for i = 0, 127 do
-      if full.data[(i * 4 + 2) * 512 + 2] ~= a.data[i * 128] then differs = true end
+    for i = 0, 129 do
+      if full.data[(i * 4 + 2) * 520 + 2] ~= a.data[i * 130] then differs = true end
     end
     assert.is_true(differs)
   end)
