@@ -235,6 +235,22 @@ describe("examples in scripts/", function()
       assert.is_true(covered[name] == true, "scripts/" .. name .. " is not run by this spec")
     end
   end)
+
+  it("opens every example with a header saying what it shows and how to run it", function()
+    for _, name in ipairs(ls_scripts()) do
+      local f = assert(io.open(H.root .. "/scripts/" .. name))
+      local header = {}
+      for line in f:lines() do
+        if not line:match("^%-%-") then break end
+        header[#header + 1] = line
+      end
+      f:close()
+      local text = table.concat(header, "\n")
+      assert.truthy(text:find("^%-%- " .. name:gsub("%p", "%%%0") .. ": "), name)
+      assert.truthy(text:find("./rios-lua", 1, true), name .. " does not say how to run it")
+      assert.truthy(text:find("Shows ", 1, true), name .. " does not say what it shows")
+    end
+  end)
 end)
 
 
