@@ -6,9 +6,9 @@
 --   p:finish()   -- however the run ends: clears the line
 --
 -- The line goes to stderr:  "rios.apply  42%  21/50 blocks  0:03 elapsed  0:04 left"
--- redrawn at most four times a second and cleared at the end. It is shown
--- when controls.progress is true, or when it is nil (the default) and
--- stderr is a terminal and rios-lua was not started with -q.
+-- redrawn at most four times a second and cleared at the end. It is never
+-- shown when rios-lua was started with -q; otherwise when controls.progress
+-- is true, or when it is nil (the default) and stderr is a terminal.
 --
 -- step() also asks the host whether Ctrl-C was pressed at the interactive
 -- prompt while this run was going (runtime/repl.c): a block function that
@@ -32,10 +32,12 @@ local function clock(s)
   return string.format("%d:%02d", math.floor(s / 60), s % 60)
 end
 
--- Whether a run with this controls.progress value shows the line.
+-- Whether a run with this controls.progress value shows the line: never
+-- under -q; else as set; unset, when stderr is a terminal.
 function M.enabled(setting)
+  if base.host.quiet then return false end
   if setting ~= nil then return setting end
-  return not base.host.quiet and C.rl_ffi_isatty(2) == 1
+  return C.rl_ffi_isatty(2) == 1
 end
 
 -- where: "script.lua:LINE: " for the interrupt message.
