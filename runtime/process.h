@@ -5,7 +5,7 @@
  * and is read-only afterwards, except for the signal flag, which only a
  * signal handler sets (sig_atomic_t), and the table of temporary files,
  * which runtime/tempfiles.c fills under its lock and its signal handler
- * reads.
+ * reads, and the REPL's slot (see repl).
  */
 #ifndef RL_PROCESS_H
 #define RL_PROCESS_H
@@ -35,6 +35,17 @@ typedef struct rl_process_state {
   pthread_mutex_t temp_lock;          /* guards claiming slots, installing handlers */
   int temp_handlers_installed;
   struct sigaction temp_old_int, temp_old_term;
+  /* The interactive prompt (runtime/repl.c), main thread only. readline's
+     callback API carries no user data, so the line it hands back and the
+     state that Ctrl-C stops live here. computing: a chunk is running (the
+     SIGINT handler then arms a hook on L instead of abandoning the line). */
+  struct {
+    struct lua_State *L;
+    char *line;
+    int line_ready;
+    volatile sig_atomic_t computing;
+    volatile sig_atomic_t sigints;  /* Ctrl-Cs seen while computing */
+  } repl;
 } rl_process_state;
 
 extern rl_process_state rl_process;

@@ -271,3 +271,7 @@ char *rl_ffi_wkt_from_user_input(const char *text, rl_err *err) {
   CPLFree(wkt);
   return out;
 }
+
+/* For the other runtime files that describe an open raster (explore.c). */
+GDALDatasetH rl_raster_dataset(rl_raster *r) { return r->ds; }
+const char *rl_raster_path(rl_raster *r) { return r->path; }

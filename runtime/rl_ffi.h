@@ -107,6 +107,32 @@ rl_tempdir *rl_ffi_tempdir_new(const char *parent, rl_err *err);
 const char *rl_ffi_tempdir_path(const rl_tempdir *t);
 int rl_ffi_tempdir_name(rl_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rl_err *err);
 void rl_ffi_tempdir_remove(rl_tempdir *t);
+
+int rl_ffi_isatty(int fd);
+/* 1 once per Ctrl-C pressed at the prompt while a chunk runs (runtime/repl.c), else 0 */
+int rl_ffi_interrupt_pending(void);
+
+/* Exploring rasters (runtime/explore.c). */
+typedef struct rl_text { char s[512]; } rl_text;
+/* borrowed from GDAL */
+const char *rl_ffi_raster_driver(rl_raster *r);
+/* 1: can create files, 0: cannot, -1: no such driver */
+int rl_ffi_driver_can_create(const char *name);
+int rl_ffi_projection_name(const char *wkt, rl_text *out);
+/* 1: out4 = min, max, mean, stddev; 0: none stored (compute = 0) or all nodata; -1: error */
+int rl_ffi_raster_stats(rl_raster *r, int band, int compute, double *out4, rl_err *err);
+/* the overview count; sizes[2i], sizes[2i+1] = cols, rows of the first max */
+int rl_ffi_raster_overviews(rl_raster *r, int band, int *sizes, int max);
+/* borrowed "KEY=VALUE" i of the dataset (band 0) or a band, NULL past the end */
+const char *rl_ffi_raster_metadata(rl_raster *r, int band, int i);
+/* overview 0: full resolution; the window resampled (nearest) to buf_cols x buf_rows */
+int rl_ffi_raster_read_scaled(rl_raster *r, int overview, int xoff, int yoff, int xsize,
+                              int ysize, int buf_cols, int buf_rows, int nbands,
+                              const int *bands, void *buf, int dtype, rl_err *err);
+void rl_ffi_sort_doubles(double *v, size_t n);
+/* band-major bytes: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
+int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
+                     rl_err *err);
 /* RL_FFI_END */
 
 #endif

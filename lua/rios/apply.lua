@@ -54,6 +54,7 @@ local Run = {}
 Run.__index = Run
 
 function Run:release()
+  if self.progress then self.progress:finish() end
   for _, rec in ipairs(self.ins or {}) do inputs.close(rec) end
   for _, rec in ipairs(self.outs or {}) do outputs.close(rec) end
   if self.arena ~= nil then
@@ -135,6 +136,7 @@ function Run:run_sequential(fn, otherargs)
       array.release_block_arrays()
       C.rl_ffi_arena_reset(self.arena)
       timers:add("writing", C.rl_ffi_now() - t2)
+      self.progress:step()
     end
   end
 end
@@ -188,6 +190,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     end
     run.intable = input_table(ins)
     run.info = info_mod.new(run.grid, c, by_array)
+    run.progress = require("rios.progress").start(run.info.nx * run.info.ny, c.progress, where)
     local arena = C.rl_ffi_arena_new(base.err)
     if arena == nil then error(base.errmsg(), 0) end
     run.arena = ffi.gc(arena, C.rl_ffi_arena_free)

@@ -153,15 +153,29 @@ local checks = {
 for k, f in pairs(image_keys) do checks[k] = f end
 for k, f in pairs(input_keys) do checks[k] = f end
 
-local function env_int(name, where)
+-- RIOS reads its variables with Python's int(): digits with an optional
+-- sign and surrounding blanks; anything else is an error naming the variable.
+local function env_error(where, name, value, why)
+  base.raise(where, "environment variable " .. name .. "='" .. value .. "' " .. why)
+end
+
+local function parse_int(s)
+  local t = s:match("^%s*([+-]?%d+)%s*$")
+  return t and tonumber(t)
+end
+
+local function env_int(name, min, where)
   local s = os.getenv(name)
   if s == nil or s == "" then return nil end
-  local n = tonumber(s)
-  if not n or n ~= math.floor(n) then
-    base.raise(where, "environment variable " .. name .. "='" .. s .. "' is not a whole number")
-  end
+  local n = parse_int(s)
+  if not n or n < min then env_error(where, name, s, "must be a whole number >= " .. min) end
   return n
 end
+
+-- GDAL's resampling methods for overviews (gdaladdo -r).
+local aggtypes = { NEAREST = true, AVERAGE = true, RMS = true, BILINEAR = true, GAUSS = true,
+                   CUBIC = true, CUBICSPLINE = true, LANCZOS = true, AVERAGE_MAGPHASE = true,
+                   MODE = true }
 
 -- The defaults, with RIOS's environment variables applied.
 function M.defaults(where)
@@ -173,48 +187,67 @@ function M.defaults(where)
     overview_min_dim = 128, overview_aggtype = nil, progress = nil, tempdir = ".",
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
-  if drv and drv ~= "" then d.driver = drv end
+  if drv and drv ~= "" then
+    if base.C.rl_ffi_driver_can_create(drv) ~= 1 then
+      env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
+    end
+    d.driver = drv
+  end
   local fp = os.getenv("RIOS_DFLT_FOOTPRINT")
   if fp and fp ~= "" then
-    local names = { ["0"] = "intersection", ["1"] = "union", ["2"] = "reference",
-                    intersection = "intersection", union = "union", reference = "reference" }
-    d.footprint = names[fp:lower()]
+    local n = parse_int(fp)
+    d.footprint = ({ [0] = "intersection", [1] = "union", [2] = "reference" })[n]
     if not d.footprint then
-      base.raise(where, "environment variable RIOS_DFLT_FOOTPRINT='" .. fp
-                 .. "' must be 0 (intersection), 1 (union) or 2 (reference)")
+      env_error(where, "RIOS_DFLT_FOOTPRINT", fp,
+                "must be 0 (intersection), 1 (union) or 2 (reference)")
     end
   end
-  d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", where) or d.window_xsize
-  d.window_ysize = env_int("RIOS_DFLT_BLOCKYSIZE", where) or d.window_ysize
-  d.overlap = env_int("RIOS_DFLT_OVERLAP", where) or d.overlap
-  d.overview_min_dim = env_int("RIOS_DFLT_MINOVERLEVELDIM", where) or d.overview_min_dim
+  d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", 1, where) or d.window_xsize
+  d.window_ysize = env_int("RIOS_DFLT_BLOCKYSIZE", 1, where) or d.window_ysize
+  d.overlap = env_int("RIOS_DFLT_OVERLAP", 0, where) or d.overlap
+  d.overview_min_dim = env_int("RIOS_DFLT_MINOVERLEVELDIM", 1, where) or d.overview_min_dim
   local levels = os.getenv("RIOS_DFLT_OVERVIEWLEVELS")
   if levels and levels ~= "" then
     local list = {}
-    for item in levels:gmatch("[^,]+") do
-      local n = tonumber(item)
-      if not n or n ~= math.floor(n) or n < 2 then
-        base.raise(where, "environment variable RIOS_DFLT_OVERVIEWLEVELS='" .. levels
-                   .. "' must be whole numbers >= 2 separated by commas")
+    for item in (levels .. ","):gmatch("([^,]*),") do
+      local n = parse_int(item)
+      if not n or n < 2 then
+        env_error(where, "RIOS_DFLT_OVERVIEWLEVELS", levels,
+                  "must be whole numbers >= 2 separated by commas")
       end
       list[#list + 1] = n
     end
     d.overview_levels = list
   end
   local agg = os.getenv("RIOS_DFLT_OVERVIEWAGGTYPE")
-  if agg and agg ~= "" then d.overview_aggtype = agg end
+  if agg and agg ~= "" then
+    if not aggtypes[agg:upper()] then
+      env_error(where, "RIOS_DFLT_OVERVIEWAGGTYPE", agg, "is not a GDAL overview resampling "
+                .. "(NEAREST, AVERAGE, RMS, BILINEAR, GAUSS, CUBIC, CUBICSPLINE, LANCZOS, "
+                .. "AVERAGE_MAGPHASE, MODE)")
+    end
+    d.overview_aggtype = agg:upper()
+  end
   return d
 end
 
--- Creation options for a driver: RIOS_DFLT_CREOPT_<driver> if set, else ours.
+local function split_options(s)
+  local list = {}
+  if s ~= "None" then
+    for opt in s:gmatch("%S+") do list[#list + 1] = opt end
+  end
+  return list
+end
+
+-- Creation options for a driver, as RIOS picks them: RIOS_DFLT_CREOPT_<driver>
+-- if set ("None": none); else, for the default driver (RIOS_DFLT_DRIVER)
+-- when it is not GTiff, RIOS_DFLT_DRIVEROPTIONS if set; else ours.
 function M.creation_options_for(driver)
   local env = os.getenv("RIOS_DFLT_CREOPT_" .. driver)
-  if env then
-    local list = {}
-    if env ~= "None" then
-      for opt in env:gmatch("%S+") do list[#list + 1] = opt end
-    end
-    return list
+  if env then return split_options(env) end
+  local generic = os.getenv("RIOS_DFLT_DRIVEROPTIONS")
+  if generic and driver ~= "GTiff" and driver == os.getenv("RIOS_DFLT_DRIVER") then
+    return split_options(generic)
   end
   return default_creation_options[driver] or {}
 end
@@ -296,9 +329,8 @@ function M.resolve(user, outnames, innames, where)
     end
     c.per_input[name] = s
   end
-  if c.progress == nil then
-    c.progress = false  -- the progress line is switched on by the host when stderr is a tty
-  end
+  -- c.progress stays nil unless set: rios.progress then shows the line when
+  -- stderr is a terminal.
   return c
 end
 
