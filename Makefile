@@ -7,13 +7,13 @@ PKGS := luajit gdal
 CFLAGS ?= -O2 -g
 # SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
 CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
 # Export the runtime's symbols so the FFI finds rl_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
 # Debian packages the project needs to build, test and run.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev
+  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db
 
 SRCS := $(wildcard runtime/*.c)
 HDRS := $(wildcard runtime/*.h)
@@ -92,9 +92,12 @@ install: all
 	install -m 755 rios-lua $(DESTDIR)$(PREFIX)/bin/rios-lua
 	install -m 644 lua/rios.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios.lua
 	install -m 644 lua/rios/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 rios-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/share/rios-lua
+	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/share/rios-lua \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
 
 clean:
 	rm -rf build rios-lua rios-lua-tsan rios-lua-asan $(CDEF) demo

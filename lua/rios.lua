@@ -12,9 +12,13 @@ local rios = {}
 rios.version = base.host.version or "dev"
 rios.dtypes = base.dtypes
 rios.dtype_size = base.dtype_size
+-- The GDAL the runtime runs with, as GDAL_VERSION_NUM (3.6.2 -> 3060200).
+rios.gdal_version = base.C.rl_ffi_gdal_version()
 
 function rios.apply(fn, infiles, outfiles, otherargs, controls)
-  return require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls)
+  -- not a tail call, so a traceback shows rios.apply as the caller's frame
+  local result = require("rios.apply").apply(fn, infiles, outfiles, otherargs, controls)
+  return result
 end
 
 -- rios.array(dtype, bands, rows, cols): a zero-filled array.
@@ -24,6 +28,10 @@ rios.is_array = array.is_array
 local raster = require("rios.raster")
 rios.open = raster.open
 rios.write = raster.write
+
+-- rios.quicklook(raster_or_array, "out.png" [, {bands=, stretch=, size=}]):
+-- a PNG preview (see rios/quicklook.lua).
+rios.quicklook = require("rios.quicklook").quicklook
 
 -- True inside a compute worker's Lua state (see the concurrency docs).
 function rios.is_worker()

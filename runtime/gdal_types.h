@@ -17,5 +17,9 @@ GDALDataType rl_gdal_type(int dtype);
 int rl_band_dtype(GDALRasterBandH band);
 /* Store v into element i of a typed buffer, clamped to the type's range. */
 void rl_store_value(void *buf, size_t i, int dtype, double v);
+/* The dataset and path of an open rl_raster (borrowed). */
+struct rl_raster;
+GDALDatasetH rl_raster_dataset(struct rl_raster *r);
+const char *rl_raster_path(struct rl_raster *r);
 
 #endif

@@ -10,6 +10,7 @@
 #include "host.h"
 #include "process.h"
 
+#include <cpl_error.h>
 #include <gdal.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -18,8 +19,18 @@
 #include <stdio.h>
 #include <string.h>
 
+/* GDAL's errors reach the user inside rios's own one-line messages (which
+   quote CPLGetLastErrorMsg), so only warnings are printed as they happen. */
+static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
+  (void)num;
+  if (level == CE_Warning) fprintf(stderr, "rios-lua: GDAL warning: %s\n", msg);
+}
+
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
-static void gdal_register(void) { GDALAllRegister(); }
+static void gdal_register(void) {
+  CPLSetErrorHandler(gdal_message);
+  GDALAllRegister();
+}
 
 lua_State *rl_state_new(char *err, size_t errlen) {
   pthread_once(&gdal_once, gdal_register);

@@ -4,6 +4,7 @@
  * run); every script runs through rl_docall.
  */
 #include "host.h"
+#include "repl.h"
 #include "process.h"
 
 #include <lauxlib.h>
@@ -17,10 +18,13 @@
 
 static const char usage_text[] =
   "usage: rios-lua [options] [script.lua [args...]]\n"
-  "Run a Lua script that processes rasters block by block with rios.apply.\n"
+  "Run a Lua script that processes rasters block by block with rios.apply,\n"
+  "or explore rasters at an interactive prompt.\n"
   "\n"
   "options:\n"
-  "  -e CODE        run CODE (may be given more than once)\n"
+  "  -e CODE        run CODE first (may be given more than once)\n"
+  "  -i             start the interactive prompt after the script\n"
+  "  -q             quiet: no progress line while rios.apply runs\n"
   "  -j N           compute blocks in N threads (kind \"threads\"; with one read\n"
   "                 worker unless --read-workers says otherwise)\n"
   "  --read-workers N  read blocks ahead in N threads\n"
@@ -31,17 +35,26 @@ static const char usage_text[] =
   "  --             stop handling options\n"
   "  -              run the script read from standard input\n"
   "\n"
-  "With no script, a script is read from standard input when it is not a\n"
-  "terminal, and an interactive prompt starts when it is.\n"
+  "With no script: the prompt when stdin is a terminal (rios loaded, Tab\n"
+  "completes, Ctrl-C interrupts, Ctrl-D leaves, history in ~/.rios_lua_history),\n"
+  "else a script read from stdin.\n"
+  "\n"
+  "environment (defaults of rios.apply's controls; a script's controls win):\n"
+  "  RIOS_DFLT_DRIVER, RIOS_DFLT_CREOPT_<driver>, RIOS_DFLT_FOOTPRINT,\n"
+  "  RIOS_DFLT_BLOCKXSIZE, RIOS_DFLT_BLOCKYSIZE, RIOS_DFLT_OVERLAP,\n"
+  "  RIOS_DFLT_OVERVIEWLEVELS, RIOS_DFLT_MINOVERLEVELDIM, RIOS_DFLT_OVERVIEWAGGTYPE\n"
+  "\n"
   "-j, --read-workers and --kind apply to every rios.apply whose controls have\n"
   "no concurrency table.\n"
-  "Exit status: 0 on success, 1 on any error.\n";
+  "Exit status: 0 on success, 1 on any error. See man rios-lua.\n";
 
 typedef struct rl_args {
   int script;     /* index in argv of the script, or 0 */
   int has_e;
   int version;
   int help;
+  int interactive; /* -i: the prompt after the script */
+  int quiet;       /* -q: no progress line */
   int compute_workers, read_workers;  /* -1: not given */
   const char *kind;                   /* NULL: not given */
   int timings;
@@ -93,6 +106,10 @@ static int collect_args(int argc, char **argv, rl_args *a) {
       a->timings = 1;
     } else if (strcmp(s, "-v") == 0 || strcmp(s, "--version") == 0) {
       a->version = 1;
+    } else if (strcmp(s, "-i") == 0) {
+      a->interactive = 1;
+    } else if (strcmp(s, "-q") == 0) {
+      a->quiet = 1;
     } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
       a->help = 1;
     } else {
@@ -260,26 +277,6 @@ static int run_script(lua_State *L, int argc, char **argv, int script) {
   return run_chunk(L, status, nargs);
 }
 
-/* A plain prompt; the line-editing REPL replaces it. */
-static int run_prompt(lua_State *L) {
-  char line[8192];
-  for (;;) {
-    fputs("> ", stdout);
-    fflush(stdout);
-    if (!fgets(line, sizeof(line), stdin)) break;
-    const char *code = line;
-    char buf[8200];
-    if (line[0] == '=') {
-      snprintf(buf, sizeof(buf), "print(%s)", line + 1);
-      code = buf;
-    }
-    int status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
-    run_chunk(L, status, 0);
-  }
-  fputs("\n", stdout);
-  return 0;
-}
-
 typedef struct pmain_ctx {
   int argc;
   char **argv;
@@ -305,6 +302,12 @@ static int pmain(lua_State *L) {
   }
   set_arg(L, argc, argv, a.script);
   stash_script_info(L, argc, argv, &a);
+  if (a.quiet) {  /* rios.progress reads it */
+    lua_getfield(L, LUA_REGISTRYINDEX, "rios.host");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "quiet");
+    lua_pop(L, 1);
+  }
   /* Pass 2: run -e chunks in order, then the script. */
   for (int i = 1; i < (a.script ? a.script : argc); i++) {
     if (strcmp(argv[i], "--") == 0) break;
@@ -319,9 +322,10 @@ static int pmain(lua_State *L) {
   }
   if (a.script) {
     if (run_script(L, argc, argv, a.script) != 0) return 0;
-  } else if (!a.has_e) {
-    if (isatty(0)) {
-      run_prompt(L);
+    if (a.interactive) rl_repl(L);
+  } else if (!a.has_e || a.interactive) {
+    if (a.interactive || isatty(0)) {
+      rl_repl(L);
     } else {
       int status = load_script(L, NULL);
       if (run_chunk(L, status, 0) != 0) return 0;

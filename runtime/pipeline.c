@@ -247,7 +247,10 @@ void rl_ffi_pipeline_free(rl_pipeline *p) {
   }
   free(p->readers);
   if (p->inputs) {
-    for (int i = 0; i < p->cfg.ninputs; i++) free((char *)p->inputs[i].path);
+    for (int i = 0; i < p->cfg.ninputs; i++) {
+      free((char *)p->inputs[i].read_name);
+      free((char *)p->inputs[i].label);
+    }
     free(p->inputs);
   }
   free(p->read_times);
@@ -313,8 +316,9 @@ rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err) {
   for (int b = 0; b < p->nblocks; b++) p->insert_waits[b] = NAN;
   for (int i = 0; i < nin; i++) {
     p->inputs[i] = cfg->inputs[i];
-    p->inputs[i].path = strdup(cfg->inputs[i].path);
-    if (!p->inputs[i].path) goto oom;
+    p->inputs[i].read_name = strdup(cfg->inputs[i].read_name);
+    p->inputs[i].label = strdup(cfg->inputs[i].label);
+    if (!p->inputs[i].read_name || !p->inputs[i].label) goto oom;
   }
   size_t bcols = (size_t)(cfg->wx < cfg->grid_cols ? cfg->wx : cfg->grid_cols) + 2 * (size_t)cfg->overlap;
   size_t brows = (size_t)(cfg->wy < cfg->grid_rows ? cfg->wy : cfg->grid_rows) + 2 * (size_t)cfg->overlap;
@@ -366,10 +370,10 @@ static void *reader_main(void *arg) {
      default handler (the handler stack is per thread). */
   CPLPushErrorHandler(CPLQuietErrorHandler);
   for (int i = 0; i < nin; i++) {
-    r->rasters[i] = rl_ffi_raster_open(p->inputs[i].path, &err);
-    if (!r->rasters[i]) {
+    r->rasters[i] = rl_ffi_raster_open(p->inputs[i].read_name, &err);
+    if (!r->rasters[i] || rl_ffi_raster_set_label(r->rasters[i], p->inputs[i].label, &err) != 0) {
       pthread_mutex_lock(&p->mu);
-      failf_locked(p, "read worker %d: %s", r->id, err.msg);
+      failf_locked(p, "read worker %d: %s: %.900s", r->id, p->inputs[i].label, err.msg);
       pthread_mutex_unlock(&p->mu);
       goto done;
     }

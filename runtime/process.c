@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-rl_process_state rl_process;
+rl_process_state rl_process = {.temp_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int is_file(const char *path) {
   return access(path, R_OK) == 0;

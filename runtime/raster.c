@@ -84,7 +84,8 @@ static const char *last_gdal_error(void) {
 
 rl_raster *rl_ffi_raster_open(const char *path, rl_err *err) {
   CPLErrorReset();
-  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
   if (!ds) {
     rl_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
     return NULL;
@@ -128,6 +129,19 @@ rl_raster *rl_ffi_raster_open(const char *path, rl_err *err) {
   r->nbands = nbands;
   r->dtype = dtype;
   return r;
+}
+
+/* Messages name r by its path; a dataset opened from VRT text is named by
+   the file it stands for instead. */
+int rl_ffi_raster_set_label(rl_raster *r, const char *label, rl_err *err) {
+  char *p = strdup(label);
+  if (!p) {
+    rl_seterr(err, "%s: out of memory", label);
+    return -1;
+  }
+  free(r->path);
+  r->path = p;
+  return 0;
 }
 
 void rl_ffi_raster_close(rl_raster *r) {
@@ -257,3 +271,7 @@ char *rl_ffi_wkt_from_user_input(const char *text, rl_err *err) {
   CPLFree(wkt);
   return out;
 }
+
+/* For the other runtime files that describe an open raster (explore.c). */
+GDALDatasetH rl_raster_dataset(rl_raster *r) { return r->ds; }
+const char *rl_raster_path(rl_raster *r) { return r->path; }

@@ -33,6 +33,7 @@ enum {
 typedef struct rl_raster rl_raster;
 typedef struct rl_output rl_output;
 typedef struct rl_arena rl_arena;
+typedef struct rl_tempdir rl_tempdir;
 
 typedef struct rl_raster_info {
   int xsize, ysize, nbands, dtype;
@@ -67,6 +68,7 @@ void rl_ffi_arena_free(rl_arena *a);
 
 rl_raster *rl_ffi_raster_open(const char *path, rl_err *err);
 void rl_ffi_raster_close(rl_raster *r);
+int rl_ffi_raster_set_label(rl_raster *r, const char *label, rl_err *err);
 int rl_ffi_raster_info(rl_raster *r, rl_raster_info *out, rl_err *err);
 const char *rl_ffi_raster_projection(rl_raster *r);
 int rl_ffi_raster_nodata(rl_raster *r, int band, double *out);
@@ -89,11 +91,55 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
 int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err);
 void rl_ffi_output_close(rl_output *o);
+
+/* warp.c: VRT texts are owned (rl_ffi_heap_free); argv is a NULL-terminated gdalwarp/gdal_translate/gdal_rasterize/ogr2ogr argument list. */
+int rl_ffi_gdal_version(void);
+char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err);
+char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands, const double *nodata, rl_err *err);
+int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rl_err *err);
+int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in, double *out, rl_err *err);
+int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err);
+int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv, rl_err *err);
+char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err);
+
+/* tempfiles.c: the tempdir is owned (rl_ffi_tempdir_remove removes the folder and all in it); the path is borrowed. */
+rl_tempdir *rl_ffi_tempdir_new(const char *parent, rl_err *err);
+const char *rl_ffi_tempdir_path(const rl_tempdir *t);
+int rl_ffi_tempdir_name(rl_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rl_err *err);
+void rl_ffi_tempdir_remove(rl_tempdir *t);
+
+int rl_ffi_isatty(int fd);
+/* 1 once per Ctrl-C pressed at the prompt while a chunk runs (runtime/repl.c), else 0 */
+int rl_ffi_interrupt_pending(void);
+
+/* Exploring rasters (runtime/explore.c). */
+typedef struct rl_text { char s[512]; } rl_text;
+/* borrowed from GDAL */
+const char *rl_ffi_raster_driver(rl_raster *r);
+/* 1: can create files, 0: cannot, -1: no such driver */
+int rl_ffi_driver_can_create(const char *name);
+int rl_ffi_projection_name(const char *wkt, rl_text *out);
+/* 1: out4 = min, max, mean, stddev; 0: none stored (compute = 0) or all nodata; -1: error */
+int rl_ffi_raster_stats(rl_raster *r, int band, int compute, double *out4, rl_err *err);
+/* the overview count; sizes[2i], sizes[2i+1] = cols, rows of the first max */
+int rl_ffi_raster_overviews(rl_raster *r, int band, int *sizes, int max);
+/* borrowed "KEY=VALUE" i of the dataset (band 0) or a band, NULL past the end */
+const char *rl_ffi_raster_metadata(rl_raster *r, int band, int i);
+/* overview 0: full resolution; the window resampled (nearest) to buf_cols x buf_rows */
+int rl_ffi_raster_read_scaled(rl_raster *r, int overview, int xoff, int yoff, int xsize,
+                              int ysize, int buf_cols, int buf_rows, int nbands,
+                              const int *bands, void *buf, int dtype, rl_err *err);
+void rl_ffi_sort_doubles(double *v, size_t n);
+/* band-major bytes: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
+int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
+                     rl_err *err);
+
 /* Concurrency (pipeline.c): read workers, compute threads, block buffers. */
 typedef struct rl_pipeline rl_pipeline;
 
+/* read_name: what each reader opens (a file or VRT XML, see rios/inputs.lua); label: the file named in messages. */
 typedef struct rl_pipe_input {
-  const char *path;
+  const char *read_name, *label;
   int nbands, dtype, xshift, yshift;
 } rl_pipe_input;
 

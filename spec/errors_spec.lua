@@ -80,7 +80,7 @@ describe("errors", function()
     local status, _, err = job("outputs.o = inputs.a", "{ window_xsize = 0 }")
     one_line(status, err, "controls key 'window_xsize' must be a whole number >= 1, got 0")
     status, _, err = job("outputs.o = inputs.a", "{ footprint = 'everything' }")
-    one_line(status, err, "controls key 'footprint' must be one of \"intersection\", \"union\", got 'everything'")
+    one_line(status, err, "controls key 'footprint' must be one of \"intersection\", \"union\", \"reference\", got 'everything'")
   end)
 
   it("a missing input file", function()

@@ -59,12 +59,51 @@ Run.__index = Run
 
 function Run:release()
   pipeline.release(self)
+  if self.progress then self.progress:finish() end
   for _, rec in ipairs(self.ins or {}) do inputs.close(rec) end
   for _, rec in ipairs(self.outs or {}) do outputs.close(rec) end
   if self.arena ~= nil then
     array.release_block_arrays()
     C.rl_ffi_arena_free(ffi.gc(self.arena, nil))
     self.arena = nil
+  end
+  if self.tempdir ~= nil then
+    C.rl_ffi_tempdir_remove(ffi.gc(self.tempdir, nil))
+    self.tempdir = nil
+  end
+end
+
+-- A new file name in the run's private temporary folder (made at the first
+-- call, under controls.tempdir; removed by release, or by the runtime's
+-- SIGINT/SIGTERM handler).
+local name_buf = ffi.new("char[4096]")
+function Run:tempname(stem, suffix)
+  if self.tempdir == nil then
+    local t = C.rl_ffi_tempdir_new(self.controls.tempdir, base.err)
+    if t == nil then base.raise(self.where, base.errmsg()) end
+    self.tempdir = ffi.gc(t, C.rl_ffi_tempdir_remove)
+  end
+  if C.rl_ffi_tempdir_name(self.tempdir, stem, suffix, name_buf, 4096, base.err) ~= 0 then
+    error(base.errmsg(), 0)
+  end
+  return ffi.string(name_buf)
+end
+
+-- Put every input on the working grid (rios.grid, then rios.inputs.prepare:
+-- warping, layer selection, nodata, rasterizing vectors).
+function Run:place_inputs()
+  local ins, c, where = self.ins, self.controls, self.where
+  for _, rec in ipairs(ins) do inputs.open(rec, where, true) end
+  local function open_grid(path)
+    local rec = inputs.open({ path = path }, where)
+    inputs.close(rec)
+    return rec
+  end
+  self.grid = grid_mod.working_grid(ins, c, where, open_grid)
+  local ctx = { overlap = c.overlap, rasterized = {},
+                tempname = function(stem, suffix) return self:tempname(stem, suffix) end }
+  for _, rec in ipairs(ins) do
+    inputs.prepare(rec, self.grid, c.per_input[rec.name], ctx, where)
   end
 end
 
@@ -102,6 +141,7 @@ function Run:run_sequential(fn, otherargs)
       array.release_block_arrays()
       C.rl_ffi_arena_reset(self.arena)
       timers:add("writing", C.rl_ffi_now() - t2)
+      self.progress:step()
     end
   end
 end
@@ -169,8 +209,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
                              err = ffi.new("rl_err") }, Run)
   local copies
   local ok, msg = xpcall(function()
-    for _, rec in ipairs(ins) do inputs.open(rec, where) end
-    run.grid = grid_mod.working_grid(ins, c, where)
+    run:place_inputs()
     local wx, wy, ov = c.window_xsize, c.window_ysize, c.overlap
     local by_array = {}
     for _, rec in ipairs(ins) do
@@ -179,6 +218,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     end
     run.intable = input_table(ins)
     run.info = info_mod.new(run.grid, c, by_array)
+    run.progress = require("rios.progress").start(run.info.nx * run.info.ny, c.progress, where)
     local arena = C.rl_ffi_arena_new(base.err)
     if arena == nil then error(base.errmsg(), 0) end
     run.arena = ffi.gc(arena, C.rl_ffi_arena_free)

@@ -62,11 +62,85 @@ local image_keys = {
   layer_names = string_list,
 }
 
+local function number_or_list(v)
+  if type(v) == "number" then return nil end
+  if type(v) ~= "table" or #v == 0 then return "must be a number or a list of numbers (one per band)" end
+  for i = 1, #v do
+    if type(v[i]) ~= "number" then return "must be a number or a list of numbers (item " .. i .. " is not)" end
+  end
+end
+local function band_list(v)
+  if type(v) ~= "table" or #v == 0 then return "must be a list of band numbers (1-based)" end
+  for i = 1, #v do
+    local n = v[i]
+    if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then
+      return "must be a list of band numbers (1-based; item " .. i .. " is not)"
+    end
+  end
+end
+local function layer(v)
+  if type(v) == "string" then return nil end
+  if type(v) ~= "number" or v ~= math.floor(v) or v < 0 then
+    return "must be a layer index (0-based) or a layer name"
+  end
+end
+local function number_(v)
+  if type(v) ~= "number" then return "must be a number" end
+end
+local function pixgrid(v)
+  if type(v) ~= "table" then return "must be a table { projection =, transform =, rows =, cols = }" end
+  for k in pairs(v) do
+    if k ~= "projection" and k ~= "transform" and k ~= "rows" and k ~= "cols" then
+      return "has an unknown key '" .. tostring(k) .. "' (it takes projection, transform, rows, cols)"
+    end
+  end
+  if type(v.projection) ~= "string" then return "needs projection (WKT or \"EPSG:n\")" end
+  local t = v.transform
+  if type(t) ~= "table" or #t ~= 6 then return "needs transform, GDAL's six geotransform numbers" end
+  for i = 1, 6 do
+    if type(t[i]) ~= "number" then return "needs transform, GDAL's six geotransform numbers" end
+  end
+  if t[3] ~= 0 or t[5] ~= 0 or t[2] <= 0 or t[6] >= 0 then
+    return "transform must be north up, without rotation"
+  end
+  for _, k in ipairs({ "rows", "cols" }) do
+    local n = v[k]
+    if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then return "needs " .. k .. ", a whole number >= 1" end
+  end
+end
+
+-- Resampling methods of GDAL's warper that gdalwarp -r takes.
+M.resample_methods = { "near", "bilinear", "cubic", "cubicspline", "lanczos", "average", "mode",
+                       "min", "max", "med", "q1", "q3" }
+
+-- Keys that may stand for one input in per_image (and at the top level for
+-- all of them), with their defaults.
+local input_keys = {
+  resample_method = one_of(unpack(M.resample_methods)),
+  input_nodata = number_or_list,
+  layer_selection = band_list,
+  burn_value = number_,
+  burn_attribute = string_,
+  vector_null = number_,
+  filter_sql = string_,
+  all_touched = boolean,
+  vector_datatype = one_of("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32",
+                           "float64"),
+  vector_layer = layer,
+}
+local input_defaults = {
+  resample_method = "near", burn_value = 1, vector_null = 0, all_touched = false,
+  vector_datatype = "uint8", vector_layer = 0,
+}
+
 local checks = {
+  reference_image = string_,
+  reference_pixgrid = pixgrid,
+  files_for_extent = string_list,
   window_xsize = whole(1),
   window_ysize = whole(1),
   overlap = whole(0),
-  footprint = one_of("intersection", "union"),
+  footprint = one_of("intersection", "union", "reference"),
   omit_pyramids = boolean,
   omit_basic_stats = boolean,
   omit_histogram = boolean,
@@ -84,16 +158,31 @@ local checks = {
   end,
 }
 for k, f in pairs(image_keys) do checks[k] = f end
+for k, f in pairs(input_keys) do checks[k] = f end
 
-local function env_int(name, where)
+-- RIOS reads its variables with Python's int(): digits with an optional
+-- sign and surrounding blanks; anything else is an error naming the variable.
+local function env_error(where, name, value, why)
+  base.raise(where, "environment variable " .. name .. "='" .. value .. "' " .. why)
+end
+
+local function parse_int(s)
+  local t = s:match("^%s*([+-]?%d+)%s*$")
+  return t and tonumber(t)
+end
+
+local function env_int(name, min, where)
   local s = os.getenv(name)
   if s == nil or s == "" then return nil end
-  local n = tonumber(s)
-  if not n or n ~= math.floor(n) then
-    base.raise(where, "environment variable " .. name .. "='" .. s .. "' is not a whole number")
-  end
+  local n = parse_int(s)
+  if not n or n < min then env_error(where, name, s, "must be a whole number >= " .. min) end
   return n
 end
+
+-- GDAL's resampling methods for overviews (gdaladdo -r).
+local aggtypes = { NEAREST = true, AVERAGE = true, RMS = true, BILINEAR = true, GAUSS = true,
+                   CUBIC = true, CUBICSPLINE = true, LANCZOS = true, AVERAGE_MAGPHASE = true,
+                   MODE = true }
 
 -- The defaults, with RIOS's environment variables applied.
 function M.defaults(where)
@@ -105,48 +194,67 @@ function M.defaults(where)
     overview_min_dim = 128, overview_aggtype = nil, progress = nil, tempdir = ".",
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
-  if drv and drv ~= "" then d.driver = drv end
+  if drv and drv ~= "" then
+    if base.C.rl_ffi_driver_can_create(drv) ~= 1 then
+      env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
+    end
+    d.driver = drv
+  end
   local fp = os.getenv("RIOS_DFLT_FOOTPRINT")
   if fp and fp ~= "" then
-    local names = { ["0"] = "intersection", ["1"] = "union", intersection = "intersection",
-                    union = "union" }
-    d.footprint = names[fp:lower()]
+    local n = parse_int(fp)
+    d.footprint = ({ [0] = "intersection", [1] = "union", [2] = "reference" })[n]
     if not d.footprint then
-      base.raise(where, "environment variable RIOS_DFLT_FOOTPRINT='" .. fp
-                 .. "' must be 0 (intersection) or 1 (union)")
+      env_error(where, "RIOS_DFLT_FOOTPRINT", fp,
+                "must be 0 (intersection), 1 (union) or 2 (reference)")
     end
   end
-  d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", where) or d.window_xsize
-  d.window_ysize = env_int("RIOS_DFLT_BLOCKYSIZE", where) or d.window_ysize
-  d.overlap = env_int("RIOS_DFLT_OVERLAP", where) or d.overlap
-  d.overview_min_dim = env_int("RIOS_DFLT_MINOVERLEVELDIM", where) or d.overview_min_dim
+  d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", 1, where) or d.window_xsize
+  d.window_ysize = env_int("RIOS_DFLT_BLOCKYSIZE", 1, where) or d.window_ysize
+  d.overlap = env_int("RIOS_DFLT_OVERLAP", 0, where) or d.overlap
+  d.overview_min_dim = env_int("RIOS_DFLT_MINOVERLEVELDIM", 1, where) or d.overview_min_dim
   local levels = os.getenv("RIOS_DFLT_OVERVIEWLEVELS")
   if levels and levels ~= "" then
     local list = {}
-    for item in levels:gmatch("[^,]+") do
-      local n = tonumber(item)
-      if not n or n ~= math.floor(n) or n < 2 then
-        base.raise(where, "environment variable RIOS_DFLT_OVERVIEWLEVELS='" .. levels
-                   .. "' must be whole numbers >= 2 separated by commas")
+    for item in (levels .. ","):gmatch("([^,]*),") do
+      local n = parse_int(item)
+      if not n or n < 2 then
+        env_error(where, "RIOS_DFLT_OVERVIEWLEVELS", levels,
+                  "must be whole numbers >= 2 separated by commas")
       end
       list[#list + 1] = n
     end
     d.overview_levels = list
   end
   local agg = os.getenv("RIOS_DFLT_OVERVIEWAGGTYPE")
-  if agg and agg ~= "" then d.overview_aggtype = agg end
+  if agg and agg ~= "" then
+    if not aggtypes[agg:upper()] then
+      env_error(where, "RIOS_DFLT_OVERVIEWAGGTYPE", agg, "is not a GDAL overview resampling "
+                .. "(NEAREST, AVERAGE, RMS, BILINEAR, GAUSS, CUBIC, CUBICSPLINE, LANCZOS, "
+                .. "AVERAGE_MAGPHASE, MODE)")
+    end
+    d.overview_aggtype = agg:upper()
+  end
   return d
 end
 
--- Creation options for a driver: RIOS_DFLT_CREOPT_<driver> if set, else ours.
+local function split_options(s)
+  local list = {}
+  if s ~= "None" then
+    for opt in s:gmatch("%S+") do list[#list + 1] = opt end
+  end
+  return list
+end
+
+-- Creation options for a driver, as RIOS picks them: RIOS_DFLT_CREOPT_<driver>
+-- if set ("None": none); else, for the default driver (RIOS_DFLT_DRIVER)
+-- when it is not GTiff, RIOS_DFLT_DRIVEROPTIONS if set; else ours.
 function M.creation_options_for(driver)
   local env = os.getenv("RIOS_DFLT_CREOPT_" .. driver)
-  if env then
-    local list = {}
-    if env ~= "None" then
-      for opt in env:gmatch("%S+") do list[#list + 1] = opt end
-    end
-    return list
+  if env then return split_options(env) end
+  local generic = os.getenv("RIOS_DFLT_DRIVEROPTIONS")
+  if generic and driver ~= "GTiff" and driver == os.getenv("RIOS_DFLT_DRIVER") then
+    return split_options(generic)
   end
   return default_creation_options[driver] or {}
 end
@@ -194,9 +302,15 @@ function M.resolve(user, outnames, innames, where)
       base.raise(where, "controls.per_image." .. name .. " must be a table")
     end
     for key, value in pairs(settings) do
-      local checker = image_keys[key]
+      local keys = innames[name] and input_keys or image_keys
+      local checker = keys[key]
       if not checker then
-        base.raise(where, "unknown controls.per_image." .. name .. " key '" .. tostring(key) .. "'")
+        local other = innames[name] and image_keys[key] and " (that key is for outputs; '"
+                      .. name .. "' is an input)"
+                      or outnames[name] and input_keys[key] and " (that key is for inputs; '"
+                      .. name .. "' is an output)" or ""
+        base.raise(where, "unknown controls.per_image." .. name .. " key '" .. tostring(key)
+                   .. "'" .. other)
       end
       check_value(where, "controls.per_image." .. name, key, value, checker)
     end
@@ -211,9 +325,19 @@ function M.resolve(user, outnames, innames, where)
     s.creation_options = s.creation_options or M.creation_options_for(s.driver)
     c.per_output[name] = s
   end
-  if c.progress == nil then
-    c.progress = false  -- the progress line is switched on by the host when stderr is a tty
+  c.per_input = {}
+  for name in pairs(innames) do
+    local s = {}
+    local own = per_image[name] or {}
+    for key in pairs(input_keys) do
+      if own[key] ~= nil then s[key] = own[key]
+      elseif c[key] ~= nil then s[key] = c[key]
+      else s[key] = input_defaults[key] end
+    end
+    c.per_input[name] = s
   end
+  -- c.progress stays nil unless set: rios.progress then shows the line when
+  -- stderr is a terminal.
   return c
 end
 

@@ -119,6 +119,7 @@ function WriteSink:put(b, outtable)
   end
   C.rl_ffi_pipeline_release(run.pipeline, b)
   run.timers:add("writing", now() - t0)
+  if run.progress then run.progress:step() end
 end
 
 -- Report the pipeline's first failure, once every thread has stopped.
@@ -161,6 +162,7 @@ local function write_computed(run)
     end
     C.rl_ffi_pipeline_release(p, b)
     run.timers:add("writing", now() - t0)
+    if run.progress then run.progress:step() end
   end
 end
 
@@ -213,7 +215,7 @@ function M.run(run, fn, otherargs, ordinal, otherargs_text)
   local cins = ffi.new("rl_pipe_input[?]", #ins)
   for i, rec in ipairs(ins) do
     local ci = cins[i - 1]
-    ci.path = rec.path
+    ci.read_name, ci.label = rec.read_name or rec.path, rec.path
     ci.nbands, ci.dtype = rec.nbands, base.dtype_code[rec.dtype]
     ci.xshift, ci.yshift = rec.xshift, rec.yshift
   end

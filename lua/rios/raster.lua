@@ -11,17 +11,43 @@ local M = {}
 
 local Raster = {}
 Raster.__index = Raster
+M.Raster = Raster
 
--- rios.open(path): the file stays open until r:close() or collection.
+local stats4 = ffi.new("double[4]")
+local text = ffi.new("rl_text")
+local MAX_OVERVIEWS = 32
+local ovsizes = ffi.new("int[?]", 2 * MAX_OVERVIEWS)
+
+local function where_of(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if info and info.currentline and info.currentline > 0 then
+    return info.short_src .. ":" .. info.currentline .. ": "
+  end
+  return ""
+end
+
+-- rios.open(path): a raster object. Fields: path, driver, cols, rows, bands,
+-- dtype, transform (GDAL's six numbers), projection (WKT), projection_name,
+-- pixel_size ({x, y}), nodata (per band, nil where none), band_names (per
+-- band, "" where none). The file stays open until r:close() or collection.
 function M.open(path)
-  if type(path) ~= "string" then error("rios.open: path must be a string", 2) end
+  if type(path) ~= "string" then
+    base.raise(where_of(2), "rios.open: path must be a string, got " .. type(path))
+  end
   local rec = { path = path }
-  local ok, err = pcall(inputs.open, rec, "")
-  if not ok then error(err, 2) end
+  inputs.open(rec, where_of(2))
+  local r = rec.raster
+  local names = {}
+  for b = 1, rec.nbands do
+    names[b] = ffi.string(C.rl_ffi_raster_band_description(r, b))
+  end
+  C.rl_ffi_projection_name(rec.projection, text)
+  local t = rec.transform
   return setmetatable({
-    path = path, cols = rec.cols, rows = rec.rows, bands = rec.nbands, dtype = rec.dtype,
-    transform = rec.transform, projection = rec.projection, nodata = rec.nodata,
-    rec = rec,
+    path = path, driver = ffi.string(C.rl_ffi_raster_driver(r)), cols = rec.cols,
+    rows = rec.rows, bands = rec.nbands, dtype = rec.dtype, transform = t,
+    projection = rec.projection, projection_name = ffi.string(text.s),
+    pixel_size = { t[2], t[6] }, nodata = rec.nodata, band_names = names, rec = rec,
   }, Raster)
 end
 
@@ -29,30 +55,199 @@ function Raster:close()
   inputs.close(self.rec)
 end
 
--- r:read{band = b or bands = {...}, window = {xoff, yoff, xsize, ysize}}:
--- a new array (all bands of the whole raster by default).
+local function open_handle(self, fname)
+  if self.rec.raster == nil then
+    base.raise(where_of(3), fname .. ": " .. self.path .. " is closed")
+  end
+  return self.rec.raster
+end
+
+local function check_band(self, fname, b)
+  if type(b) ~= "number" or b ~= math.floor(b) or b < 1 or b > self.bands then
+    base.raise(where_of(3), string.format("%s: %s has no band %s (it has %d)", fname, self.path,
+                                          tostring(b), self.bands))
+  end
+end
+
+-- r:overviews([band]): a list of {cols, rows}, one per overview of the band
+-- (default 1), largest first as GDAL lists them.
+function Raster:overviews(band)
+  local r = open_handle(self, "r:overviews")
+  band = band or 1
+  check_band(self, "r:overviews", band)
+  local n = C.rl_ffi_raster_overviews(r, band, ovsizes, MAX_OVERVIEWS)
+  local list = {}
+  for i = 0, math.min(n, MAX_OVERVIEWS) - 1 do
+    list[i + 1] = { ovsizes[2 * i], ovsizes[2 * i + 1] }
+  end
+  return list
+end
+
+-- r:metadata([band]): the default-domain metadata of the file (band nil or
+-- 0) or of a band, as a table of key = value.
+function Raster:metadata(band)
+  local r = open_handle(self, "r:metadata")
+  band = band or 0
+  if band ~= 0 then check_band(self, "r:metadata", band) end
+  local md, i = {}, 0
+  while true do
+    local p = C.rl_ffi_raster_metadata(r, band, i)
+    if p == nil then break end
+    local item = ffi.string(p)
+    local k, v = item:match("^([^=]*)=(.*)$")
+    if k then md[k] = v else md[item] = "" end
+    i = i + 1
+  end
+  return md
+end
+
+local function stats_of(self, band, compute)
+  local got = C.rl_ffi_raster_stats(self.rec.raster, band, compute and 1 or 0, stats4, base.err)
+  if got < 0 then base.raise(where_of(3), "r:stats: " .. base.errmsg()) end
+  if got == 0 then return nil end
+  return { min = stats4[0], max = stats4[1], mean = stats4[2], stddev = stats4[3] }
+end
+
+-- The statistics stored in the file for a band ({min, max, mean, stddev}),
+-- or nil.
+function Raster:stored_stats(band)
+  open_handle(self, "r:stored_stats")
+  check_band(self, "r:stored_stats", band)
+  return stats_of(self, band, false)
+end
+
+-- r:stats([band]): {min, max, mean, stddev} of a band (nodata and NaN left
+-- out): the file's stored statistics, else computed from every pixel
+-- (nothing is written). Without a band, a list with one entry per band. A
+-- band whose pixels are all nodata gives nil.
+function Raster:stats(band)
+  open_handle(self, "r:stats")
+  if band == nil then
+    local all = {}
+    for b = 1, self.bands do
+      all[b] = stats_of(self, b, false) or stats_of(self, b, true) or false
+    end
+    return all
+  end
+  check_band(self, "r:stats", band)
+  return stats_of(self, band, false) or stats_of(self, band, true)
+end
+
+-- r:read{band = b or bands = {...}, window = {xoff, yoff, xsize, ysize},
+-- overview = n}: a new array, all bands of the whole raster by default. With
+-- overview = n (1 = the first, largest, overview) the window is in that
+-- overview's pixels. Without an overview a window may reach past the edge
+-- (filled with the band's nodata, else 0).
 function Raster:read(opts)
+  local r = open_handle(self, "r:read")
   opts = opts or {}
+  if type(opts) ~= "table" then
+    base.raise(where_of(2), "r:read: the argument must be a table like {band = 1}")
+  end
   local bands = opts.bands or (opts.band and { opts.band })
   if not bands then
     bands = {}
     for b = 1, self.bands do bands[b] = b end
   end
-  local w = opts.window or { 0, 0, self.cols, self.rows }
+  if type(bands) ~= "table" or #bands == 0 then
+    base.raise(where_of(2), "r:read: bands must be a list of band numbers like {3, 2, 1}")
+  end
+  for _, b in ipairs(bands) do check_band(self, "r:read", b) end
+  local ov = opts.overview or 0
+  local cols, rows = self.cols, self.rows
+  if ov ~= 0 then
+    local list = self:overviews(bands[1])
+    if type(ov) ~= "number" or ov ~= math.floor(ov) or ov < 1 or not list[ov] then
+      base.raise(where_of(2), string.format("r:read: %s has no overview %s (it has %d)",
+                                            self.path, tostring(ov), #list))
+    end
+    cols, rows = list[ov][1], list[ov][2]
+  end
+  local w = opts.window or { 0, 0, cols, rows }
+  local whole = function(v, min)
+    return type(v) == "number" and v == math.floor(v) and v >= min
+  end
+  if type(w) ~= "table" or not (whole(w[1], -math.huge) and whole(w[2], -math.huge)
+                                and whole(w[3], 1) and whole(w[4], 1)) then
+    base.raise(where_of(2), "r:read: window must be {xoff, yoff, xsize, ysize} in whole "
+               .. "pixels, with sizes of at least 1")
+  end
   local xoff, yoff, xsize, ysize = w[1], w[2], w[3], w[4]
-  if self.rec.raster == nil then error("r:read: " .. self.path .. " is closed", 2) end
   local a = array.new(self.dtype, #bands, ysize, xsize)
   local list = ffi.new("int[?]", #bands, bands)
-  if C.rl_ffi_raster_read(self.rec.raster, xoff, yoff, xsize, ysize, #bands, list, a.data,
-                          base.dtype_code[self.dtype], base.err) ~= 0 then
-    error(base.errmsg(), 2)
+  local status
+  if ov == 0 then
+    status = C.rl_ffi_raster_read(r, xoff, yoff, xsize, ysize, #bands, list, a.data,
+                                  base.dtype_code[self.dtype], base.err)
+  else
+    status = C.rl_ffi_raster_read_scaled(r, ov, xoff, yoff, xsize, ysize, xsize, ysize, #bands,
+                                         list, a.data, base.dtype_code[self.dtype], base.err)
+  end
+  if status ~= 0 then base.raise(where_of(2), "r:read: " .. base.errmsg()) end
+  return a
+end
+
+-- The whole raster's bands resampled (nearest neighbour) to cols x rows;
+-- GDAL reads from the overviews when the file has them. For quicklooks.
+function M.read_scaled(self, bands, cols, rows)
+  local r = open_handle(self, "rios.quicklook")
+  local a = array.new(self.dtype, #bands, rows, cols)
+  local list = ffi.new("int[?]", #bands, bands)
+  if C.rl_ffi_raster_read_scaled(r, 0, 0, 0, self.cols, self.rows, cols, rows, #bands, list,
+                                 a.data, base.dtype_code[self.dtype], base.err) ~= 0 then
+    base.raise(where_of(3), "rios.quicklook: " .. base.errmsg())
   end
   return a
 end
 
+local function num(v)
+  if v == math.floor(v) and math.abs(v) < 1e15 then return string.format("%d", v) end
+  return string.format("%.6g", v)
+end
+
+M.max_summary_bands = 10
+
+-- tostring(r): a one-screen summary.
 function Raster:__tostring()
-  return string.format("%s: %d cols x %d rows, %d band(s) of %s", self.path, self.cols,
-                       self.rows, self.bands, self.dtype)
+  local lines = { string.format("%s (%s)", self.path, self.driver) }
+  lines[2] = string.format("  %d cols x %d rows, %d band%s of %s", self.cols, self.rows,
+                           self.bands, self.bands == 1 and "" or "s", self.dtype)
+  if self.rec.raster == nil then
+    lines[#lines + 1] = "  (closed)"
+    return table.concat(lines, "\n")
+  end
+  local t = self.transform
+  lines[#lines + 1] = "  projection: " .. (self.projection_name ~= "" and self.projection_name
+                                           or "none")
+  lines[#lines + 1] = string.format("  origin (%s, %s), pixel size %s x %s%s", num(t[1]),
+                                    num(t[4]), num(t[2]), num(t[6]),
+                                    (t[3] ~= 0 or t[5] ~= 0) and " (rotated)" or "")
+  local ovs = self:overviews(1)
+  local ovtext = {}
+  for i, o in ipairs(ovs) do ovtext[i] = o[1] .. "x" .. o[2] end
+  lines[#lines + 1] = "  overviews: " .. (#ovs > 0 and table.concat(ovtext, ", ") or "none")
+  for b = 1, math.min(self.bands, M.max_summary_bands) do
+    local name = self.band_names[b] ~= "" and (" \"" .. self.band_names[b] .. "\"") or ""
+    local nd = self.nodata[b] and ("nodata " .. num(self.nodata[b])) or "no nodata"
+    local s = stats_of(self, b, false)
+    local st = s and string.format("min %s  max %s  mean %s  stddev %s", num(s.min), num(s.max),
+                                   num(s.mean), num(s.stddev))
+               or ("no statistics stored (r:stats(" .. b .. ") computes them)")
+    lines[#lines + 1] = string.format("  band %d%s: %s; %s", b, name, nd, st)
+  end
+  if self.bands > M.max_summary_bands then
+    lines[#lines + 1] = string.format("  ... and %d more bands", self.bands - M.max_summary_bands)
+  end
+  local md, keys = self:metadata(), {}
+  for k in pairs(md) do keys[#keys + 1] = k end
+  table.sort(keys)
+  if #keys > 0 then
+    local shown = {}
+    for i = 1, math.min(#keys, 4) do shown[i] = keys[i] .. "=" .. md[keys[i]] end
+    lines[#lines + 1] = "  metadata: " .. table.concat(shown, ", ")
+                        .. (#keys > 4 and (", ... (" .. #keys .. " items, r:metadata())") or "")
+  end
+  return table.concat(lines, "\n")
 end
 
 -- rios.write(path, arr, opts): write arr as a new raster. opts (all

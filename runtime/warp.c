@@ -1,0 +1,327 @@
+/*
+ * warp.c: putting inputs onto the working grid. Warped VRTs built with
+ * GDALWarp (the code path of gdalwarp itself, so a warped input equals what
+ * gdalwarp makes for the same target grid), rasterizing vectors with
+ * GDALRasterize (as gdal_rasterize), extents carried between projections,
+ * and the layer names of vector sources.
+ *
+ * A warped VRT is returned as its XML text: GDAL opens that text as a
+ * dataset name, so any thread can open its own handle on it and nothing is
+ * written to disk.
+ */
+#include "gdal_types.h"
+#include "rl_ffi.h"
+#include "rl_internal.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <gdal_utils.h>
+#include <math.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *gdal_msg(void) {
+  const char *m = CPLGetLastErrorMsg();
+  return (m && *m) ? m : "unknown GDAL error";
+}
+
+/* A heap copy owned by the caller (rl_ffi_heap_free), or NULL. */
+static char *heap_copy(const char *s, rl_err *err) {
+  size_t n = strlen(s) + 1;
+  char *out = rl_ffi_heap_alloc(n, err);
+  if (out) memcpy(out, s, n);
+  return out;
+}
+
+int rl_ffi_gdal_version(void) { return atoi(GDALVersionInfo("VERSION_NUM")); }
+
+char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!in) {
+    rl_seterr(err, "cannot open for warping: %s", gdal_msg());
+    return NULL;
+  }
+#if !RL_HAVE_GDT_INT8
+  /* Before GDAL 3.7 int8 is Byte plus a PIXELTYPE flag that the warper
+     ignores: it would resample the bytes as unsigned values. */
+  if (rl_band_dtype(GDALGetRasterBand(in, 1)) == RL_INT8) {
+    rl_seterr(err, "warping int8 (signed byte) rasters needs GDAL 3.7 or later (this is GDAL %s)",
+              GDALVersionInfo("RELEASE_NAME"));
+    GDALClose(in);
+    return NULL;
+  }
+#endif
+  GDALWarpAppOptions *opts = GDALWarpAppOptionsNew((char **)argv, NULL);
+  if (!opts) {
+    rl_seterr(err, "bad warp options: %s", gdal_msg());
+    GDALClose(in);
+    return NULL;
+  }
+  int usage_error = 0;
+  GDALDatasetH out = GDALWarp("", NULL, 1, &in, opts, &usage_error);
+  GDALWarpAppOptionsFree(opts);
+  if (!out) {
+    rl_seterr(err, "warp failed: %s", gdal_msg());
+    GDALClose(in);
+    return NULL;
+  }
+  char **xml = GDALGetMetadata(out, "xml:VRT");
+  char *text = NULL;
+  if (!xml || !xml[0]) {
+    rl_seterr(err, "warp made no VRT text: %s", gdal_msg());
+  } else {
+    text = heap_copy(xml[0], err);
+  }
+  GDALClose(out);
+  GDALClose(in);
+  return text;
+}
+
+char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
+                           const double *nodata, rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!in) {
+    rl_seterr(err, "cannot open: %s", gdal_msg());
+    return NULL;
+  }
+  GDALTranslateOptions *opts = GDALTranslateOptionsNew((char **)argv, NULL);
+  if (!opts) {
+    rl_seterr(err, "bad translate options: %s", gdal_msg());
+    GDALClose(in);
+    return NULL;
+  }
+  int usage_error = 0;
+  GDALDatasetH out = GDALTranslate("", in, opts, &usage_error);
+  GDALTranslateOptionsFree(opts);
+  if (!out) {
+    rl_seterr(err, "cannot make a VRT: %s", gdal_msg());
+    GDALClose(in);
+    return NULL;
+  }
+  char *text = NULL;
+  if (GDALGetRasterCount(out) != nbands) {
+    rl_seterr(err, "VRT has %d bands, expected %d", GDALGetRasterCount(out), nbands);
+  } else {
+    int ok = 1;
+    for (int b = 1; nodata && b <= nbands && ok; b++) {
+      if (GDALSetRasterNoDataValue(GDALGetRasterBand(out, b), nodata[b - 1]) != CE_None) {
+        rl_seterr(err, "cannot set nodata of band %d: %s", b, gdal_msg());
+        ok = 0;
+      }
+    }
+    char **xml = ok ? GDALGetMetadata(out, "xml:VRT") : NULL;
+    if (ok && (!xml || !xml[0])) {
+      rl_seterr(err, "made no VRT text: %s", gdal_msg());
+    } else if (ok) {
+      text = heap_copy(xml[0], err);
+    }
+  }
+  GDALClose(out);
+  GDALClose(in);
+  return text;
+}
+
+int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!in) {
+    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
+    return -1;
+  }
+  GDALRasterizeOptions *opts = GDALRasterizeOptionsNew((char **)argv, NULL);
+  if (!opts) {
+    rl_seterr(err, "bad rasterize options: %s", gdal_msg());
+    GDALClose(in);
+    return -1;
+  }
+  int usage_error = 0;
+  GDALDatasetH out = GDALRasterize(dst, NULL, in, opts, &usage_error);
+  GDALRasterizeOptionsFree(opts);
+  int rc = 0;
+  if (!out) {
+    rl_seterr(err, "rasterize failed: %s", gdal_msg());
+    rc = -1;
+  } else {
+    GDALClose(out);
+    if (CPLGetLastErrorType() >= CE_Failure) {
+      rl_seterr(err, "rasterize failed: %s", gdal_msg());
+      rc = -1;
+    }
+  }
+  GDALClose(in);
+  return rc;
+}
+
+static OGRSpatialReferenceH srs_from(const char *text) {
+  OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+  if (!s) return NULL;
+  if (OSRSetFromUserInput(s, text) != OGRERR_NONE) {
+    OSRDestroySpatialReference(s);
+    return NULL;
+  }
+  OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+  return s;
+}
+
+/* A grid of points over the extent, edges included, is carried across;
+   points that do not transform (a world-wide geographic extent seen from a
+   projection that covers part of it) are left out, so the result is the
+   extent of the part that exists in the target projection. */
+#define RL_EXTENT_STEPS 40
+
+int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in,
+                            double *out, rl_err *err) {
+  OGRSpatialReferenceH a = srs_from(src_wkt), b = srs_from(dst_wkt);
+  if (!a || !b) {
+    rl_seterr(err, "not a projection GDAL understands: %s", !a ? src_wkt : dst_wkt);
+    if (a) OSRDestroySpatialReference(a);
+    if (b) OSRDestroySpatialReference(b);
+    return -1;
+  }
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(a, b);
+  CPLPopErrorHandler();
+  OSRDestroySpatialReference(a);
+  OSRDestroySpatialReference(b);
+  if (!ct) {
+    rl_seterr(err, "no transformation between the two projections: %s", gdal_msg());
+    return -1;
+  }
+  enum { N = (RL_EXTENT_STEPS + 1) * (RL_EXTENT_STEPS + 1) };
+  double *x = malloc(sizeof(double) * N * 3);
+  int *ok = malloc(sizeof(int) * N);
+  if (!x || !ok) {
+    free(x);
+    free(ok);
+    OCTDestroyCoordinateTransformation(ct);
+    rl_seterr(err, "out of memory");
+    return -1;
+  }
+  double *y = x + N, *z = x + 2 * N;
+  int n = 0;
+  for (int i = 0; i <= RL_EXTENT_STEPS; i++) {
+    for (int j = 0; j <= RL_EXTENT_STEPS; j++) {
+      x[n] = in[0] + (in[2] - in[0]) * i / RL_EXTENT_STEPS;
+      y[n] = in[1] + (in[3] - in[1]) * j / RL_EXTENT_STEPS;
+      z[n] = 0;
+      n++;
+    }
+  }
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  OCTTransformEx(ct, n, x, y, z, ok);
+  CPLPopErrorHandler();
+  CPLErrorReset();
+  OCTDestroyCoordinateTransformation(ct);
+  int found = 0;
+  for (int k = 0; k < n; k++) {
+    if (!ok[k] || !isfinite(x[k]) || !isfinite(y[k])) continue;
+    if (!found) {
+      out[0] = out[2] = x[k];
+      out[1] = out[3] = y[k];
+      found = 1;
+    } else {
+      if (x[k] < out[0]) out[0] = x[k];
+      if (x[k] > out[2]) out[2] = x[k];
+      if (y[k] < out[1]) out[1] = y[k];
+      if (y[k] > out[3]) out[3] = y[k];
+    }
+  }
+  free(x);
+  free(ok);
+  if (!found) {
+    rl_seterr(err, "no point of the extent exists in the other projection");
+    return -1;
+  }
+  return 0;
+}
+
+int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv,
+                            rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!in) {
+    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
+    return -1;
+  }
+  GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
+  if (!opts) {
+    rl_seterr(err, "bad vector translate options: %s", gdal_msg());
+    GDALClose(in);
+    return -1;
+  }
+  int usage_error = 0;
+  GDALDatasetH out = GDALVectorTranslate(dst, NULL, 1, &in, opts, &usage_error);
+  GDALVectorTranslateOptionsFree(opts);
+  int rc = 0;
+  if (!out) {
+    rl_seterr(err, "reprojecting the vectors failed: %s", gdal_msg());
+    rc = -1;
+  } else {
+    GDALClose(out);
+  }
+  GDALClose(in);
+  return rc;
+}
+
+char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+  if (!ds) {
+    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
+    return NULL;
+  }
+  OGRLayerH layer = GDALDatasetGetLayer(ds, index);
+  if (!layer) {
+    rl_seterr(err, "has no vector layer %d", index);
+    GDALClose(ds);
+    return NULL;
+  }
+  OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(layer);
+  char *wkt = NULL;
+  if (srs && OSRExportToWkt(srs, &wkt) != OGRERR_NONE) {
+    CPLFree(wkt);
+    wkt = NULL;
+  }
+  char *out = heap_copy(wkt ? wkt : "", err);
+  CPLFree(wkt);
+  GDALClose(ds);
+  return out;
+}
+
+int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err) {
+  CPLErrorReset();
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+  CPLPopErrorHandler();
+  if (!ds) return 0;
+  int n = GDALDatasetGetLayerCount(ds);
+  size_t used = 0;
+  if (len > 0) names[0] = '\0';
+  for (int i = 0; i < n; i++) {
+    OGRLayerH layer = GDALDatasetGetLayer(ds, i);
+    const char *name = layer ? OGR_L_GetName(layer) : "";
+    size_t k = strlen(name);
+    if (used + k + 2 > len) {
+      rl_seterr(err, "%s: too many vector layers to list", path);
+      GDALClose(ds);
+      return -1;
+    }
+    memcpy(names + used, name, k);
+    used += k;
+    names[used++] = '\n';
+    names[used] = '\0';
+  }
+  GDALClose(ds);
+  return n;
+}
