@@ -373,7 +373,12 @@ static void *reader_main(void *arg) {
     r->rasters[i] = rl_ffi_raster_open(p->inputs[i].read_name, &err);
     if (!r->rasters[i] || rl_ffi_raster_set_label(r->rasters[i], p->inputs[i].label, &err) != 0) {
       pthread_mutex_lock(&p->mu);
-      failf_locked(p, "read worker %d: %s: %.900s", r->id, p->inputs[i].label, err.msg);
+      /* A VRT's name is its XML: name the file instead. */
+      if (strcmp(p->inputs[i].read_name, p->inputs[i].label) == 0) {
+        failf_locked(p, "read worker %d: %s", r->id, err.msg);
+      } else {
+        failf_locked(p, "read worker %d: %s: %.300s", r->id, p->inputs[i].label, err.msg);
+      }
       pthread_mutex_unlock(&p->mu);
       goto done;
     }
