@@ -5,10 +5,11 @@ PREFIX ?= /usr/local
 CC ?= cc
 PKGS := luajit gdal
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
+CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
 # Export the runtime's symbols so the FFI finds rl_ffi_* through ffi.C.
-LDFLAGS += -Wl,-E
+LDFLAGS += -Wl,-E $(SANFLAGS)
 
 # Debian packages the project needs to build, test and run.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
@@ -19,12 +20,13 @@ HDRS := $(wildcard runtime/*.h)
 BUILD ?= build/default
 OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
 CDEF := lua/rios/cdef.lua
+BIN ?= rios-lua
 
-.PHONY: all test demo deps install uninstall clean print-deb-packages
+.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan
 
-all: rios-lua $(CDEF)
+all: $(BIN) $(CDEF)
 
-rios-lua: $(OBJS)
+$(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 $(BUILD)/%.o: runtime/%.c $(HDRS) | $(BUILD)
@@ -46,6 +48,26 @@ test: all
 
 # A sub-make builds, so the compiler flags are read after deps has installed
 # pkg-config and the -dev packages.
+# Sanitizer builds of the runtime, each in its own build folder and binary,
+# running the concurrency specs (real threads) in themselves. TSan knows
+# nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
+# what is suppressed and why.
+SAN_SPECS := spec/concurrency_spec.lua
+tsan:
+	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build/tsan BIN=rios-lua-tsan \
+	  SANFLAGS="-fsanitize=thread" all
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$(CURDIR)/spec/support/tsan.supp" \
+	  ./rios-lua-tsan spec/run.lua $(SAN_SPECS)
+
+asan:
+	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build/asan BIN=rios-lua-asan \
+	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  all
+	ASAN_OPTIONS="halt_on_error=1 exitcode=66 detect_leaks=1" \
+	  LSAN_OPTIONS="suppressions=$(CURDIR)/spec/support/lsan.supp print_suppressions=0" \
+	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  ./rios-lua-asan spec/run.lua $(SAN_SPECS)
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	./rios-lua scripts/make_demo_data.lua demo
@@ -78,4 +100,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
 
 clean:
-	rm -rf build rios-lua $(CDEF) demo
+	rm -rf build rios-lua rios-lua-tsan rios-lua-asan $(CDEF) demo

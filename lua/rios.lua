@@ -35,7 +35,7 @@ rios.quicklook = require("rios.quicklook").quicklook
 
 -- True inside a compute worker's Lua state (see the concurrency docs).
 function rios.is_worker()
-  return false
+  return require("rios.worker").active() ~= nil
 end
 
 return rios

@@ -133,6 +133,53 @@ void rl_ffi_sort_doubles(double *v, size_t n);
 /* band-major bytes: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
 int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
                      rl_err *err);
+
+/* Concurrency (pipeline.c): read workers, compute threads, block buffers. */
+typedef struct rl_pipeline rl_pipeline;
+
+/* read_name: what each reader opens (a file or VRT XML, see rios/inputs.lua); label: the file named in messages. */
+typedef struct rl_pipe_input {
+  const char *read_name, *label;
+  int nbands, dtype, xshift, yshift;
+} rl_pipe_input;
+
+typedef struct rl_pipe_config {
+  int grid_cols, grid_rows, wx, wy, overlap;
+  int ninputs, noutputs;
+  const rl_pipe_input *inputs;
+  int read_workers, compute_workers;
+  double read_insert_timeout, read_pop_timeout, compute_insert_timeout, compute_pop_timeout;
+} rl_pipe_config;
+
+typedef struct rl_block_out {
+  void *data;
+  int dtype, bands, rows, cols;
+} rl_block_out;
+
+typedef struct rl_block {
+  int index, xblock, yblock;
+  void **inputs;
+  rl_arena *arena;
+  rl_block_out *outputs;
+} rl_block;
+
+size_t rl_ffi_pipeline_layout(int what);
+rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err);
+int rl_ffi_pipeline_start(rl_pipeline *p, const char *blob, size_t len, rl_err *err);
+int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_err *err);
+int rl_ffi_pipeline_set_output(rl_pipeline *p, rl_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rl_err *err);
+int rl_ffi_pipeline_push(rl_pipeline *p, rl_block *b, double *waited, rl_err *err);
+int rl_ffi_pipeline_pop_done(rl_pipeline *p, rl_block **out, double *waited, rl_err *err);
+void rl_ffi_pipeline_release(rl_pipeline *p, rl_block *b);
+void rl_ffi_pipeline_fail(rl_pipeline *p, const char *msg);
+int rl_ffi_pipeline_failed(rl_pipeline *p, rl_err *err);
+int rl_ffi_pipeline_set_result(rl_pipeline *p, int worker, const char *s, size_t len, rl_err *err);
+const char *rl_ffi_pipeline_result(rl_pipeline *p, int worker, size_t *len);
+int rl_ffi_pipeline_finish(rl_pipeline *p);
+size_t rl_ffi_pipeline_timer(rl_pipeline *p, int which, double *out, size_t n);
+void rl_ffi_pipeline_free(rl_pipeline *p);
+int rl_ffi_cpu_count(void);
+void rl_ffi_sleep(double seconds);
 /* RL_FFI_END */
 
 #endif

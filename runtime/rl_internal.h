@@ -13,5 +13,7 @@
 
 void rl_seterr(rl_err *err, const char *fmt, ...) RL_PRINTF(2, 3);
 const char *rl_dtype_name(int dtype);
+/* Whether [p, p + nbytes) lies in memory the arena has handed out. */
+int rl_arena_owns(const rl_arena *a, const void *p, size_t nbytes);
 
 #endif

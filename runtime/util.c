@@ -145,6 +145,14 @@ void rl_ffi_arena_reset(rl_arena *a) {
 
 size_t rl_ffi_arena_capacity(const rl_arena *a) { return a->total; }
 
+int rl_arena_owns(const rl_arena *a, const void *p, size_t nbytes) {
+  const unsigned char *q = p;
+  for (const rl_chunk *c = a->head; c; c = c->next) {
+    if (q >= c->mem && q + nbytes <= c->mem + c->used) return 1;
+  }
+  return 0;
+}
+
 void rl_ffi_arena_free(rl_arena *a) {
   if (!a) return;
   chunk_free_all(a->head);

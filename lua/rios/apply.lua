@@ -14,6 +14,10 @@ local info_mod = require("rios.info")
 local inputs = require("rios.inputs")
 local outputs = require("rios.outputs")
 local timers_mod = require("rios.timers")
+local concurrency = require("rios.concurrency")
+local pipeline = require("rios.pipeline")
+local serialize = require("rios.serialize")
+local worker = require("rios.worker")
 local ffi, C = base.ffi, base.C
 
 local M = {}
@@ -54,6 +58,7 @@ local Run = {}
 Run.__index = Run
 
 function Run:release()
+  pipeline.release(self)
   if self.progress then self.progress:finish() end
   for _, rec in ipairs(self.ins or {}) do inputs.close(rec) end
   for _, rec in ipairs(self.outs or {}) do outputs.close(rec) end
@@ -152,10 +157,21 @@ local function check_args(fn, infiles, outfiles, otherargs, where)
   local _ = infiles, outfiles
 end
 
+-- Calls of rios.apply so far in this state: compute workers find the call
+-- they run by its number (see rios.worker). history[n]: what call n left in
+-- its otherargs (serialized, or false when it cannot be), which a compute
+-- worker of a later call gets instead of running call n again.
+local ncalls = 0
+local history = {}
+M.history = history
+
 function M.apply(fn, infiles, outfiles, otherargs, user_controls)
+  ncalls = ncalls + 1
+  local ordinal = ncalls
   local where = caller_where()
   local wall0 = C.rl_ffi_now()
   check_args(fn, infiles, outfiles, otherargs, where)
+  if worker.active() then return worker.apply(fn, otherargs, where) end
   otherargs = otherargs or {}
   local ins, innames = files.records(infiles, "infiles", where)
   local outs, outnames = files.records(outfiles, "outfiles", where)
@@ -177,9 +193,21 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     end
     rec.settings = c.per_output[rec.name]
   end
+  local conc = concurrency.resolve(c.concurrency, where)
+  -- Compute workers get a copy of otherargs as it is now.
+  local otherargs_text
+  if conc.compute_workers > 0 then
+    local ok, text = pcall(serialize.dump, otherargs, "otherargs")
+    if not ok then
+      base.raise(where, "rios.apply: " .. text .. "; each compute worker gets a copy of it")
+    end
+    otherargs_text = text
+  end
 
   local run = setmetatable({ where = where, controls = c, ins = ins, outs = outs,
-                             timers = timers_mod.new(), err = ffi.new("rl_err") }, Run)
+                             concurrency = conc, timers = timers_mod.new(),
+                             err = ffi.new("rl_err") }, Run)
+  local copies
   local ok, msg = xpcall(function()
     run:place_inputs()
     local wx, wy, ov = c.window_xsize, c.window_ysize, c.overlap
@@ -194,7 +222,11 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     local arena = C.rl_ffi_arena_new(base.err)
     if arena == nil then error(base.errmsg(), 0) end
     run.arena = ffi.gc(arena, C.rl_ffi_arena_free)
-    run:run_sequential(fn, otherargs)
+    if conc.read_workers == 0 and conc.compute_workers == 0 then
+      run:run_sequential(fn, otherargs)
+    else
+      copies = pipeline.run(run, fn, otherargs, ordinal, otherargs_text)
+    end
     for _, rec in ipairs(outs) do outputs.finish(rec, c, run.timers, where) end
   end, function(e)
     -- Input errors stay one line; an error in the user's function keeps its
@@ -209,14 +241,32 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   end)
   run:release()
   if not ok then base.raise("", msg) end
+  if copies and c.merge_otherargs then
+    for _, copy in ipairs(copies) do c.merge_otherargs(otherargs, copy) end
+  end
   run.timers:add("walltime", C.rl_ffi_now() - wall0)
+  local cli = debug.getregistry()["rios.cli"]
+  if type(cli) == "table" and cli.timings then
+    io.stderr:write(run.timers:report(), "\n")
+  end
   local g = run.grid
-  return {
+  local result = {
     timings = run.timers,
-    otherargs_list = { otherargs },
+    otherargs_list = copies or { otherargs },
     working_grid = { projection = g.projection, transform = g.transform, rows = g.rows,
                      cols = g.cols },
   }
+  local script = debug.getregistry()["rios.script"]
+  if type(script) == "table" and script.source then
+    -- Serialized now, as it is when this call returns; the grid is plain
+    -- data made here and serialized only if a worker needs it.
+    local okh, text = pcall(serialize.dump, otherargs, "otherargs")
+    local okl, list = true, nil
+    if copies then okl, list = pcall(serialize.dump, copies, "otherargs_list") end
+    history[ordinal] = okh and okl and { otherargs = text, otherargs_list = list,
+                                         working_grid = result.working_grid } or false
+  end
+  return result
 end
 
 return M

@@ -149,6 +149,13 @@ local checks = {
   overview_aggtype = string_,
   progress = boolean,
   tempdir = string_,
+  -- checked in full by rios.concurrency
+  concurrency = function(v)
+    if type(v) ~= "table" then return "must be a table (see controls.concurrency)" end
+  end,
+  merge_otherargs = function(v)
+    if type(v) ~= "function" then return "must be a function(into, from)" end
+  end,
 }
 for k, f in pairs(image_keys) do checks[k] = f end
 for k, f in pairs(input_keys) do checks[k] = f end

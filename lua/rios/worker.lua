@@ -1,0 +1,196 @@
+-- rios.worker: the Lua side of a compute thread. runtime/pipeline.c makes
+-- the thread's own Lua state (rl_state_new), puts { pipeline, id, blob } in
+-- registry "rios.worker" and calls M.boot().
+--
+-- boot runs the user's script again from its source, under the same chunk
+-- name and with the same arg, so tracebacks point at the user's lines and
+-- every local and upvalue the block function uses is rebuilt here: no
+-- function is ever serialized. rios.apply counts its calls; calls before the
+-- one being run return at once without touching any file, and that call
+-- (number job.ordinal) runs the block loop with this thread's function and
+-- then ends the script.
+local base = require("rios.base")
+local serialize = require("rios.serialize")
+local ffi, C = base.ffi, base.C
+
+local M = {}
+
+-- Ends the script once the worker's apply has run its loop.
+local DONE = setmetatable({}, { __tostring = function() return "rios worker done" end })
+
+-- The script runs in a coroutine, so that ending it is a yield that no
+-- pcall in the script can catch; where it cannot yield (apply called from
+-- inside a C function such as require, or from the script's own coroutine)
+-- it ends with the error DONE.
+local state = nil   -- this state's worker, when it is one
+
+local function finish()
+  if coroutine.running() == state.co and coroutine.isyieldable() then coroutine.yield(DONE) end
+  error(DONE, 0)
+end
+
+-- The worker this state is, or nil in the main state.
+function M.active()
+  return state
+end
+
+local function fail(msg)
+  C.rl_ffi_pipeline_fail(state.p, "compute worker " .. state.id .. ": " .. msg)
+end
+
+-- Traceback handler: rios input errors stay one line; other errors keep
+-- the traceback of the user's own code (the frames of rios's modules and of
+-- the worker's bootstrap say nothing to the user).
+local lua_dir = base.host.lua_dir
+local function handler(e)
+  if e == DONE then return e end
+  local pipeline = require("rios.pipeline")
+  if e == pipeline.STOPPED then return e end
+  if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then return e end
+  local tb = debug.traceback(tostring(e), 2)
+  local msg_end = tb:find("\nstack traceback:\n", 1, true)
+  if not msg_end or not lua_dir then return tb end
+  local lines = { tb:sub(1, msg_end - 1), "stack traceback:" }
+  for line in tb:sub(msg_end + 18):gmatch("[^\n]+") do
+    if not line:find(lua_dir, 1, true) and not line:find("[C]: in function 'xpcall'", 1, true) then
+      lines[#lines + 1] = line
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+function M.boot()
+  local w = debug.getregistry()["rios.worker"]
+  state = { p = ffi.cast("rl_pipeline *", w.pipeline), id = w.id, applies = 0 }
+  local ok, job = pcall(serialize.load, w.blob)
+  if not ok then return fail(tostring(job)) end
+  state.job = job
+  local s = job.script
+  local argt = {}
+  for i = 0, #s.argv do argt[i - s.base] = s.argv[i] end
+  rawset(_G, "arg", argt)
+  local script_args = {}
+  for i = s.base + 1, #s.argv do script_args[#script_args + 1] = s.argv[i] end
+  local chunks = {}
+  for i, code in ipairs(s.chunks) do
+    local f, err = loadstring(code, "=(command line)")
+    if not f then return fail(err) end
+    chunks[i] = f
+  end
+  local main, err = loadstring(s.source, s.chunkname)
+  if not main then return fail(err) end
+  -- Called straight from xpcall, so tracebacks say "in main chunk".
+  local co = coroutine.create(function()
+    for _, f in ipairs(chunks) do
+      local fok, fdone = xpcall(f, handler)
+      if not fok then return fok, fdone end
+    end
+    return xpcall(main, handler, unpack(script_args))
+  end)
+  state.co = co
+  local resumed, first, done = coroutine.resume(co)
+  if not resumed then
+    ok, done = false, first
+  elseif coroutine.status(co) == "suspended" then
+    ok, done = first == DONE, first   -- finish() yielded
+    if not ok then done = "the script yielded outside any coroutine of its own" end
+  else
+    ok = first
+  end
+  if not ok and done ~= DONE then
+    if done ~= require("rios.pipeline").STOPPED then fail(tostring(done)) end
+    return
+  end
+  if not state.reached then
+    fail("the script ended before its rios.apply call number " .. job.ordinal
+         .. ", the one this worker was started for (does the script take a different path "
+         .. "when rios.is_worker() is true?)")
+  end
+end
+
+-- Empty t and fill it with src's entries (a fresh copy), so the table the
+-- script passed as otherargs, and any upvalue that holds it, is the worker's
+-- copy of the main state's.
+local function refill(t, src)
+  for k in pairs(t) do t[k] = nil end
+  for k, v in pairs(src) do t[k] = v end
+end
+
+-- rios.apply in a worker. Returns a result for calls before the worker's
+-- own; the worker's own call runs the loop and ends the script.
+function M.apply(fn, otherargs, where)
+  local job = state.job
+  state.applies = state.applies + 1
+  if state.applies < job.ordinal then
+    -- An earlier call, already run by the main thread: not run again, but
+    -- its otherargs and result are as the main thread had them.
+    local timers = require("rios.timers").new()
+    timers:add("walltime", 0)
+    local result = { timings = timers, otherargs_list = { otherargs }, skipped_in_worker = true }
+    local h = job.history and job.history[state.applies]
+    if h then
+      if type(otherargs) == "table" then refill(otherargs, serialize.load(h.otherargs)) end
+      result.otherargs_list = h.otherargs_list and serialize.load(h.otherargs_list)
+                              or { otherargs }
+      result.working_grid = h.working_grid
+    end
+    return result
+  end
+  if state.applies > job.ordinal then finish() end
+  state.reached = true
+  local array = require("rios.array")
+  local info_mod = require("rios.info")
+  local pipeline = require("rios.pipeline")
+  local timers = require("rios.timers").new()
+
+  if type(otherargs) ~= "table" then otherargs = {} end
+  refill(otherargs, serialize.load(job.otherargs))
+
+  local r = job.run
+  local ins, by_array, intable = {}, {}, {}
+  for i, rec in ipairs(r.ins) do
+    rec.array = array.wrap(rec.dtype, rec.nbands, 1, 1, nil, nil)
+    by_array[rec.array] = rec
+    ins[i] = rec
+    if rec.index then
+      intable[rec.name] = intable[rec.name] or {}
+      intable[rec.name][rec.index] = rec.array
+    else
+      intable[rec.name] = rec.array
+    end
+  end
+  local info = info_mod.new(r.grid, { window_xsize = r.window_xsize,
+                                      window_ysize = r.window_ysize, overlap = r.overlap },
+                            by_array)
+  local ctx = { fn = fn, otherargs = otherargs, info = info, ins = ins, intable = intable,
+                timers = timers }
+  local p = state.p
+  local ok, e = xpcall(pipeline.worker_loop, handler, ctx,
+                       pipeline.read_source(p, timers),
+                       pipeline.compute_sink(p, r.outs, info, where, timers))
+  if not ok then
+    if e ~= pipeline.STOPPED then
+      if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then
+        fail(e)   -- a mistake in what the function set; the message names the block
+      else
+        local outputs = require("rios.outputs")
+        local label = info.xblock and (" in block " .. outputs.block_label(info)) or ""
+        fail((ctx.in_user_function and "error in the block function" or "error") .. label
+             .. ":\n" .. tostring(e))
+      end
+    end
+    finish()
+  end
+  local ok2, oa = pcall(serialize.dump, otherargs, "otherargs")
+  if not ok2 then
+    fail("cannot return otherargs to the main thread: " .. tostring(oa))
+    finish()
+  end
+  local text = serialize.dump({ otherargs = oa, timers = serialize.dump(timers.durations) })
+  if C.rl_ffi_pipeline_set_result(p, state.id, text, #text, base.err) ~= 0 then
+    fail(base.errmsg())
+  end
+  finish()
+end
+
+return M
