@@ -48,8 +48,8 @@ test: all
 
 # A sub-make builds, so the compiler flags are read after deps has installed
 # pkg-config and the -dev packages.
-# Sanitizer builds of the runtime, each in its own build folder and binary,
-# running the concurrency specs (real threads) in themselves. TSan knows
+# Sanitizer builds of the runtime, each in its own build folder and binary:
+# ASan/UBSan runs every spec, TSan the concurrency specs (real threads). TSan knows
 # nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
 # what is suppressed and why.
 SAN_SPECS := spec/concurrency_spec.lua
@@ -66,7 +66,7 @@ asan:
 	ASAN_OPTIONS="halt_on_error=1 exitcode=66 detect_leaks=1" \
 	  LSAN_OPTIONS="suppressions=$(CURDIR)/spec/support/lsan.supp print_suppressions=0" \
 	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
-	  ./rios-lua-asan spec/run.lua $(SAN_SPECS)
+	  ./rios-lua-asan spec/run.lua
 
 demo: deps
 	@$(MAKE) --no-print-directory all
