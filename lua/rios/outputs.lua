@@ -73,9 +73,15 @@ function M.create(rec, arr, grid, where)
 end
 
 -- Write the centre of arr (its margin is the overlap) at the block's place.
+-- A view (a:window) is written from its parent's memory with its strides.
 function M.write(rec, arr, info, err)
-  if C.rl_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, arr.data,
-                           arr.cols, arr.rows, info.ov, err) ~= 0 then
+  local data, row_stride, band_rows = array.layout(arr)
+  if data == nil then
+    return nil, "output '" .. files.label(rec) .. "' is a view whose bands are not a whole "
+                .. "number of rows apart; give a:copy()"
+  end
+  if C.rl_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, data,
+                           row_stride, band_rows, info.ov, err) ~= 0 then
     return nil, ffi.string(err.msg)
   end
   return true
