@@ -12,7 +12,7 @@ LDFLAGS += -Wl,-E
 
 # Debian packages the project needs to build, test and run.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev
+  lua-cjson lua-busted libcurl4-openssl-dev time
 
 SRCS := $(wildcard runtime/*.c)
 HDRS := $(wildcard runtime/*.h)
@@ -20,7 +20,7 @@ BUILD ?= build/default
 OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
 CDEF := lua/rios/cdef.lua
 
-.PHONY: all test demo deps install uninstall clean print-deb-packages
+.PHONY: all test demo deps install uninstall clean print-deb-packages bench
 
 all: rios-lua $(CDEF)
 
@@ -43,6 +43,11 @@ $(CDEF): runtime/rl_ffi.h
 # Runs every spec inside the runtime; the last line is "N passed, N failed".
 test: all
 	@./rios-lua spec/run.lua
+
+# Benchmarks against hand-written C + GDAL (scripts/bench/); updates the
+# table in README.md. Data are cached in bench-data/.
+bench: all
+	./rios-lua scripts/bench/run.lua
 
 demo: deps all
 	./rios-lua scripts/make_demo_data.lua demo

@@ -5,9 +5,19 @@
  * statistics, a histogram and overviews that gdalinfo and QGIS read as they
  * are.
  *
- * Basic statistics are gathered while blocks are written. So is the histogram
- * for 8- and 16-bit data, by counting every value; 32-bit and float data,
- * whose bins depend on the final range, get a second pass over the file.
+ * Basic statistics and the histogram are gathered while blocks are written,
+ * in one pass: nothing is read back from the file.
+ *   - 8- and 16-bit data: a count per possible value, so the histogram is
+ *     exact whatever its final bins.
+ *   - 32-bit and float data, whose bins depend on the final range: a fine
+ *     histogram of RL_FINE_BINS bins of a power-of-two width that doubles
+ *     (merging pairs of bins) when the data outgrow it; at the end each fine
+ *     bin is counted in the final bin holding its centre. So a value may be
+ *     counted in the bin next to its own only when it lies within one fine
+ *     bin (at most 1/16384 of the data's range) of a bin edge. Integer data
+ *     whose range is under 32768 get fine bins of width 1: exact.
+ *   - Minimum, maximum, mean and standard deviation are exact (running sums
+ *     of the values less the first one, in double).
  */
 #include "gdal_types.h"
 #include "rl_ffi.h"
@@ -23,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RL_FINE_BINS 65536
+
 /* Running statistics of one band, over the pixels that are not ignored. */
 typedef struct rl_bandacc {
   uint64_t count;
@@ -30,6 +42,13 @@ typedef struct rl_bandacc {
   double shift;            /* first value seen: sums are of (v - shift) */
   double sum, sumsq;
   uint64_t *direct;        /* per-value counts for 8/16-bit data, or NULL */
+  /* The fine histogram of 32-bit and float data: fine[i] counts the finite
+     values v with floor((v - origin) / width) == k0 + i. */
+  uint64_t *fine;
+  int fine_set;            /* origin, width, k0 chosen */
+  double origin, width;
+  int64_t k0, used_lo, used_hi;  /* used: lowest and highest k counted */
+  uint64_t neg_inf, pos_inf;
 } rl_bandacc;
 
 struct rl_output {
@@ -61,7 +80,10 @@ static int direct_range(int dtype, long *offset) {
 static void output_free(rl_output *o) {
   if (!o) return;
   if (o->acc) {
-    for (int b = 0; b < o->nbands; b++) free(o->acc[b].direct);
+    for (int b = 0; b < o->nbands; b++) {
+      free(o->acc[b].direct);
+      free(o->acc[b].fine);
+    }
     free(o->acc);
   }
   free(o->path);
@@ -109,9 +131,10 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
   for (int b = 0; b < nbands; b++) {
     o->acc[b].min = INFINITY;
     o->acc[b].max = -INFINITY;
-    if (ndirect) {
-      o->acc[b].direct = calloc((size_t)ndirect, sizeof(uint64_t));
-      if (!o->acc[b].direct) {
+    if (ndirect) o->acc[b].direct = calloc((size_t)ndirect, sizeof(uint64_t));
+    else o->acc[b].fine = calloc(RL_FINE_BINS, sizeof(uint64_t));
+    {
+      if (!o->acc[b].direct && !o->acc[b].fine) {
         output_free(o);
         CSLDestroy(opts);
         rl_seterr(err, "%s: out of memory", path);
@@ -148,6 +171,80 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
   return o;
 }
 
+/* floor(x / 2) for the fine bin index of a doubled width. */
+static int64_t half_floor(int64_t k) { return k >= 0 ? k / 2 : -((-k + 1) / 2); }
+
+static int64_t fine_index(const rl_bandacc *a, double v) {
+  double k = floor((v - a->origin) / a->width);
+  if (k > 4e18) k = 4e18;
+  if (k < -4e18) k = -4e18;
+  return (int64_t)k;
+}
+
+/* Make the fine histogram cover finite values lo..hi (of this block), with
+   the bins counted so far: double the width until the span fits, then
+   centre the window on it. */
+static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
+  const int64_t F = RL_FINE_BINS;
+  if (!a->fine_set) {
+    a->origin = integer ? lo : lo;
+    double w = (hi - lo) / (double)(F / 2);
+    if (!(w > 0)) {
+      int e;
+      frexp(fabs(lo) > 0 ? fabs(lo) : 1.0, &e);
+      w = ldexp(1.0, e - 40);
+    }
+    int e;
+    double m = frexp(w, &e);
+    a->width = m == 0.5 ? w : ldexp(1.0, e);   /* a power of two >= w */
+    if (integer && a->width < 1) a->width = 1;
+    a->fine_set = 1;
+    a->used_lo = INT64_MAX;
+    a->used_hi = INT64_MIN;
+    a->k0 = 0;
+  }
+  int64_t klo = fine_index(a, lo), khi = fine_index(a, hi);
+  if (klo >= a->k0 && khi < a->k0 + F) return;
+  int64_t ulo = a->used_lo, uhi = a->used_hi;
+  int empty = ulo > uhi;
+  for (;;) {
+    int64_t lo_k = empty || klo < ulo ? klo : ulo;
+    int64_t hi_k = empty || khi > uhi ? khi : uhi;
+    if (hi_k - lo_k + 1 <= F) {
+      int64_t k0 = lo_k - (F - (hi_k - lo_k + 1)) / 2;
+      /* Move the counts to the new window (width already merged below). */
+      if (k0 != a->k0) {
+        int64_t shift = a->k0 - k0;
+        if (shift > 0) {
+          memmove(a->fine + shift, a->fine, (size_t)(F - shift) * sizeof(uint64_t));
+          memset(a->fine, 0, (size_t)shift * sizeof(uint64_t));
+        } else {
+          memmove(a->fine, a->fine - shift, (size_t)(F + shift) * sizeof(uint64_t));
+          memset(a->fine + F + shift, 0, (size_t)(-shift) * sizeof(uint64_t));
+        }
+        a->k0 = k0;
+      }
+      return;
+    }
+    /* Double the width: bin k of the old width goes to floor(k / 2). The
+       window's first bin stays aligned by merging in place. */
+    int64_t nk0 = half_floor(a->k0);
+    for (int64_t i = 0; i < F; i++) {
+      uint64_t c = a->fine[i];
+      if (!c) continue;
+      a->fine[i] = 0;
+      a->fine[half_floor(a->k0 + i) - nk0] += c;
+    }
+    a->k0 = nk0;
+    a->width *= 2;
+    if (!empty) { ulo = half_floor(ulo); uhi = half_floor(uhi); }
+    a->used_lo = ulo;
+    a->used_hi = uhi;
+    klo = fine_index(a, lo);
+    khi = fine_index(a, hi);
+  }
+}
+
 /*
  * Accumulate one block's window of one band. The loop is instantiated per
  * element type; v is the element as double, skipped when it is the ignore
@@ -173,13 +270,56 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
     }                                                                         \
   } while (0)
 
+/* The fine histogram's pass over the block (in cache after ACCUMULATE). */
+#define FINE(T)                                                               \
+  do {                                                                        \
+    const T *src = (const T *)plane;                                          \
+    uint64_t *fine = a->fine;                                                 \
+    double origin = a->origin, inv = 1.0 / a->width;                          \
+    int64_t k0 = a->k0, lo_k = INT64_MAX, hi_k = INT64_MIN;                   \
+    for (int r = 0; r < ysize; r++) {                                         \
+      const T *row = src + (size_t)(r + margin) * (size_t)buf_cols + margin;  \
+      for (int c = 0; c < xsize; c++) {                                       \
+        double v = (double)row[c];                                            \
+        if (v != v || (has_nodata && v == nodata)) continue;                  \
+        if (v == INFINITY) { a->pos_inf++; continue; }                        \
+        if (v == -INFINITY) { a->neg_inf++; continue; }                       \
+        int64_t k = (int64_t)floor((v - origin) * inv);                       \
+        if (k < lo_k) lo_k = k;                                               \
+        if (k > hi_k) hi_k = k;                                               \
+        int64_t i = k - k0;                                                   \
+        if (i < 0) i = 0;                                                     \
+        if (i >= RL_FINE_BINS) i = RL_FINE_BINS - 1;                          \
+        fine[i]++;                                                            \
+      }                                                                       \
+    }                                                                         \
+    if (lo_k < a->used_lo) a->used_lo = lo_k;                                 \
+    if (hi_k > a->used_hi) a->used_hi = hi_k;                                 \
+  } while (0)
+
+/* The smallest and largest finite valid values of a block (only needed when
+   the block holds infinities). */
+#define FINITE_RANGE(T)                                                       \
+  do {                                                                        \
+    const T *src = (const T *)plane;                                          \
+    for (int r = 0; r < ysize; r++) {                                         \
+      const T *row = src + (size_t)(r + margin) * (size_t)buf_cols + margin;  \
+      for (int c = 0; c < xsize; c++) {                                       \
+        double v = (double)row[c];                                            \
+        if (v != v || (has_nodata && v == nodata) || isinf(v)) continue;      \
+        if (v < flo) flo = v;                                                 \
+        if (v > fhi) fhi = v;                                                 \
+      }                                                                       \
+    }                                                                         \
+  } while (0)
+
 static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ysize,
                        int buf_cols, int margin) {
   rl_bandacc *a = &o->acc[b];
   int has_nodata = o->has_nodata;
   double nodata = o->nodata;
   uint64_t count = 0;
-  double sum = 0, sumsq = 0, mn = a->min, mx = a->max;
+  double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
   long offset;
   direct_range(o->dtype, &offset);
   switch (o->dtype) {
@@ -196,10 +336,31 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
   a->count += count;
   a->sum += sum;
   a->sumsq += sumsq;
-  a->min = mn;
-  a->max = mx;
+  if (mn < a->min) a->min = mn;
+  if (mx > a->max) a->max = mx;
+  if (!a->fine || count == 0) return;
+  double flo = mn, fhi = mx;
+  if (isinf(mn) || isinf(mx)) {
+    flo = INFINITY;
+    fhi = -INFINITY;
+    switch (o->dtype) {
+      case RL_FLOAT32: FINITE_RANGE(float); break;
+      case RL_FLOAT64: FINITE_RANGE(double); break;
+      default: break;
+    }
+  }
+  if (flo <= fhi) fine_fit(a, flo, fhi, o->dtype == RL_INT32 || o->dtype == RL_UINT32);
+  switch (o->dtype) {
+    case RL_INT32: FINE(int32_t); break;
+    case RL_UINT32: FINE(uint32_t); break;
+    case RL_FLOAT32: FINE(float); break;
+    case RL_FLOAT64: FINE(double); break;
+    default: break;
+  }
 }
 #undef ACCUMULATE
+#undef FINE
+#undef FINITE_RANGE
 
 int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
@@ -271,10 +432,11 @@ static int bin_of(const rl_hist *h, double v) {
   return i;
 }
 
-/* Fill h->counts for band b: from the per-value counts when there are any,
-   otherwise by reading the written band back strip by strip. */
+/* Fill h->counts for band b from the per-value counts or the fine
+   histogram gathered while the blocks were written. */
 static int histogram_counts(rl_output *o, int b, rl_hist *h, rl_err *err) {
   rl_bandacc *a = &o->acc[b];
+  (void)err;
   if (a->direct) {
     long offset;
     int n = direct_range(o->dtype, &offset);
@@ -284,30 +446,19 @@ static int histogram_counts(rl_output *o, int b, rl_hist *h, rl_err *err) {
     }
     return 0;
   }
-  GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
-  int rows = 256;
-  double *strip = malloc(sizeof(double) * (size_t)o->xsize * (size_t)rows);
-  if (!strip) {
-    rl_seterr(err, "%s: out of memory for the histogram", o->path);
-    return -1;
+  int integer_bins = a->width == 1 && is_integer_dtype(o->dtype);
+  for (int64_t i = 0; i < RL_FINE_BINS; i++) {
+    uint64_t c = a->fine[i];
+    if (!c) continue;
+    /* The bin's centre (its value, for integer bins of width 1), kept
+       inside the data's range. */
+    double v = a->origin + ((double)(a->k0 + i) + (integer_bins ? 0.0 : 0.5)) * a->width;
+    if (v < a->min) v = a->min;
+    if (v > a->max) v = a->max;
+    h->counts[bin_of(h, v)] += c;
   }
-  for (int y = 0; y < o->ysize; y += rows) {
-    int n = o->ysize - y < rows ? o->ysize - y : rows;
-    if (GDALRasterIO(band, GF_Read, 0, y, o->xsize, n, strip, o->xsize, n, GDT_Float64,
-                     0, 0) != CE_None) {
-      rl_seterr(err, "%s: reading band %d back for the histogram failed: %s", o->path,
-                b + 1, last_gdal_error());
-      free(strip);
-      return -1;
-    }
-    size_t m = (size_t)o->xsize * (size_t)n;
-    for (size_t i = 0; i < m; i++) {
-      double v = strip[i];
-      if (v != v || (o->has_nodata && v == o->nodata)) continue;
-      h->counts[bin_of(h, v)]++;
-    }
-  }
-  free(strip);
+  h->counts[0] += a->neg_inf;
+  h->counts[h->nbins - 1] += a->pos_inf;
   return 0;
 }
 
@@ -403,7 +554,14 @@ int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
       const char *agg = opts->overview_aggtype;
       if (!agg || !*agg) agg = opts->thematic ? "NEAREST" : "AVERAGE";
       CPLErrorReset();
-      if (GDALBuildOverviews(o->ds, agg, n, levels, 0, NULL, NULL, NULL) != CE_None) {
+      /* GDAL reads the full-resolution raster in chunks of whole rows, whose
+         memory grows with the raster's width; smaller chunks keep peak RSS
+         flat (README "Memory"), unless the user sets the option. */
+      int chunky = CPLGetConfigOption("GDAL_OVR_CHUNKYSIZE", NULL) == NULL;
+      if (chunky) CPLSetThreadLocalConfigOption("GDAL_OVR_CHUNKYSIZE", "64");
+      CPLErr built = GDALBuildOverviews(o->ds, agg, n, levels, 0, NULL, NULL, NULL);
+      if (chunky) CPLSetThreadLocalConfigOption("GDAL_OVR_CHUNKYSIZE", NULL);
+      if (built != CE_None) {
         rl_seterr(err, "%s: building overviews failed: %s", o->path, last_gdal_error());
         return -1;
       }
