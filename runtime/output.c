@@ -59,6 +59,7 @@ struct rl_output {
   double nodata;
   int thematic;
   rl_bandacc *acc;         /* nbands of them */
+  int gather_stats, gather_hist;  /* what write gathers (both by default) */
 };
 
 static const char *last_gdal_error(void) {
@@ -126,6 +127,7 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
   o->has_nodata = has_nodata;
   o->nodata = nodata;
   o->thematic = thematic;
+  o->gather_stats = o->gather_hist = 1;
   long offset;
   int ndirect = direct_range(dtype, &offset);
   for (int b = 0; b < nbands; b++) {
@@ -315,6 +317,7 @@ static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
 
 static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ysize,
                        int buf_cols, int margin) {
+  if (!o->gather_stats && !o->gather_hist) return;
   rl_bandacc *a = &o->acc[b];
   int has_nodata = o->has_nodata;
   double nodata = o->nodata;
@@ -322,11 +325,12 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
   double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
   long offset;
   direct_range(o->dtype, &offset);
+  int direct = o->gather_hist;
   switch (o->dtype) {
-    case RL_INT8: ACCUMULATE(int8_t, 1); break;
-    case RL_UINT8: ACCUMULATE(uint8_t, 1); break;
-    case RL_INT16: ACCUMULATE(int16_t, 1); break;
-    case RL_UINT16: ACCUMULATE(uint16_t, 1); break;
+    case RL_INT8: ACCUMULATE(int8_t, direct); break;
+    case RL_UINT8: ACCUMULATE(uint8_t, direct); break;
+    case RL_INT16: ACCUMULATE(int16_t, direct); break;
+    case RL_UINT16: ACCUMULATE(uint16_t, direct); break;
     case RL_INT32: ACCUMULATE(int32_t, 0); break;
     case RL_UINT32: ACCUMULATE(uint32_t, 0); break;
     case RL_FLOAT32: ACCUMULATE(float, 0); break;
@@ -338,7 +342,7 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
   a->sumsq += sumsq;
   if (mn < a->min) a->min = mn;
   if (mx > a->max) a->max = mx;
-  if (!a->fine || count == 0) return;
+  if (!a->fine || count == 0 || !o->gather_hist) return;
   double flo = mn, fhi = mx;
   if (isinf(mn) || isinf(mx)) {
     flo = INFINITY;
@@ -361,6 +365,14 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
 #undef ACCUMULATE
 #undef FINE
 #undef FINITE_RANGE
+
+/* Which of statistics and histogram the writes gather; an omitted one costs
+   nothing. Call before the first write. */
+int rl_ffi_output_gather(rl_output *o, int stats, int histogram) {
+  o->gather_stats = stats != 0;
+  o->gather_hist = histogram != 0;
+  return 0;
+}
 
 int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
@@ -570,12 +582,12 @@ int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
   }
   for (int b = 0; b < o->nbands; b++) {
     if (o->acc[b].count == 0) continue;  /* all nodata: nothing to describe */
-    if (!opts->omit_basic_stats) {
+    if (!opts->omit_basic_stats && (o->gather_stats || o->gather_hist)) {
       double t0 = rl_ffi_now();
       if (write_basic_stats(o, b, err) != 0) return -1;
       times->basicstats += rl_ffi_now() - t0;
     }
-    if (!opts->omit_histogram) {
+    if (!opts->omit_histogram && o->gather_hist) {
       double t0 = rl_ffi_now();
       if (write_histogram(o, b, err) != 0) return -1;
       times->histogram += rl_ffi_now() - t0;

@@ -56,7 +56,8 @@ function M.block_label(info)
                        info.xoff, info.yoff, info.cols, info.rows)
 end
 
-function M.create(rec, arr, grid, where)
+-- c: the run's controls (what the writes gather follows the omit_* keys).
+function M.create(rec, arr, grid, where, c)
   local s = rec.settings
   local opts, keep = string_array(s.creation_options)
   local names, keep2 = string_array(s.layer_names)
@@ -69,6 +70,9 @@ function M.create(rec, arr, grid, where)
   local _ = keep, keep2
   if o == nil then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
   rec.handle = ffi.gc(o, C.rl_ffi_output_close)
+  if c then
+    C.rl_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
+  end
   rec.dtype, rec.bands = arr.dtype, arr.bands
 end
 

@@ -80,6 +80,7 @@ function M.write(path, arr, opts)
                                    opts.nodata and 1 or 0, opts.nodata or 0, names,
                                    opts.thematic and 1 or 0, base.err)
   if o == nil then error(base.errmsg(), 2) end
+  if not opts.stats then C.rl_ffi_output_gather(o, 0, 0) end
   local data, row_stride, band_rows = array.layout(arr)
   local ok = data ~= nil and C.rl_ffi_output_write(o, 0, 0, arr.cols, arr.rows, data,
                                                    row_stride, band_rows, 0, base.err) == 0

@@ -91,14 +91,18 @@ local nir6 = gen("nir6000.tif", "UInt16", 1, 6000, 6000, 2)
 local function timed(cmd)
   local tf = data .. "/time.txt"
   local t0 = C.rl_ffi_now()
-  local status = sh(envp .. "/usr/bin/time -f '%M' -o " .. q(tf) .. " " .. cmd .. " >/dev/null")
+  local status = sh(envp .. "/usr/bin/time -f '%M %U %S' -o " .. q(tf) .. " " .. cmd
+                    .. " >/dev/null")
   local wall = C.rl_ffi_now() - t0
   if status ~= 0 then error("run.lua: failed: " .. cmd, 0) end
   local f = assert(io.open(tf))
-  local rss
-  for line in f:lines() do rss = tonumber(line) or rss end
+  local rss, cpu
+  for line in f:lines() do
+    local m, u, sy = line:match("^(%d+) ([%d.]+) ([%d.]+)$")
+    if m then rss, cpu = tonumber(m), tonumber(u) + tonumber(sy) end
+  end
   f:close()
-  return wall, (rss or 0) / 1024
+  return wall, (rss or 0) / 1024, cpu or 0
 end
 
 local function median(t)
@@ -119,12 +123,12 @@ end
 -- A B A B ... after one warm-up of each. Returns medians and peak RSS.
 local function alternate(a, b, n, warm)
   if warm ~= false then timed(a); timed(b) end
-  local ta, tb, ra, rb = {}, {}, {}, {}
+  local ta, tb, ra, rb, ca, cb = {}, {}, {}, {}, {}, {}
   for i = 1, n do
-    ta[i], ra[i] = timed(a)
-    tb[i], rb[i] = timed(b)
+    ta[i], ra[i], ca[i] = timed(a)
+    tb[i], rb[i], cb[i] = timed(b)
   end
-  return median(ta), median(tb), max(ra), max(rb)
+  return median(ta), median(tb), max(ra), max(rb), median(ca) / median(cb)
 end
 
 local results = {}
@@ -134,51 +138,52 @@ local function case(name, fn)
   local r = fn()
   r.name = name
   results[#results + 1] = r
-  io.stderr:write(string.format("  A %.3f s, B %.3f s, ratio %.3f, RSS %.0f / %.0f MB\n",
-                                r.a, r.b, r.a / r.b, r.rss_a, r.rss_b))
+  io.stderr:write(string.format("  A %.3f s, B %.3f s, ratio %.3f, CPU ratio %.3f, "
+                                .. "RSS %.0f / %.0f MB\n", r.a, r.b, r.a / r.b, r.cpu or 0,
+                                r.rss_a, r.rss_b))
 end
 
 case("NDVI, 2 x uint16 6000x6000 -> float32", function()
-  local a, b, ra, rb = alternate(lua("ndvi.lua") .. " " .. q(red6) .. " " .. q(nir6) .. " "
+  local a, b, ra, rb, cpu = alternate(lua("ndvi.lua") .. " " .. q(red6) .. " " .. q(nir6) .. " "
                                  .. q(out .. "ndvi_lua.tif"),
                                  q(bin .. "ndvi") .. " " .. q(red6) .. " " .. q(nir6) .. " "
                                  .. q(out .. "ndvi_c.tif"), runs)
-  return { a = a, b = b, rss_a = ra, rss_b = rb, target = 1.15, against = "C" }
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.15, against = "C" }
 end)
 
 case("rasterio example: 3 x uint8 791x718, 2000 additions/value, 128x128", function()
   local img = gen("rgb791.tif", "Byte", 3, 791, 718, 3)
-  local a, b, ra, rb = alternate(lua("rasterio_example.lua") .. " " .. q(img) .. " "
+  local a, b, ra, rb, cpu = alternate(lua("rasterio_example.lua") .. " " .. q(img) .. " "
                                  .. q(out .. "rio_lua.tif"),
                                  q(bin .. "rasterio_example") .. " " .. q(img) .. " "
                                  .. q(out .. "rio_c.tif"), runs)
-  return { a = a, b = b, rss_a = ra, rss_b = rb, target = 1.25, against = "C" }
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.25, against = "C" }
 end)
 
 case("3x3 mean, overlap 1, float32 6000x6000", function()
   local img = gen("f32_6000.tif", "Float32", 1, 6000, 6000, 4)
-  local a, b, ra, rb = alternate(lua("mean3x3.lua") .. " " .. q(img) .. " "
+  local a, b, ra, rb, cpu = alternate(lua("mean3x3.lua") .. " " .. q(img) .. " "
                                  .. q(out .. "m3_lua.tif"),
                                  q(bin .. "mean3x3") .. " " .. q(img) .. " "
                                  .. q(out .. "m3_c.tif"), runs)
-  return { a = a, b = b, rss_a = ra, rss_b = rb, target = 1.25, against = "C" }
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.25, against = "C" }
 end)
 
 case("mean of 8 x int16 3000x3000 -> float32", function()
   local list = {}
   for i = 1, 8 do list[i] = q(gen("i16_" .. i .. ".tif", "Int16", 1, 3000, 3000, 10 + i)) end
   local ins = table.concat(list, " ")
-  local a, b, ra, rb = alternate(lua("mean8.lua") .. " " .. q(out .. "m8_lua.tif") .. " " .. ins,
+  local a, b, ra, rb, cpu = alternate(lua("mean8.lua") .. " " .. q(out .. "m8_lua.tif") .. " " .. ins,
                                  q(bin .. "mean8") .. " " .. q(out .. "m8_c.tif") .. " " .. ins,
                                  runs)
-  return { a = a, b = b, rss_a = ra, rss_b = rb, target = 1.15, against = "C" }
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.15, against = "C" }
 end)
 
 case("default outputs (stats, histogram, overviews) vs omitted, NDVI 6000x6000", function()
   local base = lua("ndvi.lua") .. " " .. q(red6) .. " " .. q(nir6) .. " "
-  local a, b, ra, rb = alternate(base .. q(out .. "ndvi_def.tif") .. " defaults",
+  local a, b, ra, rb, cpu = alternate(base .. q(out .. "ndvi_def.tif") .. " defaults",
                                  base .. q(out .. "ndvi_omit.tif"), runs)
-  return { a = a, b = b, rss_a = ra, rss_b = rb, target = 1.35, against = "rios-lua, omitted" }
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.35, against = "rios-lua, omitted" }
 end)
 
 case("memory: NDVI 16000x16000 vs 2000x2000 (peak RSS)", function()
@@ -195,7 +200,7 @@ case("memory: NDVI 16000x16000 vs 2000x2000 (peak RSS)", function()
   local a, ra = timed(big)
   local b, rb = timed(small)
   os.remove(out .. "ndvi16000.tif")
-  return { a = a, b = b, rss_a = ra, rss_b = rb, target = 1.10, against = "rios-lua, 2000",
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.10, against = "rios-lua, 2000",
            rss = true }
 end)
 
@@ -224,14 +229,15 @@ local lines = {
                 .. "(memory case: one run each).", machine(), os.date("!%Y-%m-%d %H:%M UTC"),
                 runs),
   "",
-  "| case | rios-lua (s) | baseline (s) | baseline | ratio | target | peak RSS rios-lua / baseline (MB) | holds |",
-  "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+  "| case | rios-lua (s) | baseline (s) | baseline | ratio | target | CPU ratio | peak RSS rios-lua / baseline (MB) | holds |",
+  "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
 }
 for _, r in ipairs(results) do
   local ratio = r.rss and (r.rss_a / r.rss_b) or (r.a / r.b)
-  lines[#lines + 1] = string.format("| %s | %.2f | %.2f | %s | %.3f%s | <= %.2f | %.0f / %.0f | %s |",
+  lines[#lines + 1] = string.format("| %s | %.2f | %.2f | %s | %.3f%s | <= %.2f | %s | %.0f / %.0f | %s |",
                                     r.name, r.a, r.b, r.against, ratio, r.rss and " (RSS)" or "",
-                                    r.target, r.rss_a, r.rss_b,
+                                    r.target, r.cpu and string.format("%.3f", r.cpu) or "-",
+                                    r.rss_a, r.rss_b,
                                     ratio <= r.target and "yes" or "no")
 end
 local text = table.concat(lines, "\n")
