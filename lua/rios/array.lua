@@ -301,28 +301,30 @@ end
 -- Run kernel f with out o and operands x, y, m (arrays or numbers) of the
 -- same shape as o. Collapses to one flat loop when all are contiguous with
 -- the same number of bands.
+local function operand(v, nb)
+  if type(v) ~= "table" then return v, 0, 0 end
+  local bs = v.bands == 1 and nb > 1 and 0 or v.band_stride
+  return v.data, bs, v.row_stride
+end
+
+local function flat_ok(v, nb)
+  return type(v) ~= "table" or (contiguous(v) and v.bands == nb)
+end
+
 local function run(f, o, x, y, m, fn)
-  local flat = contiguous(o)
   local nb = o.bands
-  local ops = { x, y, m }
-  for i = 1, 3 do
-    local v = ops[i]
-    if type(v) == "table" and (not contiguous(v) or v.bands ~= nb) then flat = false end
-  end
-  local function args(v)
-    if type(v) ~= "table" then return v, 0, 0 end
-    local bs = v.bands == 1 and nb > 1 and 0 or v.band_stride
-    return v.data, bs, v.row_stride
-  end
-  local xd, xbs, xrs = args(x)
-  local yd, ybs, yrs = args(y)
-  local md, mbs, mrs = args(m)
-  if flat then
+  if contiguous(o) and flat_ok(x, nb) and flat_ok(y, nb) and flat_ok(m, nb) then
+    local xd = type(x) == "table" and x.data or x
+    local yd = type(y) == "table" and y.data or y
+    local md = type(m) == "table" and m.data or m
     f(1, 1, nb * o.rows * o.cols, o.data, 0, 0, xd, 0, 0, yd, 0, 0, md, 0, 0, fn)
-  else
-    f(nb, o.rows, o.cols, o.data, o.band_stride, o.row_stride, xd, xbs, xrs, yd, ybs, yrs,
-      md, mbs, mrs, fn)
+    return o
   end
+  local xd, xbs, xrs = operand(x, nb)
+  local yd, ybs, yrs = operand(y, nb)
+  local md, mbs, mrs = operand(m, nb)
+  f(nb, o.rows, o.cols, o.data, o.band_stride, o.row_stride, xd, xbs, xrs, yd, ybs, yrs,
+    md, mbs, mrs, fn)
   return o
 end
 

@@ -70,6 +70,54 @@ local function compile(key, src)
   return chunk()
 end
 
+-- The source of a kernel: a function of params whose loop visits every
+-- element of the arrays named in `arrays` (each with NAMEbs and NAMErs
+-- strides among the params) and runs `body` with NAMEi + c the element's
+-- index in NAME. One loop level only, so LuaJIT traces it as one loop with
+-- no nested-loop aborts: a contiguous call (nb = nr = 1) takes the flat
+-- loop; a strided one walks rows and bands with counters in the same loop.
+local function loop_source(params, arrays, pre, body, post)
+  local zero, bases, band_step, row_step = {}, {}, {}, {}
+  for i, a in ipairs(arrays) do
+    zero[i] = "0"
+    bases[i] = a .. "b"
+    band_step[#band_step + 1] = string.format("%sb = %sb + %sbs; %si = %sb", a, a, a, a, a)
+    row_step[#row_step + 1] = string.format("%si = %si + %srs", a, a, a)
+  end
+  local idx = {}
+  for i, a in ipairs(arrays) do idx[i] = a .. "i" end
+  return table.concat({
+    "local floor = math.floor",
+    "return function(" .. params .. ")",
+    "  " .. pre,
+    "  local " .. table.concat(idx, ", ") .. " = " .. table.concat(zero, ", "),
+    "  if nb == 1 and nr == 1 then",
+    "    for c = 0, nc - 1 do",
+    "      " .. body,
+    "    end",
+    "  else",
+    "    local " .. table.concat(bases, ", ") .. " = " .. table.concat(zero, ", "),
+    "    local c, r = 0, 0",
+    "    for _ = 1, nb * nr * nc do",
+    "      " .. body,
+    "      c = c + 1",
+    "      if c == nc then",
+    "        c = 0",
+    "        r = r + 1",
+    "        if r == nr then",
+    "          r = 0",
+    "          " .. table.concat(band_step, "; "),
+    "        else",
+    "          " .. table.concat(row_step, "; "),
+    "        end",
+    "      end",
+    "    end",
+    "  end",
+    "  " .. post,
+    "end",
+  }, "\n")
+end
+
 -- An elementwise kernel. operands: list of "a" (an array, read as
 -- NAME[NAMEi + c]) or "s" (a number, read as NAME) for the names x, y, m;
 -- expr: the value in terms of X, Y, M (replaced by the element reads) and
@@ -80,133 +128,69 @@ function M.elementwise(key, names, kinds, expr, conv, dtype)
   local full = key .. "|" .. table.concat(kinds, ",") .. "|" .. conv .. "|" .. dtype
   local f = cache[full]
   if f then return f end
-  local rowsets, body = {}, expr
+  local arrays, body = { "o" }, expr
   for i, name in ipairs(names) do
     local up = name:upper()
     if kinds[i] == "a" then
-      rowsets[#rowsets + 1] = string.format("local %si = b * %sbs + r * %srs", name, name, name)
+      arrays[#arrays + 1] = name
       body = body:gsub(up, name .. "[" .. name .. "i + c]")
     else
       body = body:gsub(up, name)
     end
   end
-  local src = table.concat({
-    "local math_floor = math.floor",
-    "return function(nb, nr, nc, o, obs, ors, x, xbs, xrs, y, ybs, yrs, m, mbs, mrs, fn)",
-    "  for b = 0, nb - 1 do",
-    "    for r = 0, nr - 1 do",
-    "      local oi = b * obs + r * ors",
-    "      " .. table.concat(rowsets, "\n      "),
-    "      for c = 0, nc - 1 do",
-    "        local v = " .. body,
-    "        " .. store_code(conv, dtype),
-    "      end",
-    "    end",
-    "  end",
-    "end",
-  }, "\n")
+  local src = loop_source("nb, nr, nc, o, obs, ors, x, xbs, xrs, y, ybs, yrs, m, mbs, mrs, fn",
+                          arrays, "", "local v = " .. body .. "; " .. store_code(conv, dtype), "")
   f = compile(full, src)
+  cache[full] = f
+  return f
+end
+
+local function valid_cond(dtype, has_nodata)
+  if is_float(dtype) then
+    return has_nodata and "v == v and v ~= nodata" or "v == v"
+  end
+  return has_nodata and "v ~= nodata" or nil
+end
+
+local function reduction(full, params, pre, acc, cond, post)
+  local f = cache[full]
+  if f then return f end
+  local body = "local v = x[xi + c]; "
+               .. (cond and ("if " .. cond .. " then " .. acc .. " end") or acc)
+  f = compile(full, loop_source(params, { "x" }, pre, body, post))
   cache[full] = f
   return f
 end
 
 -- Count, sum, min and max of the values that are not NaN and not nodata.
 -- f(nb, nr, nc, x, xbs, xrs, nodata) -> n, sum, min, max.
--- shift is subtracted before summing squares (std's second pass).
 function M.stats(dtype, has_nodata)
-  local full = "stats|" .. dtype .. "|" .. tostring(has_nodata)
-  local f = cache[full]
-  if f then return f end
-  local cond
-  if is_float(dtype) then
-    cond = has_nodata and "v == v and v ~= nodata" or "v == v"
-  else
-    cond = has_nodata and "v ~= nodata" or nil
-  end
-  local acc = "n = n + 1; s = s + v; if v < mn then mn = v end; if v > mx then mx = v end"
-  local src = table.concat({
-    "return function(nb, nr, nc, x, xbs, xrs, nodata)",
-    "  local n, s, mn, mx = 0, 0, math.huge, -math.huge",
-    "  for b = 0, nb - 1 do",
-    "    for r = 0, nr - 1 do",
-    "      local xi = b * xbs + r * xrs",
-    "      for c = 0, nc - 1 do",
-    "        local v = x[xi + c]",
-    cond and ("        if " .. cond .. " then " .. acc .. " end") or ("        " .. acc),
-    "      end",
-    "    end",
-    "  end",
-    "  return n, s, mn, mx",
-    "end",
-  }, "\n")
-  f = compile(full, src)
-  cache[full] = f
-  return f
+  return reduction("stats|" .. dtype .. "|" .. tostring(has_nodata),
+                   "nb, nr, nc, x, xbs, xrs, nodata",
+                   "local n, s, mn, mx = 0, 0, math.huge, -math.huge",
+                   "n = n + 1; s = s + v; if v < mn then mn = v end; if v > mx then mx = v end",
+                   valid_cond(dtype, has_nodata), "return n, s, mn, mx")
 end
 
--- Sum of squared deviations from mean of the valid values.
+-- Sum of squared deviations from mean of the valid values (std's second
+-- pass). f(nb, nr, nc, x, xbs, xrs, nodata, mean) -> sum.
 function M.sumsq(dtype, has_nodata)
-  local full = "sumsq|" .. dtype .. "|" .. tostring(has_nodata)
-  local f = cache[full]
-  if f then return f end
-  local cond
-  if is_float(dtype) then
-    cond = has_nodata and "v == v and v ~= nodata" or "v == v"
-  else
-    cond = has_nodata and "v ~= nodata" or nil
-  end
-  local acc = "local d = v - mean; s = s + d * d"
-  local src = table.concat({
-    "return function(nb, nr, nc, x, xbs, xrs, nodata, mean)",
-    "  local s = 0",
-    "  for b = 0, nb - 1 do",
-    "    for r = 0, nr - 1 do",
-    "      local xi = b * xbs + r * xrs",
-    "      for c = 0, nc - 1 do",
-    "        local v = x[xi + c]",
-    cond and ("        if " .. cond .. " then " .. acc .. " end") or ("        " .. acc),
-    "      end",
-    "    end",
-    "  end",
-    "  return s",
-    "end",
-  }, "\n")
-  f = compile(full, src)
-  cache[full] = f
-  return f
+  return reduction("sumsq|" .. dtype .. "|" .. tostring(has_nodata),
+                   "nb, nr, nc, x, xbs, xrs, nodata, mean", "local s = 0",
+                   "local d = v - mean; s = s + d * d", valid_cond(dtype, has_nodata),
+                   "return s")
 end
 
 -- Histogram counts into counts[0 .. nbins-1] (doubles): bins of equal width
 -- over [lo, hi], the last one closed; values outside, NaN and nodata are
 -- not counted. f(nb, nr, nc, x, xbs, xrs, nodata, counts, nbins, lo, hi)
 function M.histogram(dtype, has_nodata)
-  local full = "hist|" .. dtype .. "|" .. tostring(has_nodata)
-  local f = cache[full]
-  if f then return f end
-  local skip = has_nodata and " and v ~= nodata" or ""
-  local src = table.concat({
-    "local floor = math.floor",
-    "return function(nb, nr, nc, x, xbs, xrs, nodata, counts, nbins, lo, hi)",
-    "  local scale = nbins / (hi - lo)",
-    "  local last = nbins - 1",
-    "  for b = 0, nb - 1 do",
-    "    for r = 0, nr - 1 do",
-    "      local xi = b * xbs + r * xrs",
-    "      for c = 0, nc - 1 do",
-    "        local v = x[xi + c]",
-    "        if v >= lo and v <= hi" .. skip .. " then",
-    "          local k = floor((v - lo) * scale)",
-    "          if k > last then k = last end",
-    "          counts[k] = counts[k] + 1",
-    "        end",
-    "      end",
-    "    end",
-    "  end",
-    "end",
-  }, "\n")
-  f = compile(full, src)
-  cache[full] = f
-  return f
+  return reduction("hist|" .. dtype .. "|" .. tostring(has_nodata),
+                   "nb, nr, nc, x, xbs, xrs, nodata, counts, nbins, lo, hi",
+                   "local scale, last = nbins / (hi - lo), nbins - 1",
+                   "local k = floor((v - lo) * scale); if k > last then k = last end; "
+                   .. "counts[k] = counts[k] + 1",
+                   "v >= lo and v <= hi" .. (has_nodata and " and v ~= nodata" or ""), "")
 end
 
 -- How many kernels have been generated (specs check they are not made per
