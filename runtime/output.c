@@ -272,13 +272,15 @@ static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
     }                                                                         \
   } while (0)
 
-/* The fine histogram's pass over the block (in cache after ACCUMULATE). */
+/* The fine histogram's pass over the block (in cache after ACCUMULATE).
+   The index is floor((v - origin) / width), computed without a call to
+   floor(): truncate, then step down for negative fractions. */
 #define FINE(T)                                                               \
   do {                                                                        \
     const T *src = (const T *)plane;                                          \
     uint64_t *fine = a->fine;                                                 \
     double origin = a->origin, inv = 1.0 / a->width;                          \
-    int64_t k0 = a->k0, lo_k = INT64_MAX, hi_k = INT64_MIN;                   \
+    int64_t k0 = a->k0;                                                       \
     for (int r = 0; r < ysize; r++) {                                         \
       const T *row = src + (size_t)(r + margin) * (size_t)buf_cols + margin;  \
       for (int c = 0; c < xsize; c++) {                                       \
@@ -286,17 +288,15 @@ static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
         if (v != v || (has_nodata && v == nodata)) continue;                  \
         if (v == INFINITY) { a->pos_inf++; continue; }                        \
         if (v == -INFINITY) { a->neg_inf++; continue; }                       \
-        int64_t k = (int64_t)floor((v - origin) * inv);                       \
-        if (k < lo_k) lo_k = k;                                               \
-        if (k > hi_k) hi_k = k;                                               \
+        double t = (v - origin) * inv;                                        \
+        int64_t k = (int64_t)t;                                               \
+        k -= (double)k > t;                                                   \
         int64_t i = k - k0;                                                   \
-        if (i < 0) i = 0;                                                     \
-        if (i >= RL_FINE_BINS) i = RL_FINE_BINS - 1;                          \
+        i = i < 0 ? 0 : i;                                                    \
+        i = i >= RL_FINE_BINS ? RL_FINE_BINS - 1 : i;                         \
         fine[i]++;                                                            \
       }                                                                       \
     }                                                                         \
-    if (lo_k < a->used_lo) a->used_lo = lo_k;                                 \
-    if (hi_k > a->used_hi) a->used_hi = hi_k;                                 \
   } while (0)
 
 /* The smallest and largest finite valid values of a block (only needed when
@@ -353,7 +353,13 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
       default: break;
     }
   }
-  if (flo <= fhi) fine_fit(a, flo, fhi, o->dtype == RL_INT32 || o->dtype == RL_UINT32);
+  if (flo <= fhi) {
+    fine_fit(a, flo, fhi, o->dtype == RL_INT32 || o->dtype == RL_UINT32);
+    /* k is monotonic in v: the block's bins span those of its extremes. */
+    int64_t klo = fine_index(a, flo), khi = fine_index(a, fhi);
+    if (klo < a->used_lo) a->used_lo = klo;
+    if (khi > a->used_hi) a->used_hi = khi;
+  }
   switch (o->dtype) {
     case RL_INT32: FINE(int32_t); break;
     case RL_UINT32: FINE(uint32_t); break;
