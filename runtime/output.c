@@ -51,6 +51,36 @@ typedef struct rl_bandacc {
   uint64_t neg_inf, pos_inf;
 } rl_bandacc;
 
+/*
+ * Overviews built while blocks are written, so that finishing an output
+ * never reads the raster back. For AVERAGE an overview pixel is the mean of
+ * the valid source pixels of its level x level footprint (clipped at the
+ * raster's right and bottom edges; nodata when none is valid): the first
+ * (smallest) level sums the written pixels, and each larger level, a
+ * multiple of it, sums the first level's sums and counts as its rows
+ * complete, so every level is exact. For NEAREST (thematic) an overview
+ * pixel is the source pixel at its footprint's centre (clipped). A row of a
+ * level is stored as soon as every source pixel under it has been written;
+ * its sums live only until then, so memory follows the block height, not
+ * the raster.
+ */
+typedef struct rl_ovrrow {
+  double *sum;             /* nbands * width of the level */
+  uint32_t *cnt;           /* nbands * width: valid pixels summed */
+  uint64_t seen;           /* level 0 (and NEAREST): source pixels of one band
+                              written under this row; AVERAGE levels > 0:
+                              first-level rows merged into it */
+} rl_ovrrow;
+
+typedef struct rl_ovr {
+  int active;
+  int nearest;             /* NEAREST (thematic) instead of AVERAGE */
+  int nlevels, levels[32]; /* ascending */
+  int ow[32], oh[32];      /* size of each level */
+  rl_ovrrow **rows[32];    /* oh[k] of them per level, NULL unless in progress */
+  double *line;            /* one row of the widest level, being stored */
+} rl_ovr;
+
 struct rl_output {
   GDALDatasetH ds;
   char *path;
@@ -60,6 +90,7 @@ struct rl_output {
   int thematic;
   rl_bandacc *acc;         /* nbands of them */
   int gather_stats, gather_hist;  /* what write gathers (both by default) */
+  rl_ovr ovr;              /* overviews built while writing, when active */
 };
 
 static const char *last_gdal_error(void) {
@@ -87,6 +118,17 @@ static void output_free(rl_output *o) {
     }
     free(o->acc);
   }
+  for (int k = 0; k < o->ovr.nlevels; k++) {
+    if (!o->ovr.rows[k]) continue;
+    for (int j = 0; j < o->ovr.oh[k]; j++) {
+      if (!o->ovr.rows[k][j]) continue;
+      free(o->ovr.rows[k][j]->sum);
+      free(o->ovr.rows[k][j]->cnt);
+      free(o->ovr.rows[k][j]);
+    }
+    free(o->ovr.rows[k]);
+  }
+  free(o->ovr.line);
   free(o->path);
   free(o);
 }
@@ -372,6 +414,283 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
 #undef FINE
 #undef FINITE_RANGE
 
+/* The levels kept for this raster (those whose smaller dimension stays at
+   least min_dim), ascending. */
+static int kept_levels(const rl_output *o, const rl_finish_opts *opts, int *levels) {
+  int n = 0;
+  int mindim = o->xsize < o->ysize ? o->xsize : o->ysize;
+  for (int i = 0; i < opts->noverview_levels && i < 32; i++) {
+    int l = opts->overview_levels[i];
+    if (l > 1 && mindim / l >= opts->overview_min_dim) levels[n++] = l;
+  }
+  for (int i = 1; i < n; i++)
+    for (int k = i; k > 0 && levels[k - 1] > levels[k]; k--) {
+      int t = levels[k];
+      levels[k] = levels[k - 1];
+      levels[k - 1] = t;
+    }
+  return n;
+}
+
+static const char *overview_agg(const rl_finish_opts *opts) {
+  const char *agg = opts->overview_aggtype;
+  if (!agg || !*agg) agg = opts->thematic ? "NEAREST" : "AVERAGE";
+  return agg;
+}
+
+/* The overview band of b (0-based) with the size of level l, or NULL. */
+static GDALRasterBandH overview_band(rl_output *o, int b, int l) {
+  GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
+  int ox = (o->xsize + l - 1) / l, oy = (o->ysize + l - 1) / l;
+  for (int k = 0; k < GDALGetOverviewCount(band); k++) {
+    GDALRasterBandH ov = GDALGetOverview(band, k);
+    if (ov && GDALGetRasterBandXSize(ov) == ox && GDALGetRasterBandYSize(ov) == oy) return ov;
+  }
+  return NULL;
+}
+
+int rl_ffi_output_overviews(rl_output *o, const rl_finish_opts *opts, rl_err *err) {
+  rl_ovr *v = &o->ovr;
+  if (opts->omit_pyramids || v->active) return 0;
+  int n = kept_levels(o, opts, v->levels);
+  const char *agg = overview_agg(opts);
+  int nearest = EQUAL(agg, "NEAREST");
+  if (n == 0 || (!nearest && !EQUAL(agg, "AVERAGE"))) return 0;
+  for (int k = 1; k < n && !nearest; k++)
+    if (v->levels[k] % v->levels[0] != 0) return 0;
+  /* Make the (empty) overviews now; a driver that cannot gets them built
+     by GDAL after the last block instead. */
+  CPLErrorReset();
+  if (GDALBuildOverviews(o->ds, "NONE", n, v->levels, 0, NULL, NULL, NULL) != CE_None) {
+    CPLErrorReset();
+    return 0;
+  }
+  for (int b = 0; b < o->nbands; b++)
+    for (int k = 0; k < n; k++)
+      if (!overview_band(o, b, v->levels[k])) return 0;
+  v->nlevels = n;
+  for (int k = 0; k < n; k++) {
+    int l = v->levels[k];
+    v->ow[k] = (o->xsize + l - 1) / l;
+    v->oh[k] = (o->ysize + l - 1) / l;
+    v->rows[k] = calloc((size_t)v->oh[k], sizeof(rl_ovrrow *));
+    if (!v->rows[k]) {
+      rl_seterr(err, "%s: out of memory for overviews", o->path);
+      return -1;
+    }
+  }
+  v->line = malloc(sizeof(double) * (size_t)v->ow[0]);
+  if (!v->line) {
+    rl_seterr(err, "%s: out of memory for overviews", o->path);
+    return -1;
+  }
+  v->nearest = nearest;
+  v->active = 1;
+  return 0;
+}
+
+static rl_ovrrow *ovr_row(rl_output *o, int k, int j) {
+  rl_ovr *v = &o->ovr;
+  if (v->rows[k][j]) return v->rows[k][j];
+  rl_ovrrow *row = calloc(1, sizeof(*row));
+  size_t n = (size_t)o->nbands * (size_t)v->ow[k];
+  if (row) row->sum = calloc(n, sizeof(double));
+  if (row && row->sum) row->cnt = calloc(n, sizeof(uint32_t));
+  if (!row || !row->sum || !row->cnt) {
+    if (row) free(row->sum);
+    free(row);
+    return NULL;
+  }
+  v->rows[k][j] = row;
+  return row;
+}
+
+static int ovr_store(rl_output *o, int k, int j, rl_err *err);
+
+/* AVERAGE: add first-level row j, complete, into the larger levels, and
+   store those that are then complete. */
+static int ovr_merge_up(rl_output *o, int j, rl_err *err) {
+  rl_ovr *v = &o->ovr;
+  rl_ovrrow *src = v->rows[0][j];
+  for (int k = 1; k < v->nlevels; k++) {
+    int f = v->levels[k] / v->levels[0];
+    int J = j / f;
+    rl_ovrrow *dst = ovr_row(o, k, J);
+    if (!dst) {
+      rl_seterr(err, "%s: out of memory for overviews", o->path);
+      return -1;
+    }
+    for (int b = 0; b < o->nbands; b++) {
+      const double *s = src->sum + (size_t)b * v->ow[0];
+      const uint32_t *c = src->cnt + (size_t)b * v->ow[0];
+      double *ds = dst->sum + (size_t)b * v->ow[k];
+      uint32_t *dc = dst->cnt + (size_t)b * v->ow[k];
+      for (int i = 0; i < v->ow[0]; i++) {
+        ds[i / f] += s[i];
+        dc[i / f] += c[i];
+      }
+    }
+    dst->seen++;
+    int under = (J + 1) * f <= v->oh[0] ? f : v->oh[0] - J * f;
+    if (dst->seen == (uint64_t)under && ovr_store(o, k, J, err) != 0) return -1;
+  }
+  return 0;
+}
+
+/* Store row j of level k (complete) in every band, then free it. */
+static int ovr_store(rl_output *o, int k, int j, rl_err *err) {
+  rl_ovr *v = &o->ovr;
+  rl_ovrrow *row = v->rows[k][j];
+  if (!v->nearest && k == 0 && ovr_merge_up(o, j, err) != 0) return -1;
+  double empty = o->has_nodata ? o->nodata : (o->dtype >= RL_FLOAT32 ? NAN : 0);
+  int w = v->ow[k];
+  for (int b = 0; b < o->nbands; b++) {
+    const double *sum = row->sum + (size_t)b * w;
+    const uint32_t *cnt = row->cnt + (size_t)b * w;
+    for (int i = 0; i < w; i++) v->line[i] = cnt[i] ? sum[i] / cnt[i] : empty;
+    GDALRasterBandH ov = overview_band(o, b, v->levels[k]);
+    if (!ov || GDALRasterIO(ov, GF_Write, 0, j, w, 1, v->line, w, 1, GDT_Float64, 0, 0)
+        != CE_None) {
+      rl_seterr(err, "%s: writing row %d of the 1:%d overview of band %d failed: %s",
+                o->path, j, v->levels[k], b + 1, last_gdal_error());
+      return -1;
+    }
+  }
+  free(row->sum);
+  free(row->cnt);
+  free(row);
+  v->rows[k][j] = NULL;
+  return 0;
+}
+
+/* Add one band's block to the first level's sums. */
+#define OVR_AVERAGE(T)                                                        \
+  do {                                                                        \
+    const T *src = (const T *)plane;                                          \
+    for (int r = 0; r < ysize; r++) {                                         \
+      const T *row = src + (size_t)(r + margin) * (size_t)buf_cols + margin;  \
+      rl_ovrrow *orow = v->rows[0][(yoff + r) / l];                           \
+      double *sum = orow->sum + (size_t)b * v->ow[0];                         \
+      uint32_t *cnt = orow->cnt + (size_t)b * v->ow[0];                       \
+      int c = 0;                                                              \
+      while (c < xsize) {                                                     \
+        int i = (xoff + c) / l;                                               \
+        int end = (i + 1) * l - xoff;                                         \
+        if (end > xsize) end = xsize;                                         \
+        double s = 0;                                                         \
+        uint32_t n = 0;                                                       \
+        for (; c < end; c++) {                                                \
+          double x = (double)row[c];                                          \
+          if (x != x || (has_nodata && x == nodata)) continue;                \
+          s += x;                                                             \
+          n++;                                                                \
+        }                                                                     \
+        sum[i] += s;                                                          \
+        cnt[i] += n;                                                          \
+      }                                                                       \
+    }                                                                         \
+  } while (0)
+
+/* NEAREST, level k: the source pixel at the centre of each footprint. */
+#define OVR_NEAREST(T)                                                        \
+  do {                                                                        \
+    const T *src = (const T *)plane;                                          \
+    for (int r = 0; r < ysize; r++) {                                         \
+      int y = yoff + r, j = y / l;                                            \
+      int cy = j * l + l / 2;                                                 \
+      if (cy >= o->ysize) cy = o->ysize - 1;                                  \
+      if (y != cy) continue;                                                  \
+      const T *row = src + (size_t)(r + margin) * (size_t)buf_cols + margin;  \
+      double *sum = v->rows[k][j]->sum + (size_t)b * v->ow[k];                \
+      uint32_t *cnt = v->rows[k][j]->cnt + (size_t)b * v->ow[k];              \
+      for (int i = xoff / l; i * l < xoff + xsize; i++) {                     \
+        int cx = i * l + l / 2;                                               \
+        if (cx >= o->xsize) cx = o->xsize - 1;                                \
+        if (cx < xoff || cx >= xoff + xsize) continue;                        \
+        double x = (double)row[cx - xoff];                                    \
+        if (x != x || (has_nodata && x == nodata)) continue;                  \
+        sum[i] = x;                                                           \
+        cnt[i] = 1;                                                           \
+      }                                                                       \
+    }                                                                         \
+  } while (0)
+
+#define OVR_SWITCH(MACRO)                                                     \
+  switch (o->dtype) {                                                         \
+    case RL_INT8: MACRO(int8_t); break;                                       \
+    case RL_UINT8: MACRO(uint8_t); break;                                     \
+    case RL_INT16: MACRO(int16_t); break;                                     \
+    case RL_UINT16: MACRO(uint16_t); break;                                   \
+    case RL_INT32: MACRO(int32_t); break;                                     \
+    case RL_UINT32: MACRO(uint32_t); break;                                   \
+    case RL_FLOAT32: MACRO(float); break;                                     \
+    case RL_FLOAT64: MACRO(double); break;                                    \
+    default: break;                                                           \
+  }
+
+/* Count what was written under rows j0..j1 of level k and store the rows
+   now complete. */
+static int ovr_rows_done(rl_output *o, int k, int yoff, int ysize, int xsize, rl_err *err) {
+  rl_ovr *v = &o->ovr;
+  int l = v->levels[k];
+  for (int j = yoff / l; j <= (yoff + ysize - 1) / l; j++) {
+    int y0 = j * l > yoff ? j * l : yoff;
+    int y1 = (j + 1) * l < yoff + ysize ? (j + 1) * l : yoff + ysize;
+    rl_ovrrow *row = v->rows[k][j];
+    row->seen += (uint64_t)(y1 - y0) * (uint64_t)xsize;
+    int under = (j + 1) * l <= o->ysize ? l : o->ysize - j * l;
+    if (row->seen == (uint64_t)under * (uint64_t)o->xsize && ovr_store(o, k, j, err) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int ovr_accumulate(rl_output *o, int xoff, int yoff, int xsize, int ysize,
+                          const unsigned char *buf, size_t plane_bytes, int buf_cols,
+                          int margin, rl_err *err) {
+  rl_ovr *v = &o->ovr;
+  int has_nodata = o->has_nodata;
+  double nodata = o->nodata;
+  int nk = v->nearest ? v->nlevels : 1;   /* levels fed from the pixels */
+  for (int k = 0; k < nk; k++) {
+    int l = v->levels[k];
+    for (int j = yoff / l; j <= (yoff + ysize - 1) / l; j++) {
+      if (!ovr_row(o, k, j)) {
+        rl_seterr(err, "%s: out of memory for overviews", o->path);
+        return -1;
+      }
+    }
+    for (int b = 0; b < o->nbands; b++) {
+      const void *plane = buf + (size_t)b * plane_bytes;
+      if (v->nearest) {
+        OVR_SWITCH(OVR_NEAREST)
+      } else {
+        OVR_SWITCH(OVR_AVERAGE)
+      }
+    }
+    if (ovr_rows_done(o, k, yoff, ysize, xsize, err) != 0) return -1;
+  }
+  return 0;
+}
+#undef OVR_AVERAGE
+#undef OVR_NEAREST
+#undef OVR_SWITCH
+
+/* Every row of every level must have been stored by the last block. */
+static int ovr_finish(rl_output *o, rl_err *err) {
+  rl_ovr *v = &o->ovr;
+  for (int k = 0; k < v->nlevels; k++) {
+    for (int j = 0; j < v->oh[k]; j++) {
+      if (v->rows[k][j]) {
+        rl_seterr(err, "%s: row %d of the 1:%d overview was not complete when the output "
+                  "was finished", o->path, j, v->levels[k]);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 /* Which of statistics and histogram the writes gather; an omitted one costs
    nothing. Call before the first write. */
 int rl_ffi_output_gather(rl_output *o, int stats, int histogram) {
@@ -405,6 +724,9 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
   for (int b = 0; b < o->nbands; b++)
     accumulate(o, b, (const unsigned char *)buf + (size_t)b * plane, xsize, ysize,
                buf_cols, margin);
+  if (o->ovr.active)
+    return ovr_accumulate(o, xoff, yoff, xsize, ysize, (const unsigned char *)buf, plane,
+                          buf_cols, margin, err);
   return 0;
 }
 
@@ -560,17 +882,16 @@ static int write_basic_stats(rl_output *o, int b, rl_err *err) {
 int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err) {
   times->basicstats = times->histogram = times->pyramids = 0;
-  if (!opts->omit_pyramids) {
+  if (!opts->omit_pyramids && o->ovr.active) {
     double t0 = rl_ffi_now();
-    int levels[32], n = 0;
-    int mindim = o->xsize < o->ysize ? o->xsize : o->ysize;
-    for (int i = 0; i < opts->noverview_levels && i < 32; i++) {
-      if (mindim / opts->overview_levels[i] >= opts->overview_min_dim)
-        levels[n++] = opts->overview_levels[i];
-    }
+    if (ovr_finish(o, err) != 0) return -1;
+    times->pyramids = rl_ffi_now() - t0;
+  } else if (!opts->omit_pyramids) {
+    double t0 = rl_ffi_now();
+    int levels[32];
+    int n = kept_levels(o, opts, levels);
     if (n > 0) {
-      const char *agg = opts->overview_aggtype;
-      if (!agg || !*agg) agg = opts->thematic ? "NEAREST" : "AVERAGE";
+      const char *agg = overview_agg(opts);
       CPLErrorReset();
       /* GDAL reads the full-resolution raster in chunks of whole rows, whose
          memory grows with the raster's width; smaller chunks keep peak RSS

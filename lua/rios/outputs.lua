@@ -72,6 +72,9 @@ function M.create(rec, arr, grid, where, c)
   rec.handle = ffi.gc(o, C.rl_ffi_output_close)
   if c then
     C.rl_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
+    if C.rl_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= 0 then
+      base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg())
+    end
   end
   rec.dtype, rec.bands = arr.dtype, arr.bands
 end
@@ -104,6 +107,7 @@ local function finish_opts(c, s)
   fo.overview_aggtype = c.overview_aggtype
   return fo
 end
+M.finish_opts = finish_opts
 
 -- Statistics, histogram, overviews, then close. Adds to timers.
 function M.finish(rec, c, timers, where)
