@@ -2,8 +2,8 @@
  * output.c: output rasters. Created at the first block from the first array
  * given for them, written block by block from the array's own buffer (only
  * the centre when the array carries an overlap margin), and finished with
- * statistics, a histogram and overviews that gdalinfo and QGIS read as they
- * are.
+ * statistics, a histogram and overviews, all gathered while writing, that
+ * gdalinfo and QGIS read as they are.
  *
  * Basic statistics and the histogram are gathered while blocks are written,
  * in one pass: nothing is read back from the file.
