@@ -141,9 +141,10 @@ jit.on()
 -- Arrays made here own heap memory freed by finalizers, and a finalizer
 -- running during recording aborts that trace; in rios.apply block arrays
 -- come from the block arena and have none. So: no collection while
--- measuring, and room for every dtype's traces at once.
+-- measuring. Run for all dtypes at once (no argument), the traces need
+-- more machine-code room than LuaJIT's default; one dtype fits in it.
 collectgarbage("stop")
-jit.opt.start("maxmcode=8192")
+if not dtype_filter then jit.opt.start("maxmcode=8192") end
 attach()
 main(6)
 
