@@ -284,7 +284,7 @@ local function check_operand(fname, a, x, what)
   end
 end
 
-local function check_out(fname, a, out, dtype)
+local function check_out(fname, a, out)
   if out == nil then return nil end
   if not is_array(out) then
     error(fname .. ": out must be an array, got " .. type(out), 3)
@@ -294,7 +294,6 @@ local function check_out(fname, a, out, dtype)
     error(string.format("%s: out has shape %d x %d x %d but the result is %d x %d x %d",
                         fname, out.bands, out.rows, out.cols, a.bands, a.rows, a.cols), 3)
   end
-  local _ = dtype
   return out
 end
 
@@ -335,9 +334,10 @@ local function binary(name, expr, always_float)
     local fname = "a:" .. name
     live_data(self, fname)
     check_operand(fname, self, x, "the operand")
+    out = check_out(fname, self, out)
     local dtype = out and out.dtype or result_dtype(self, x)
     if always_float and not out and not is_float(dtype) then dtype = "float64" end
-    out = check_out(fname, self, out, dtype) or alloc(dtype, self.bands, self.rows, self.cols)
+    out = out or alloc(dtype, self.bands, self.rows, self.cols)
     local from = "number"
     if not always_float and name ~= "div" then
       -- integer arithmetic on integers stays integral; only the range can
@@ -374,7 +374,7 @@ local function compare(name, op)
     local fname = "a:" .. name
     live_data(self, fname)
     check_operand(fname, self, x, "the operand")
-    out = check_out(fname, self, out, "uint8") or alloc("uint8", self.bands, self.rows, self.cols)
+    out = check_out(fname, self, out) or alloc("uint8", self.bands, self.rows, self.cols)
     local conv = kernels.conversion(out.dtype, "uint8")
     local f = kernels.elementwise(name .. "|" .. self.dtype .. "|" .. (type(x) == "table"
                                   and x.dtype or "s"), { "x", "y" }, { "a", kind(x) },
@@ -406,8 +406,9 @@ function M.where(mask, a, b, out)
   elseif is_array(a) then dtype = result_dtype(a, b)
   elseif is_array(b) then dtype = result_dtype(b, a)
   else dtype = (a == floor(a) and b == floor(b)) and promote("int32", "int32") or "float64" end
+  out = check_out(fname, shape, out)
   if out then dtype = out.dtype end
-  out = check_out(fname, shape, out, dtype) or alloc(dtype, shape.bands, shape.rows, shape.cols)
+  out = out or alloc(dtype, shape.bands, shape.rows, shape.cols)
   local from = "number"
   if (not is_array(a) or not is_float(a.dtype)) and (not is_array(b) or not is_float(b.dtype))
       and (is_array(a) or a == floor(a)) and (is_array(b) or b == floor(b)) then
@@ -440,7 +441,7 @@ end
 -- must have a's shape and dtype... any dtype converts by the rule).
 function methods:copy(out)
   local d = live_data(self, "copy")
-  out = check_out("a:copy", self, out, self.dtype)
+  out = check_out("a:copy", self, out)
       or alloc(self.dtype, self.bands, self.rows, self.cols)
   if out.dtype == self.dtype and contiguous(self) and contiguous(out) then
     ffi.copy(out.data, d, self:nbytes())
