@@ -13,7 +13,7 @@ LDFLAGS += -Wl,-E $(SANFLAGS)
 
 # Debian packages the project needs to build, test and run.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db
+  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
 
 SRCS := $(wildcard runtime/*.c)
 HDRS := $(wildcard runtime/*.h)
@@ -22,7 +22,7 @@ OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
 CDEF := lua/rios/cdef.lua
 BIN ?= rios-lua
 
-.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan
+.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench
 
 all: $(BIN) $(CDEF)
 
@@ -46,8 +46,6 @@ $(CDEF): runtime/rl_ffi.h
 test: all
 	@./rios-lua spec/run.lua
 
-# A sub-make builds, so the compiler flags are read after deps has installed
-# pkg-config and the -dev packages.
 # Sanitizer builds of the runtime, each in its own build folder and binary:
 # ASan/UBSan runs every spec, TSan the concurrency specs (real threads). TSan knows
 # nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
@@ -68,6 +66,13 @@ asan:
 	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
 	  ./rios-lua-asan spec/run.lua
 
+# Benchmarks against hand-written C + GDAL (scripts/bench/); updates the
+# table in README.md. Data are cached in bench-data/.
+bench: all
+	./rios-lua scripts/bench/run.lua
+
+# A sub-make builds, so the compiler flags are read after deps has installed
+# pkg-config and the -dev packages.
 demo: deps
 	@$(MAKE) --no-print-directory all
 	./rios-lua scripts/make_demo_data.lua demo

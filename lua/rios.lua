@@ -24,6 +24,8 @@ end
 -- rios.array(dtype, bands, rows, cols): a zero-filled array.
 rios.array = array.new
 rios.is_array = array.is_array
+-- rios.where(mask, a, b [, out]): a where mask is not 0, else b.
+rios.where = array.where
 
 local raster = require("rios.raster")
 rios.open = raster.open

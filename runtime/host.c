@@ -10,6 +10,7 @@
 #include "host.h"
 #include "process.h"
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
 #include <gdal.h>
 #include <lauxlib.h>
@@ -27,9 +28,16 @@ static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
 }
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
+/* GDAL's block cache defaults to a share of the machine's memory, so a run's
+   peak RSS would grow with the rasters. rios-lua reads and writes whole
+   tiles block by block and needs little of it: a fixed RL_GDAL_CACHE_MB
+   unless the user sets GDAL_CACHEMAX (README "Memory"). */
+#define RL_GDAL_CACHE_MB 32
 static void gdal_register(void) {
   CPLSetErrorHandler(gdal_message);
   GDALAllRegister();
+  if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
+    GDALSetCacheMax64((GIntBig)RL_GDAL_CACHE_MB << 20);
 }
 
 lua_State *rl_state_new(char *err, size_t errlen) {

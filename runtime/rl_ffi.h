@@ -88,6 +88,8 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
 int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
                         rl_err *err);
+int rl_ffi_output_gather(rl_output *o, int stats, int histogram);
+int rl_ffi_output_overviews(rl_output *o, const rl_finish_opts *opts, rl_err *err);
 int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err);
 void rl_ffi_output_close(rl_output *o);

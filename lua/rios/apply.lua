@@ -134,7 +134,7 @@ function Run:run_sequential(fn, otherargs)
       for i = 1, #outs do
         local rec = outs[i]
         local arr = outputs.array_for(rec, outtable, info, where)
-        if rec.handle == nil then outputs.create(rec, arr, self.grid, where) end
+        if rec.handle == nil then outputs.create(rec, arr, self.grid, where, self.controls) end
         local ok, msg = outputs.write(rec, arr, info, err)
         if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
       end

@@ -56,7 +56,8 @@ function M.block_label(info)
                        info.xoff, info.yoff, info.cols, info.rows)
 end
 
-function M.create(rec, arr, grid, where)
+-- c: the run's controls (what the writes gather follows the omit_* keys).
+function M.create(rec, arr, grid, where, c)
   local s = rec.settings
   local opts, keep = string_array(s.creation_options)
   local names, keep2 = string_array(s.layer_names)
@@ -69,13 +70,25 @@ function M.create(rec, arr, grid, where)
   local _ = keep, keep2
   if o == nil then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
   rec.handle = ffi.gc(o, C.rl_ffi_output_close)
+  if c then
+    C.rl_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
+    if C.rl_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= 0 then
+      base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg())
+    end
+  end
   rec.dtype, rec.bands = arr.dtype, arr.bands
 end
 
 -- Write the centre of arr (its margin is the overlap) at the block's place.
+-- A view (a:window) is written from its parent's memory with its strides.
 function M.write(rec, arr, info, err)
-  if C.rl_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, arr.data,
-                           arr.cols, arr.rows, info.ov, err) ~= 0 then
+  local data, row_stride, band_rows = array.layout(arr)
+  if data == nil then
+    return nil, "output '" .. files.label(rec) .. "' is a view whose bands are not a whole "
+                .. "number of rows apart; give a:copy()"
+  end
+  if C.rl_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, data,
+                           row_stride, band_rows, info.ov, err) ~= 0 then
     return nil, ffi.string(err.msg)
   end
   return true
@@ -94,6 +107,7 @@ local function finish_opts(c, s)
   fo.overview_aggtype = c.overview_aggtype
   return fo
 end
+M.finish_opts = finish_opts
 
 -- Statistics, histogram, overviews, then close. Adds to timers.
 function M.finish(rec, c, timers, where)

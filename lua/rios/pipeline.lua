@@ -88,6 +88,9 @@ function ComputeSink:put(b, outtable)
   local p, err = self.p, self.err
   for j, rec in ipairs(self.outs) do
     local arr = outputs.array_for(rec, outtable, self.info, self.where)
+    -- The writer takes a block's outputs as contiguous memory: a window
+    -- view is copied into this block's arena first.
+    if not arr:is_contiguous() then arr = arr:copy() end
     if C.rl_ffi_pipeline_set_output(p, b, j - 1, arr.data, base.dtype_code[arr.dtype], arr.bands,
                                     arr.rows, arr.cols, err) ~= 0 then
       error(ffi.string(err.msg), 0)
@@ -111,7 +114,7 @@ function WriteSink:put(b, outtable)
   local t0 = now()
   for _, rec in ipairs(run.outs) do
     local arr = outputs.array_for(rec, outtable, run.info, run.where)
-    if rec.handle == nil then outputs.create(rec, arr, run.grid, run.where) end
+    if rec.handle == nil then outputs.create(rec, arr, run.grid, run.where, run.controls) end
     local ok, msg = outputs.write(rec, arr, run.info, run.err)
     if not ok then
       base.raise(run.where, msg .. " in block " .. outputs.block_label(run.info))
@@ -138,7 +141,7 @@ local function write_computed(run)
   local p, info, where, err = run.pipeline, run.info, run.where, run.err
   local out, waited = ffi.new("rl_block *[1]"), ffi.new("double[1]")
   local views = {}
-  for j = 1, #run.outs do views[j] = {} end
+  for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
   while true do
     local rc = C.rl_ffi_pipeline_pop_done(p, out, waited, err)
     run.timers:add("pop_computebuffer", waited[0])
@@ -156,7 +159,7 @@ local function write_computed(run)
                    .. "created as %s with %d bands in block %s", rec.name, v.dtype, v.bands,
                    rec.dtype, rec.bands, outputs.block_label(info)))
       end
-      if rec.handle == nil then outputs.create(rec, v, run.grid, where) end
+      if rec.handle == nil then outputs.create(rec, v, run.grid, where, run.controls) end
       local ok, msg = outputs.write(rec, v, info, err)
       if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
     end

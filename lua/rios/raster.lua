@@ -275,8 +275,11 @@ function M.write(path, arr, opts)
                                    opts.nodata and 1 or 0, opts.nodata or 0, names,
                                    opts.thematic and 1 or 0, base.err)
   if o == nil then error(base.errmsg(), 2) end
-  local ok = C.rl_ffi_output_write(o, 0, 0, arr.cols, arr.rows, arr.data, arr.cols, arr.rows,
-                                   0, base.err) == 0
+  if not opts.stats then C.rl_ffi_output_gather(o, 0, 0) end
+  local data, row_stride, band_rows = array.layout(arr)
+  local ok = data ~= nil and C.rl_ffi_output_write(o, 0, 0, arr.cols, arr.rows, data,
+                                                   row_stride, band_rows, 0, base.err) == 0
+  if data == nil then ffi.copy(base.err.msg, "rios.write: give a:copy() of this view") end
   if ok then
     local fo = ffi.new("rl_finish_opts")
     local all = opts.stats and 0 or 1

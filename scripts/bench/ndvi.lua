@@ -1,0 +1,21 @@
+-- Bench case: NDVI of two uint16 rasters into float32, the loop of the
+-- README. rios-lua ndvi.lua red.tif nir.tif out.tif [defaults]
+-- Without "defaults" the outputs get no statistics, histogram or overviews,
+-- so the work is the same as the C floor's (ndvi.c).
+local rios = require("rios")
+
+local function ndvi(_, inputs, outputs)
+  local red, nir = inputs.red, inputs.nir
+  local out = red:like("float32")
+  local r, n, o = red.data, nir.data, out.data
+  for i = 0, red.rows * red.cols - 1 do
+    local sum = n[i] + r[i]
+    o[i] = sum == 0 and 0 or (n[i] - r[i]) / sum
+  end
+  outputs.ndvi = out
+end
+
+local omit = arg[4] ~= "defaults"
+rios.apply(ndvi, { red = arg[1], nir = arg[2] }, { ndvi = arg[3] }, nil,
+           { omit_pyramids = omit, omit_basic_stats = omit, omit_histogram = omit,
+             progress = false })
