@@ -186,6 +186,25 @@ case("default outputs (stats, histogram, overviews) vs omitted, NDVI 6000x6000",
   return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.35, against = "rios-lua, omitted" }
 end)
 
+-- Concurrency: the same scripts, scaled from the command line. Ratios are
+-- concurrent / sequential, so the 1.85x speed-up target is a ratio <= 0.54.
+case("rasterio example with 2 compute threads (-j 2) vs none", function()
+  local img = gen("rgb791.tif", "Byte", 3, 791, 718, 3)
+  local args = " " .. q(here .. "/rasterio_example.lua") .. " " .. q(img) .. " "
+  local a, b, ra, rb, cpu = alternate(q(exe) .. " -j 2" .. args .. q(out .. "rio_j2.tif"),
+                                      q(exe) .. args .. q(out .. "rio_j0.tif"), runs)
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1 / 1.85,
+           against = "rios-lua, no threads" }
+end)
+
+case("NDVI with 1 read worker (--read-workers 1) vs none", function()
+  local args = " " .. q(here .. "/ndvi.lua") .. " " .. q(red6) .. " " .. q(nir6) .. " "
+  local a, b, ra, rb, cpu = alternate(q(exe) .. " --read-workers 1" .. args .. q(out .. "ndvi_rw1.tif"),
+                                      q(exe) .. args .. q(out .. "ndvi_rw0.tif"), runs)
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.0,
+           against = "rios-lua, no read worker" }
+end)
+
 case("memory: NDVI 16000x16000 vs 2000x2000 (peak RSS)", function()
   local r2 = gen("red2000.tif", "UInt16", 1, 2000, 2000, 1)
   local n2 = gen("nir2000.tif", "UInt16", 1, 2000, 2000, 2)
