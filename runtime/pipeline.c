@@ -462,15 +462,19 @@ done:
 
 /* ---- the buffers ------------------------------------------------------ */
 
-/* Blocks leave the read buffer in block order, whoever takes them: a
-   compute thread that took any ready block could fill the compute buffer
-   with later blocks while the one the writer waits for is still unread, and
-   with one compute thread nobody would be left to compute it. In order,
-   the block the writer waits for has always been taken already. */
-int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_err *err) {
+/* Take block *next (in block order) once it is in state `ready`, marking it
+   `taken`; 1 when every block has been taken. Both buffers are emptied this
+   way; `which` describes the buffer for the timeout message. */
+typedef struct rl_pop_kind {
+  const char *buffer, *done, *worker, *key;
+} rl_pop_kind;
+
+static int pop_in_order(rl_pipeline *p, int *next, int *count, int ready, int taken,
+                        double timeout, const rl_pop_kind *which, rl_block **out,
+                        double *waited, rl_err *err) {
   double t0 = rl_ffi_now();
   struct timespec dl;
-  int bounded = deadline_in(p->cfg.read_pop_timeout, &dl);
+  int bounded = deadline_in(timeout, &dl);
   int rc;
   pthread_mutex_lock(&p->mu);
   for (;;) {
@@ -479,26 +483,27 @@ int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_
       rc = -1;
       break;
     }
-    if (p->npopped >= p->nblocks) {
+    if (*next >= p->nblocks) {
       rc = 1;
       break;
     }
-    rl_slot *found = slot_of(p, p->npopped, SLOT_READY);
-    if (found) {
-      found->state = SLOT_COMPUTING;
-      p->rbuf_count--;
-      p->npopped++;
+    rl_slot *sl = slot_of(p, *next, ready);
+    if (sl) {
+      sl->state = taken;
+      (*count)--;
+      (*next)++;
       pthread_cond_broadcast(&p->changed);
-      *out = &found->pub;
+      *out = &sl->pub;
       rc = 0;
       break;
     }
     if (wait_change(p, bounded, &dl)) {
       char t[32];
-      failf_locked(p, "timeout waiting for a block from the read buffer (%d blocks had "
-                   "already been taken from it); if no read worker is stuck or failing, raise "
-                   "controls.concurrency.read_buffer_pop_timeout (current value = %s)",
-                   p->npopped, fmt_timeout(p->cfg.read_pop_timeout, t, sizeof(t)));
+      failf_locked(p, "timeout waiting for block %d from the %s buffer (%d blocks had "
+                   "already been %s); if no %s worker is stuck or failing, raise "
+                   "controls.concurrency.%s (current value = %s)",
+                   *next, which->buffer, *next, which->done, which->worker, which->key,
+                   fmt_timeout(timeout, t, sizeof(t)));
       rl_seterr(err, "stopped");
       rc = -1;
       break;
@@ -507,6 +512,17 @@ int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_
   pthread_mutex_unlock(&p->mu);
   if (waited) *waited = rl_ffi_now() - t0;
   return rc;
+}
+
+/* Blocks leave the read buffer in block order, whoever takes them: a
+   compute thread that took any ready block could fill the compute buffer
+   with later blocks while the one the writer waits for is still unread, and
+   with one compute thread nobody would be left to compute it. In order,
+   the block the writer waits for has always been taken already. */
+int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_err *err) {
+  static const rl_pop_kind which = {"read", "taken from it", "read", "read_buffer_pop_timeout"};
+  return pop_in_order(p, &p->npopped, &p->rbuf_count, SLOT_READY, SLOT_COMPUTING,
+                      p->cfg.read_pop_timeout, &which, out, waited, err);
 }
 
 /* An output must stay put until the writer has written it: memory from the
@@ -575,46 +591,10 @@ int rl_ffi_pipeline_push(rl_pipeline *p, rl_block *b, double *waited, rl_err *er
 }
 
 int rl_ffi_pipeline_pop_done(rl_pipeline *p, rl_block **out, double *waited, rl_err *err) {
-  double t0 = rl_ffi_now();
-  struct timespec dl;
-  int bounded = deadline_in(p->cfg.compute_pop_timeout, &dl);
-  int rc;
-  pthread_mutex_lock(&p->mu);
-  for (;;) {
-    if (p->stopped) {
-      rl_seterr(err, "stopped");
-      rc = -1;
-      break;
-    }
-    if (p->next_write >= p->nblocks) {
-      rc = 1;
-      break;
-    }
-    rl_slot *sl = slot_of(p, p->next_write, SLOT_DONE);
-    if (sl) {
-      sl->state = SLOT_WRITING;
-      p->cbuf_count--;
-      p->next_write++;
-      pthread_cond_broadcast(&p->changed);
-      *out = &sl->pub;
-      rc = 0;
-      break;
-    }
-    if (wait_change(p, bounded, &dl)) {
-      char t[32];
-      failf_locked(p, "timeout waiting for block %d from the compute buffer (%d blocks had "
-                   "already been written); if no compute worker is stuck or failing, raise "
-                   "controls.concurrency.compute_buffer_pop_timeout (current value = %s)",
-                   p->next_write, p->next_write,
-                   fmt_timeout(p->cfg.compute_pop_timeout, t, sizeof(t)));
-      rl_seterr(err, "stopped");
-      rc = -1;
-      break;
-    }
-  }
-  pthread_mutex_unlock(&p->mu);
-  if (waited) *waited = rl_ffi_now() - t0;
-  return rc;
+  static const rl_pop_kind which = {"compute", "written", "compute",
+                                    "compute_buffer_pop_timeout"};
+  return pop_in_order(p, &p->next_write, &p->cbuf_count, SLOT_DONE, SLOT_WRITING,
+                      p->cfg.compute_pop_timeout, &which, out, waited, err);
 }
 
 void rl_ffi_pipeline_release(rl_pipeline *p, rl_block *b) {
