@@ -38,21 +38,6 @@ local function caller_where()
   return ""
 end
 
--- The table the block function sees for inputs or outputs: name -> array, or
--- name -> list of arrays for a list entry.
-local function input_table(recs)
-  local t = {}
-  for _, rec in ipairs(recs) do
-    if rec.index then
-      t[rec.name] = t[rec.name] or {}
-      t[rec.name][rec.index] = rec.array
-    else
-      t[rec.name] = rec.array
-    end
-  end
-  return t
-end
-
 -- Everything one run holds, released by release() however the run ends.
 local Run = {}
 Run.__index = Run
@@ -216,7 +201,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
       inputs.allocate(rec, math.min(wx, run.grid.cols) + 2 * ov, math.min(wy, run.grid.rows) + 2 * ov)
       by_array[rec.array] = rec
     end
-    run.intable = input_table(ins)
+    run.intable = inputs.block_table(ins)
     run.info = info_mod.new(run.grid, c, by_array)
     run.progress = require("rios.progress").start(run.info.nx * run.info.ny, c.progress, where)
     local arena = C.rl_ffi_arena_new(base.err)

@@ -311,4 +311,19 @@ function M.read(rec, xoff, yoff, cols, rows, ov, err)
   return true
 end
 
+-- The inputs table the block function sees: name -> array, or name -> list
+-- of arrays for a list entry (the records' arrays, made once per run).
+function M.block_table(recs)
+  local t = {}
+  for _, rec in ipairs(recs) do
+    if rec.index then
+      t[rec.name] = t[rec.name] or {}
+      t[rec.name][rec.index] = rec.array
+    else
+      t[rec.name] = rec.array
+    end
+  end
+  return t
+end
+
 return M

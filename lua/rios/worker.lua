@@ -147,18 +147,13 @@ function M.apply(fn, otherargs, where)
   refill(otherargs, serialize.load(job.otherargs))
 
   local r = job.run
-  local ins, by_array, intable = {}, {}, {}
+  local ins, by_array = {}, {}
   for i, rec in ipairs(r.ins) do
     rec.array = array.wrap(rec.dtype, rec.nbands, 1, 1, nil, nil)
     by_array[rec.array] = rec
     ins[i] = rec
-    if rec.index then
-      intable[rec.name] = intable[rec.name] or {}
-      intable[rec.name][rec.index] = rec.array
-    else
-      intable[rec.name] = rec.array
-    end
   end
+  local intable = require("rios.inputs").block_table(ins)
   local info = info_mod.new(r.grid, { window_xsize = r.window_xsize,
                                       window_ysize = r.window_ysize, overlap = r.overlap },
                             by_array)
