@@ -713,6 +713,29 @@ int rl_ffi_output_gather(rl_output *o, int stats, int histogram) {
   return 0;
 }
 
+/*
+ * Blocks arrive in order, left to right and top to bottom. When one ends a
+ * row of blocks on a boundary of the file's own tiles (or strips), every
+ * tile above is complete: hand them to GDAL now, so their compression and
+ * writing happen while later blocks are computed (by compute threads, in a
+ * concurrent run) instead of all at once when the file is closed, and GDAL's
+ * cache holds only the rows in progress.
+ */
+static int flush_finished_rows(rl_output *o, int xend, int yend, rl_err *err) {
+  if (xend != o->xsize) return 0;
+  int tile_w = 0, tile_h = 0;
+  GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &tile_w, &tile_h);
+  if (tile_h <= 0 || (yend % tile_h != 0 && yend != o->ysize)) return 0;
+  CPLErrorReset();
+  for (int b = 1; b <= o->nbands; b++) {
+    if (GDALFlushRasterCache(GDALGetRasterBand(o->ds, b)) != CE_None) {
+      rl_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, last_gdal_error());
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
                         rl_err *err) {
@@ -738,10 +761,11 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
   for (int b = 0; b < o->nbands; b++)
     accumulate(o, b, (const unsigned char *)buf + (size_t)b * plane, xsize, ysize,
                buf_cols, margin);
-  if (o->ovr.active)
-    return ovr_accumulate(o, xoff, yoff, xsize, ysize, (const unsigned char *)buf, plane,
-                          buf_cols, margin, err);
-  return 0;
+  if (o->ovr.active &&
+      ovr_accumulate(o, xoff, yoff, xsize, ysize, (const unsigned char *)buf, plane,
+                     buf_cols, margin, err) != 0)
+    return -1;
+  return flush_finished_rows(o, xoff + xsize, yoff + ysize, err);
 }
 
 /*
