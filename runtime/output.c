@@ -84,6 +84,7 @@ typedef struct rl_ovr {
 
 struct rl_output {
   GDALDatasetH ds;
+  int flush_rows;          /* hand finished rows of tiles to GDAL as written */
   char *path;
   int xsize, ysize, nbands, dtype;
   int has_nodata;
@@ -714,15 +715,18 @@ int rl_ffi_output_gather(rl_output *o, int stats, int histogram) {
 }
 
 /*
- * Blocks arrive in order, left to right and top to bottom. When one ends a
- * row of blocks on a boundary of the file's own tiles (or strips), every
- * tile above is complete: hand them to GDAL now, so their compression and
- * writing happen while later blocks are computed (by compute threads, in a
- * concurrent run) instead of all at once when the file is closed, and GDAL's
- * cache holds only the rows in progress.
+ * With compute threads the writing thread mostly waits, so it can compress
+ * as it goes. Blocks arrive in order, left to right and top to bottom; when
+ * one ends a row of blocks on a boundary of the file's own tiles (or
+ * strips), every tile above is complete and is handed to GDAL now, instead
+ * of all at once when the file is closed, after the threads are done. Not
+ * done without compute threads: there the flush only competes with reading
+ * for GDAL's cache lock, and the cache then fills with input tiles.
  */
+void rl_ffi_output_flush_rows(rl_output *o, int on) { o->flush_rows = on ? 1 : 0; }
+
 static int flush_finished_rows(rl_output *o, int xend, int yend, rl_err *err) {
-  if (xend != o->xsize) return 0;
+  if (!o->flush_rows || xend != o->xsize) return 0;
   int tile_w = 0, tile_h = 0;
   GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &tile_w, &tile_h);
   if (tile_h <= 0 || (yend % tile_h != 0 && yend != o->ysize)) return 0;

@@ -93,6 +93,7 @@ int rl_ffi_output_overviews(rl_output *o, const rl_finish_opts *opts, rl_err *er
 int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
                          rl_finish_times *times, rl_err *err);
 void rl_ffi_output_close(rl_output *o);
+void rl_ffi_output_flush_rows(rl_output *o, int on);
 
 /* warp.c: VRT texts are owned (rl_ffi_heap_free); argv is a NULL-terminated gdalwarp/gdal_translate/gdal_rasterize/ogr2ogr argument list. */
 int rl_ffi_gdal_version(void);

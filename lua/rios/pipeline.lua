@@ -159,7 +159,11 @@ local function write_computed(run)
                    .. "created as %s with %d bands in block %s", rec.name, v.dtype, v.bands,
                    rec.dtype, rec.bands, outputs.block_label(info)))
       end
-      if rec.handle == nil then outputs.create(rec, v, run.grid, where, run.controls) end
+      if rec.handle == nil then
+        outputs.create(rec, v, run.grid, where, run.controls)
+        -- this thread mostly waits for compute threads: compress as rows finish
+        C.rl_ffi_output_flush_rows(rec.handle, 1)
+      end
       local ok, msg = outputs.write(rec, v, info, err)
       if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
     end
