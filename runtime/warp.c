@@ -37,16 +37,32 @@ static char *heap_copy(const char *s, rl_err *err) {
   return out;
 }
 
+/* Open src read-only as a raster or vector (kind: GDAL_OF_RASTER or
+   GDAL_OF_VECTOR), with GDAL's reason in the message when it cannot. */
+static GDALDatasetH open_source(const char *src, unsigned kind, const char *what,
+                                rl_err *err) {
+  CPLErrorReset();
+  GDALDatasetH ds = GDALOpenEx(src, kind | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
+                               NULL, NULL);
+  if (!ds) rl_seterr(err, "%s: %s", what, gdal_msg());
+  return ds;
+}
+
+/* The XML text of an in-memory VRT, owned (rl_ffi_heap_free), or NULL. */
+static char *vrt_text(GDALDatasetH vrt, rl_err *err) {
+  char **xml = GDALGetMetadata(vrt, "xml:VRT");
+  if (!xml || !xml[0]) {
+    rl_seterr(err, "made no VRT text: %s", gdal_msg());
+    return NULL;
+  }
+  return heap_copy(xml[0], err);
+}
+
 int rl_ffi_gdal_version(void) { return atoi(GDALVersionInfo("VERSION_NUM")); }
 
 char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
-  CPLErrorReset();
-  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                               NULL, NULL, NULL);
-  if (!in) {
-    rl_seterr(err, "cannot open for warping: %s", gdal_msg());
-    return NULL;
-  }
+  GDALDatasetH in = open_source(src, GDAL_OF_RASTER, "cannot open for warping", err);
+  if (!in) return NULL;
 #if !RL_HAVE_GDT_INT8
   /* Before GDAL 3.7 int8 is Byte plus a PIXELTYPE flag that the warper
      ignores: it would resample the bytes as unsigned values. */
@@ -71,13 +87,7 @@ char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
     GDALClose(in);
     return NULL;
   }
-  char **xml = GDALGetMetadata(out, "xml:VRT");
-  char *text = NULL;
-  if (!xml || !xml[0]) {
-    rl_seterr(err, "warp made no VRT text: %s", gdal_msg());
-  } else {
-    text = heap_copy(xml[0], err);
-  }
+  char *text = vrt_text(out, err);
   GDALClose(out);
   GDALClose(in);
   return text;
@@ -85,13 +95,8 @@ char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
 
 char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
                            const double *nodata, rl_err *err) {
-  CPLErrorReset();
-  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                               NULL, NULL, NULL);
-  if (!in) {
-    rl_seterr(err, "cannot open: %s", gdal_msg());
-    return NULL;
-  }
+  GDALDatasetH in = open_source(src, GDAL_OF_RASTER, "cannot open", err);
+  if (!in) return NULL;
   GDALTranslateOptions *opts = GDALTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
     rl_seterr(err, "bad translate options: %s", gdal_msg());
@@ -117,12 +122,7 @@ char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
         ok = 0;
       }
     }
-    char **xml = ok ? GDALGetMetadata(out, "xml:VRT") : NULL;
-    if (ok && (!xml || !xml[0])) {
-      rl_seterr(err, "made no VRT text: %s", gdal_msg());
-    } else if (ok) {
-      text = heap_copy(xml[0], err);
-    }
+    if (ok) text = vrt_text(out, err);
   }
   GDALClose(out);
   GDALClose(in);
@@ -130,13 +130,8 @@ char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
 }
 
 int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rl_err *err) {
-  CPLErrorReset();
-  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                               NULL, NULL, NULL);
-  if (!in) {
-    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
-    return -1;
-  }
+  GDALDatasetH in = open_source(src, GDAL_OF_VECTOR, "cannot open as a vector", err);
+  if (!in) return -1;
   GDALRasterizeOptions *opts = GDALRasterizeOptionsNew((char **)argv, NULL);
   if (!opts) {
     rl_seterr(err, "bad rasterize options: %s", gdal_msg());
@@ -246,13 +241,8 @@ int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const doub
 
 int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv,
                             rl_err *err) {
-  CPLErrorReset();
-  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                               NULL, NULL, NULL);
-  if (!in) {
-    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
-    return -1;
-  }
+  GDALDatasetH in = open_source(src, GDAL_OF_VECTOR, "cannot open as a vector", err);
+  if (!in) return -1;
   GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
     rl_seterr(err, "bad vector translate options: %s", gdal_msg());
@@ -274,13 +264,8 @@ int rl_ffi_vector_translate(const char *src, const char *dst, const char *const 
 }
 
 char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err) {
-  CPLErrorReset();
-  GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                               NULL, NULL, NULL);
-  if (!ds) {
-    rl_seterr(err, "cannot open as a vector: %s", gdal_msg());
-    return NULL;
-  }
+  GDALDatasetH ds = open_source(path, GDAL_OF_VECTOR, "cannot open as a vector", err);
+  if (!ds) return NULL;
   OGRLayerH layer = GDALDatasetGetLayer(ds, index);
   if (!layer) {
     rl_seterr(err, "has no vector layer %d", index);
