@@ -35,23 +35,20 @@ for i, name in ipairs(M.dtypes) do
 end
 M.dtype_cname = ctnames
 
--- A mistake in what the user asked for (a bad control, a missing file, an
--- output of the wrong shape): one line, no traceback, exit status 1. The
--- host prints messages registered here without a traceback.
-local input_error_slot = setmetatable({}, { __mode = "k" })
-function M.input_error(msg, level)
-  if level and level > 0 then
-    local info = debug.getinfo(level + 1, "Sl")
-    if info and info.currentline and info.currentline > 0 then
-      msg = info.short_src .. ":" .. info.currentline .. ": " .. msg
-    end
+-- "file:line: " where the function `level` levels up the stack is (1: the
+-- caller of where itself), or "" when that is not Lua code.
+function M.where(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if info and info.currentline and info.currentline > 0 then
+    return info.short_src .. ":" .. info.currentline .. ": "
   end
-  debug.getregistry()["rios.input_error"] = msg
-  input_error_slot[msg] = true
-  error(msg, 0)
+  return ""
 end
 
--- An input error raised with a location already worked out (see apply).
+-- A mistake in what the user asked for (a bad control, a missing file, an
+-- output of the wrong shape): one line, no traceback, exit status 1. where
+-- is "file:line: " of the user's call (M.where, or rios.apply's own); the
+-- host prints a message registered here without a traceback.
 function M.raise(where, msg)
   msg = (where or "") .. msg
   debug.getregistry()["rios.input_error"] = msg

@@ -24,13 +24,7 @@ local ffi, C = base.ffi, base.C
 
 local M = {}
 
-local function where_of(level)
-  local info = debug.getinfo(level + 1, "Sl")
-  if info and info.currentline and info.currentline > 0 then
-    return info.short_src .. ":" .. info.currentline .. ": "
-  end
-  return ""
-end
+local where_of = base.where
 
 local function fail(msg)
   base.raise(where_of(3), "rios.quicklook: " .. msg)

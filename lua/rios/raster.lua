@@ -18,13 +18,7 @@ local text = ffi.new("rl_text")
 local MAX_OVERVIEWS = 32
 local ovsizes = ffi.new("int[?]", 2 * MAX_OVERVIEWS)
 
-local function where_of(level)
-  local info = debug.getinfo(level + 1, "Sl")
-  if info and info.currentline and info.currentline > 0 then
-    return info.short_src .. ":" .. info.currentline .. ": "
-  end
-  return ""
-end
+local where_of = base.where
 
 -- rios.open(path): a raster object. Fields: path, driver, cols, rows, bands,
 -- dtype, transform (GDAL's six numbers), projection (WKT), projection_name,
