@@ -16,7 +16,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <luajit.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,13 +26,12 @@ static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
   if (level == CE_Warning) fprintf(stderr, "rios-lua: GDAL warning: %s\n", msg);
 }
 
-static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
 /* GDAL's block cache defaults to a share of the machine's memory, so a run's
    peak RSS would grow with the rasters. rios-lua reads and writes whole
    tiles block by block and needs little of it: a fixed RL_GDAL_CACHE_MB
    unless the user sets GDAL_CACHEMAX (README "Memory"). */
 #define RL_GDAL_CACHE_MB 32
-static void gdal_register(void) {
+void rl_host_init(void) {
   CPLSetErrorHandler(gdal_message);
   GDALAllRegister();
   if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
@@ -41,7 +39,6 @@ static void gdal_register(void) {
 }
 
 lua_State *rl_state_new(char *err, size_t errlen) {
-  pthread_once(&gdal_once, gdal_register);
   lua_State *L = luaL_newstate();
   if (!L) {
     snprintf(err, errlen, "cannot create a Lua state: out of memory");

@@ -6,6 +6,10 @@
 #include <lua.h>
 #include <stddef.h>
 
+/* Process-wide setup of GDAL (drivers, error handler, block cache): once,
+   in main(), before any state or thread exists. */
+void rl_host_init(void);
+
 /* A new state with the standard libraries, package.path reaching lua/, and
    GDAL's drivers registered. Returns NULL with a message in err. */
 lua_State *rl_state_new(char *err, size_t errlen);

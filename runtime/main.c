@@ -341,6 +341,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "rios-lua: %s\n", err);
     return 1;
   }
+  rl_host_init();
   lua_State *L = rl_state_new(err, sizeof(err));
   if (!L) {
     fprintf(stderr, "rios-lua: %s\n", err);
