@@ -110,7 +110,7 @@ function Run:run_sequential(fn, otherargs)
       local t1 = C.rl_ffi_now()
       timers:add("reading", t1 - t0)
       for k in pairs(outtable) do outtable[k] = nil end
-      array.set_block_arena(self.arena, string.format("(row %d, col %d)", yblock, xblock))
+      array.set_block_arena(self.arena, xblock, yblock)
       self.in_user_function = true
       fn(info, intable, outtable, otherargs)
       self.in_user_function = false

@@ -50,26 +50,28 @@ end
 
 -- The block arena in force while a block function runs (set by rios.apply
 -- through M.set_block_arena), and the arrays made from it.
-local block = { arena = nil, made = {}, nmade = 0, label = nil }
+local block = { arena = nil, made = {}, nmade = 0, xblock = nil, yblock = nil }
 
-function M.set_block_arena(arena, label)
+function M.set_block_arena(arena, xblock, yblock)
   block.arena = arena
-  block.label = label
+  block.xblock, block.yblock = xblock, yblock
 end
 
 -- Called after a block has been written: its arrays (and views of them) are
 -- released and the arena's memory is ready for the next block.
 function M.release_block_arrays()
   local made = block.made
+  -- the block's name, made only when an array needs it (no string per block)
+  local label = block.nmade > 0 and string.format("(row %d, col %d)", block.yblock,
+                                                  block.xblock)
   for i = 1, block.nmade do
     local a = made[i]
     a.data = nil
-    a.released = block.label
+    a.released = label
     made[i] = nil
   end
   block.nmade = 0
   block.arena = nil
-  block.label = nil
 end
 
 local function remember(a)

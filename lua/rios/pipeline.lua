@@ -42,7 +42,7 @@ function M.worker_loop(ctx, source, sink)
       a.data = ffi.cast(dtype_ptr[a.dtype], b.inputs[i - 1])
     end
     for k in pairs(outtable) do outtable[k] = nil end
-    array.set_block_arena(b.arena, string.format("(row %d, col %d)", b.yblock, b.xblock))
+    array.set_block_arena(b.arena, b.xblock, b.yblock)
     ctx.in_user_function = true
     local t0 = now()
     fn(info, intable, outtable, otherargs)
