@@ -27,15 +27,21 @@ static inline GDALDatasetH open_input(const char *path) {
   return ds;
 }
 
-/* A tiled, LZW-compressed, band-interleaved GeoTIFF on the grid of like. */
-static inline GDALDatasetH create_output(const char *path, GDALDatasetH like, int nbands,
-                                  GDALDataType type) {
-  GDALDriverH drv = GDALGetDriverByName("GTiff");
+/* rios-lua's default GTiff creation options; the caller frees them. */
+static inline char **gtiff_options(void) {
   char **opts = NULL;
   opts = CSLAddString(opts, "TILED=YES");
   opts = CSLAddString(opts, "COMPRESS=LZW");
   opts = CSLAddString(opts, "INTERLEAVE=BAND");
   opts = CSLAddString(opts, "BIGTIFF=IF_SAFER");
+  return opts;
+}
+
+/* A tiled, LZW-compressed, band-interleaved GeoTIFF on the grid of like. */
+static inline GDALDatasetH create_output(const char *path, GDALDatasetH like, int nbands,
+                                  GDALDataType type) {
+  GDALDriverH drv = GDALGetDriverByName("GTiff");
+  char **opts = gtiff_options();
   GDALDatasetH ds = GDALCreate(drv, path, GDALGetRasterXSize(like), GDALGetRasterYSize(like),
                                nbands, type, opts);
   CSLDestroy(opts);

@@ -16,11 +16,7 @@ int main(int argc, char **argv) {
   uint32_t seed = (uint32_t)atoi(argv[6]);
   GDALAllRegister();
   GDALDriverH drv = GDALGetDriverByName("GTiff");
-  char **opts = NULL;
-  opts = CSLAddString(opts, "TILED=YES");
-  opts = CSLAddString(opts, "COMPRESS=LZW");
-  opts = CSLAddString(opts, "INTERLEAVE=BAND");
-  opts = CSLAddString(opts, "BIGTIFF=IF_SAFER");
+  char **opts = gtiff_options();
   GDALDatasetH ds = GDALCreate(drv, argv[1], cols, rows, nb, type, opts);
   CSLDestroy(opts);
   if (!ds) die("cannot create", argv[1]);
