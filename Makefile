@@ -8,7 +8,7 @@ CFLAGS ?= -O2 -g
 # SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
 CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
-# Export the runtime's symbols so the FFI finds rl_ffi_* through ffi.C.
+# Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
 # Debian packages the project needs to build, test and run.
@@ -35,11 +35,11 @@ $(BUILD)/%.o: runtime/%.c $(HDRS) | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
-# The FFI declarations come from one header (see runtime/rl_ffi.h).
-$(CDEF): runtime/rl_ffi.h
-	{ echo '-- Generated from runtime/rl_ffi.h by make: do not edit.'; \
+# The FFI declarations come from one header (see runtime/rios_ffi.h).
+$(CDEF): runtime/rios_ffi.h
+	{ echo '-- Generated from runtime/rios_ffi.h by make: do not edit.'; \
 	  echo 'return [=['; \
-	  sed -n '/^\/\* RL_FFI_BEGIN \*\/$$/,/^\/\* RL_FFI_END \*\/$$/p' $< | sed '1d;$$d'; \
+	  sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*\/$$/p' $< | sed '1d;$$d'; \
 	  echo ']=]'; } > $@.tmp && mv $@.tmp $@
 
 # Runs every spec inside the runtime; the last line is "N passed, N failed".

@@ -13,7 +13,7 @@ rios.version = base.host.version or "dev"
 rios.dtypes = base.dtypes
 rios.dtype_size = base.dtype_size
 -- The GDAL the runtime runs with, as GDAL_VERSION_NUM (3.6.2 -> 3060200).
-rios.gdal_version = base.C.rl_ffi_gdal_version()
+rios.gdal_version = base.C.rios_ffi_gdal_version()
 
 function rios.apply(fn, infiles, outfiles, otherargs, controls)
   -- not a tail call, so a traceback shows rios.apply as the caller's frame

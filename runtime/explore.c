@@ -6,8 +6,8 @@
  * written by GDAL's PNG driver from an in-memory dataset.
  */
 #include "gdal_types.h"
-#include "rl_ffi.h"
-#include "rl_internal.h"
+#include "rios_ffi.h"
+#include "rios_internal.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -25,15 +25,15 @@ static const char *last_gdal_error(void) {
 }
 
 /* Borrowed: lives as long as the driver registry. */
-const char *rl_ffi_raster_driver(rl_raster *r) {
-  GDALDriverH d = GDALGetDatasetDriver(rl_raster_dataset(r));
+const char *rios_ffi_raster_driver(rios_raster *r) {
+  GDALDriverH d = GDALGetDatasetDriver(rios_raster_dataset(r));
   const char *name = d ? GDALGetDriverShortName(d) : NULL;
   return name ? name : "";
 }
 
 /* "WGS 84 / UTM zone 55S (EPSG:32755)", or "" for no projection. Returns 0,
    or -1 when the WKT cannot be parsed (out->s then says so). */
-int rl_ffi_projection_name(const char *wkt, rl_text *out) {
+int rios_ffi_projection_name(const char *wkt, rios_text *out) {
   out->s[0] = '\0';
   if (!wkt || !*wkt) return 0;
   OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
@@ -59,10 +59,10 @@ int rl_ffi_projection_name(const char *wkt, rl_text *out) {
   return 0;
 }
 
-static GDALRasterBandH band_of(rl_raster *r, int band, rl_err *err) {
-  GDALDatasetH ds = rl_raster_dataset(r);
+static GDALRasterBandH band_of(rios_raster *r, int band, rios_err *err) {
+  GDALDatasetH ds = rios_raster_dataset(r);
   if (band < 1 || band > GDALGetRasterCount(ds)) {
-    rl_seterr(err, "%s: has no band %d (it has %d)", rl_raster_path(r), band,
+    rios_seterr(err, "%s: has no band %d (it has %d)", rios_raster_path(r), band,
               GDALGetRasterCount(ds));
     return NULL;
   }
@@ -71,14 +71,14 @@ static GDALRasterBandH band_of(rl_raster *r, int band, rl_err *err) {
 
 /* Every pixel of a band that is neither nodata nor NaN, read a strip of rows
    at a time: min, max, mean, stddev (population) into out4. */
-static int compute_stats(rl_raster *r, GDALRasterBandH b, double *out4, rl_err *err) {
+static int compute_stats(rios_raster *r, GDALRasterBandH b, double *out4, rios_err *err) {
   int cols = GDALGetRasterBandXSize(b), rows = GDALGetRasterBandYSize(b);
   int has_nodata = 0;
   double nodata = GDALGetRasterNoDataValue(b, &has_nodata);
   int strip = 256;
   double *buf = malloc(sizeof(double) * (size_t)cols * (size_t)strip);
   if (!buf) {
-    rl_seterr(err, "%s: out of memory computing statistics", rl_raster_path(r));
+    rios_seterr(err, "%s: out of memory computing statistics", rios_raster_path(r));
     return -1;
   }
   double mn = INFINITY, mx = -INFINITY, shift = 0, sum = 0, sumsq = 0;
@@ -87,7 +87,7 @@ static int compute_stats(rl_raster *r, GDALRasterBandH b, double *out4, rl_err *
     int n = rows - y < strip ? rows - y : strip;
     CPLErrorReset();
     if (GDALRasterIO(b, GF_Read, 0, y, cols, n, buf, cols, n, GDT_Float64, 0, 0) != CE_None) {
-      rl_seterr(err, "%s: reading rows %d-%d for statistics failed: %s", rl_raster_path(r), y,
+      rios_seterr(err, "%s: reading rows %d-%d for statistics failed: %s", rios_raster_path(r), y,
                 y + n - 1, last_gdal_error());
       free(buf);
       return -1;
@@ -119,7 +119,7 @@ static int compute_stats(rl_raster *r, GDALRasterBandH b, double *out4, rl_err *
 /* Statistics of a band into out4 (min, max, mean, stddev). Returns 1, or 0
    when none are stored (compute = 0) or every pixel is nodata (compute = 1),
    or -1 with a message. Computing writes nothing to the file or beside it. */
-int rl_ffi_raster_stats(rl_raster *r, int band, int compute, double *out4, rl_err *err) {
+int rios_ffi_raster_stats(rios_raster *r, int band, int compute, double *out4, rios_err *err) {
   GDALRasterBandH b = band_of(r, band, err);
   if (!b) return -1;
   if (compute) return compute_stats(r, b, out4, err);
@@ -131,8 +131,8 @@ int rl_ffi_raster_stats(rl_raster *r, int band, int compute, double *out4, rl_er
 
 /* The number of overviews of a band; the first max of them have their
    cols and rows written to sizes[2i], sizes[2i+1]. 0 for a bad band. */
-int rl_ffi_raster_overviews(rl_raster *r, int band, int *sizes, int max) {
-  GDALDatasetH ds = rl_raster_dataset(r);
+int rios_ffi_raster_overviews(rios_raster *r, int band, int *sizes, int max) {
+  GDALDatasetH ds = rios_raster_dataset(r);
   if (band < 1 || band > GDALGetRasterCount(ds)) return 0;
   GDALRasterBandH b = GDALGetRasterBand(ds, band);
   int n = GDALGetOverviewCount(b);
@@ -146,8 +146,8 @@ int rl_ffi_raster_overviews(rl_raster *r, int band, int *sizes, int max) {
 
 /* The i-th "KEY=VALUE" of the default metadata domain of the dataset (band
    0) or a band, or NULL past the end. Borrowed from GDAL. */
-const char *rl_ffi_raster_metadata(rl_raster *r, int band, int i) {
-  GDALDatasetH ds = rl_raster_dataset(r);
+const char *rios_ffi_raster_metadata(rios_raster *r, int band, int i) {
+  GDALDatasetH ds = rios_raster_dataset(r);
   char **md;
   if (band == 0) {
     md = GDALGetMetadata(ds, NULL);
@@ -164,13 +164,13 @@ const char *rl_ffi_raster_metadata(rl_raster *r, int band, int i) {
    resolution, n: the n-th overview) of each listed band into buf, resampled
    (nearest neighbour) to buf_cols x buf_rows. GDAL takes a smaller buffer
    from the overviews when the file has them. */
-int rl_ffi_raster_read_scaled(rl_raster *r, int overview, int xoff, int yoff, int xsize,
+int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff, int xsize,
                               int ysize, int buf_cols, int buf_rows, int nbands,
-                              const int *bands, void *buf, int dtype, rl_err *err) {
-  int esize = rl_ffi_dtype_size(dtype);
-  const char *path = rl_raster_path(r);
+                              const int *bands, void *buf, int dtype, rios_err *err) {
+  int esize = rios_ffi_dtype_size(dtype);
+  const char *path = rios_raster_path(r);
   if (esize == 0 || buf_cols <= 0 || buf_rows <= 0 || nbands <= 0) {
-    rl_seterr(err, "%s: bad read request (%d x %d, %d bands)", path, buf_cols, buf_rows, nbands);
+    rios_seterr(err, "%s: bad read request (%d x %d, %d bands)", path, buf_cols, buf_rows, nbands);
     return -1;
   }
   size_t plane = (size_t)buf_cols * (size_t)buf_rows * (size_t)esize;
@@ -180,19 +180,19 @@ int rl_ffi_raster_read_scaled(rl_raster *r, int overview, int xoff, int yoff, in
     if (overview > 0) {
       int n = GDALGetOverviewCount(b);
       if (overview > n) {
-        rl_seterr(err, "%s: band %d has no overview %d (it has %d)", path, bands[i], overview, n);
+        rios_seterr(err, "%s: band %d has no overview %d (it has %d)", path, bands[i], overview, n);
         return -1;
       }
       b = GDALGetOverview(b, overview - 1);
       if (!b) {
-        rl_seterr(err, "%s: cannot open overview %d of band %d", path, overview, bands[i]);
+        rios_seterr(err, "%s: cannot open overview %d of band %d", path, overview, bands[i]);
         return -1;
       }
     }
     int cols = GDALGetRasterBandXSize(b), rows = GDALGetRasterBandYSize(b);
     if (xoff < 0 || yoff < 0 || xsize < 1 || ysize < 1 || xoff + xsize > cols ||
         yoff + ysize > rows) {
-      rl_seterr(err, "%s: window x=%d y=%d %dx%d is not inside %s (%d cols x %d rows)", path,
+      rios_seterr(err, "%s: window x=%d y=%d %dx%d is not inside %s (%d cols x %d rows)", path,
                 xoff, yoff, xsize, ysize, overview > 0 ? "the overview" : "the raster", cols,
                 rows);
       return -1;
@@ -202,9 +202,9 @@ int rl_ffi_raster_read_scaled(rl_raster *r, int overview, int xoff, int yoff, in
     extra.eResampleAlg = GRIORA_NearestNeighbour;
     CPLErrorReset();
     if (GDALRasterIOEx(b, GF_Read, xoff, yoff, xsize, ysize, (char *)buf + plane * (size_t)i,
-                       buf_cols, buf_rows, rl_gdal_type(dtype), esize,
+                       buf_cols, buf_rows, rios_gdal_type(dtype), esize,
                        (GSpacing)esize * buf_cols, &extra) != CE_None) {
-      rl_seterr(err, "%s: read of band %d failed: %s", path, bands[i], last_gdal_error());
+      rios_seterr(err, "%s: read of band %d failed: %s", path, bands[i], last_gdal_error());
       return -1;
     }
   }
@@ -217,12 +217,12 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Sort in place, ascending (the values must not be NaN). */
-void rl_ffi_sort_doubles(double *v, size_t n) { qsort(v, n, sizeof(double), cmp_double); }
+void rios_ffi_sort_doubles(double *v, size_t n) { qsort(v, n, sizeof(double), cmp_double); }
 
 /* Write a PNG from band-major bytes: 1 band grey, 2 grey + alpha, 3 RGB,
    4 RGB + alpha. */
-int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
-                     rl_err *err) {
+int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
+                     rios_err *err) {
   static const GDALColorInterp interp[4][4] = {
     {GCI_GrayIndex},
     {GCI_GrayIndex, GCI_AlphaBand},
@@ -230,19 +230,19 @@ int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int ro
     {GCI_RedBand, GCI_GreenBand, GCI_BlueBand, GCI_AlphaBand},
   };
   if (nbands < 1 || nbands > 4 || rows < 1 || cols < 1) {
-    rl_seterr(err, "%s: a PNG needs 1 to 4 bands and at least one pixel", path);
+    rios_seterr(err, "%s: a PNG needs 1 to 4 bands and at least one pixel", path);
     return -1;
   }
   GDALDriverH mem = GDALGetDriverByName("MEM");
   GDALDriverH png = GDALGetDriverByName("PNG");
   if (!mem || !png) {
-    rl_seterr(err, "%s: GDAL has no %s driver", path, mem ? "PNG" : "MEM");
+    rios_seterr(err, "%s: GDAL has no %s driver", path, mem ? "PNG" : "MEM");
     return -1;
   }
   CPLErrorReset();
   GDALDatasetH ds = GDALCreate(mem, "", cols, rows, nbands, GDT_Byte, NULL);
   if (!ds) {
-    rl_seterr(err, "%s: cannot make the in-memory image: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot make the in-memory image: %s", path, last_gdal_error());
     return -1;
   }
   int ok = GDALDatasetRasterIO(ds, GF_Write, 0, 0, cols, rows, (void *)pixels, cols, rows,
@@ -253,14 +253,14 @@ int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int ro
                                           interp[nbands - 1][b]) == CE_None;
   }
   if (!ok) {
-    rl_seterr(err, "%s: cannot fill the in-memory image: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot fill the in-memory image: %s", path, last_gdal_error());
     GDALClose(ds);
     return -1;
   }
   GDALDatasetH out = GDALCreateCopy(png, path, ds, FALSE, NULL, NULL, NULL);
   GDALClose(ds);
   if (!out) {
-    rl_seterr(err, "%s: cannot write the PNG: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot write the PNG: %s", path, last_gdal_error());
     return -1;
   }
   GDALClose(out);
@@ -269,7 +269,7 @@ int rl_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int ro
 
 /* 1 when GDAL has a driver of that name that can create files, 0 when it
    has one that cannot, -1 when it has none. */
-int rl_ffi_driver_can_create(const char *name) {
+int rios_ffi_driver_can_create(const char *name) {
   GDALDriverH d = GDALGetDriverByName(name);
   if (!d) return -1;
   return GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) ? 1 : 0;

@@ -2,7 +2,7 @@
  * host.c: building Lua states and calling into them.
  *
  * Every state, the main one and (later) each worker's, comes from
- * rl_state_new, so all of them load the same libraries and find the same
+ * rios_state_new, so all of them load the same libraries and find the same
  * modules. Errors are reported as "chunk:line: message" plus a traceback,
  * except for errors the rios module marks as the user's input mistakes,
  * which are one line.
@@ -28,17 +28,17 @@ static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
 
 /* GDAL's block cache defaults to a share of the machine's memory, so a run's
    peak RSS would grow with the rasters. rios-lua reads and writes whole
-   tiles block by block and needs little of it: a fixed RL_GDAL_CACHE_MB
+   tiles block by block and needs little of it: a fixed RIOS_GDAL_CACHE_MB
    unless the user sets GDAL_CACHEMAX (README "Memory"). */
-#define RL_GDAL_CACHE_MB 32
-void rl_host_init(void) {
+#define RIOS_GDAL_CACHE_MB 32
+void rios_host_init(void) {
   CPLSetErrorHandler(gdal_message);
   GDALAllRegister();
   if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
-    GDALSetCacheMax64((GIntBig)RL_GDAL_CACHE_MB << 20);
+    GDALSetCacheMax64((GIntBig)RIOS_GDAL_CACHE_MB << 20);
 }
 
-lua_State *rl_state_new(char *err, size_t errlen) {
+lua_State *rios_state_new(char *err, size_t errlen) {
   lua_State *L = luaL_newstate();
   if (!L) {
     snprintf(err, errlen, "cannot create a Lua state: out of memory");
@@ -52,18 +52,18 @@ lua_State *rl_state_new(char *err, size_t errlen) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   const char *old = lua_tostring(L, -1);
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", rl_process.lua_dir,
-                  rl_process.lua_dir, old ? old : "");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", rios_process.lua_dir,
+                  rios_process.lua_dir, old ? old : "");
   lua_setfield(L, -3, "path");
   lua_pop(L, 2);
 
   /* What the rios module needs to know about its host. */
   lua_newtable(L);
-  lua_pushstring(L, rl_process.exe_path);
+  lua_pushstring(L, rios_process.exe_path);
   lua_setfield(L, -2, "exe_path");
-  lua_pushstring(L, rl_process.lua_dir);
+  lua_pushstring(L, rios_process.lua_dir);
   lua_setfield(L, -2, "lua_dir");
-  lua_pushstring(L, RL_VERSION);
+  lua_pushstring(L, RIOS_VERSION);
   lua_setfield(L, -2, "version");
   lua_setfield(L, LUA_REGISTRYINDEX, "rios.host");
   return L;
@@ -92,7 +92,7 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-int rl_docall(lua_State *L, int narg, int nres) {
+int rios_docall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, traceback);
   lua_insert(L, base);
@@ -101,7 +101,7 @@ int rl_docall(lua_State *L, int narg, int nres) {
   return status;
 }
 
-void rl_report(lua_State *L, int status) {
+void rios_report(lua_State *L, int status) {
   if (status == 0) return;
   const char *msg = lua_tostring(L, -1);
   fprintf(stderr, "%s\n", msg ? msg : "(error object is not a string)");

@@ -1,24 +1,24 @@
 /* host.h: the one constructor of every Lua state rios-lua runs, and the
    protected call every script goes through. */
-#ifndef RL_HOST_H
-#define RL_HOST_H
+#ifndef RIOS_HOST_H
+#define RIOS_HOST_H
 
 #include <lua.h>
 #include <stddef.h>
 
 /* Process-wide setup of GDAL (drivers, error handler, block cache): once,
    in main(), before any state or thread exists. */
-void rl_host_init(void);
+void rios_host_init(void);
 
 /* A new state with the standard libraries, package.path reaching lua/, and
    GDAL's drivers registered. Returns NULL with a message in err. */
-lua_State *rl_state_new(char *err, size_t errlen);
+lua_State *rios_state_new(char *err, size_t errlen);
 
 /* Call the function below narg arguments on the stack with a traceback
    handler; on error leaves the message (with traceback) on the stack. */
-int rl_docall(lua_State *L, int narg, int nres);
+int rios_docall(lua_State *L, int narg, int nres);
 
 /* Print the error on top of the stack to stderr and pop it. */
-void rl_report(lua_State *L, int status);
+void rios_report(lua_State *L, int status);
 
 #endif

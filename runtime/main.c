@@ -1,7 +1,7 @@
 /*
  * main.c: the rios-lua command. As LuaJIT's own host: main opens a state and
  * runs pmain under lua_cpcall; arguments are read in two passes (check, then
- * run); every script runs through rl_docall.
+ * run); every script runs through rios_docall.
  */
 #include "host.h"
 #include "repl.h"
@@ -48,7 +48,7 @@ static const char usage_text[] =
   "no concurrency table.\n"
   "Exit status: 0 on success, 1 on any error. See man rios-lua.\n";
 
-typedef struct rl_args {
+typedef struct rios_args {
   int script;     /* index in argv of the script, or 0 */
   int has_e;
   int version;
@@ -58,7 +58,7 @@ typedef struct rl_args {
   int compute_workers, read_workers;  /* -1: not given */
   const char *kind;                   /* NULL: not given */
   int timings;
-} rl_args;
+} rios_args;
 
 /* A whole number >= 0 for option opt, or -1 with a message printed. */
 static int count_arg(const char *opt, const char *s) {
@@ -72,7 +72,7 @@ static int count_arg(const char *opt, const char *s) {
 }
 
 /* Pass 1: check options, find the script. Returns 0 or -1 (message printed). */
-static int collect_args(int argc, char **argv, rl_args *a) {
+static int collect_args(int argc, char **argv, rios_args *a) {
   memset(a, 0, sizeof(*a));
   a->compute_workers = a->read_workers = -1;
   int i;
@@ -138,7 +138,7 @@ static void set_arg(lua_State *L, int argc, char **argv, int script) {
    argv[0], ...}, base = index of the script (or argc), chunks = { -e code,
    ... }, source = the script's text, chunkname = its chunk name }. The
    command-line concurrency goes to registry "rios.cli". */
-static void stash_script_info(lua_State *L, int argc, char **argv, const rl_args *a) {
+static void stash_script_info(lua_State *L, int argc, char **argv, const rios_args *a) {
   lua_createtable(L, 0, 6);
   lua_createtable(L, argc, 1);
   for (int i = 0; i < argc; i++) {
@@ -244,11 +244,11 @@ static int load_script(lua_State *L, const char *name) {
 
 static int run_chunk(lua_State *L, int status, int nargs) {
   if (status == 0) {
-    status = rl_docall(L, nargs, 0);
+    status = rios_docall(L, nargs, 0);
   } else {
     lua_pop(L, nargs);
   }
-  rl_report(L, status);
+  rios_report(L, status);
   return status;
 }
 
@@ -287,7 +287,7 @@ static int pmain(lua_State *L) {
   pmain_ctx *ctx = lua_touserdata(L, 1);
   int argc = ctx->argc;
   char **argv = ctx->argv;
-  rl_args a;
+  rios_args a;
   ctx->status = 1;
   if (collect_args(argc, argv, &a) != 0) return 0;
   if (a.help) {
@@ -296,7 +296,7 @@ static int pmain(lua_State *L) {
     return 0;
   }
   if (a.version) {
-    printf("rios-lua %s (%s)\n", RL_VERSION, LUAJIT_VERSION);
+    printf("rios-lua %s (%s)\n", RIOS_VERSION, LUAJIT_VERSION);
     ctx->status = 0;
     return 0;
   }
@@ -322,10 +322,10 @@ static int pmain(lua_State *L) {
   }
   if (a.script) {
     if (run_script(L, argc, argv, a.script) != 0) return 0;
-    if (a.interactive) rl_repl(L);
+    if (a.interactive) rios_repl(L);
   } else if (!a.has_e || a.interactive) {
     if (a.interactive || isatty(0)) {
-      rl_repl(L);
+      rios_repl(L);
     } else {
       int status = load_script(L, NULL);
       if (run_chunk(L, status, 0) != 0) return 0;
@@ -337,19 +337,19 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   char err[1024];
-  if (rl_process_init(argv[0], err, sizeof(err)) != 0) {
+  if (rios_process_init(argv[0], err, sizeof(err)) != 0) {
     fprintf(stderr, "rios-lua: %s\n", err);
     return 1;
   }
-  rl_host_init();
-  lua_State *L = rl_state_new(err, sizeof(err));
+  rios_host_init();
+  lua_State *L = rios_state_new(err, sizeof(err));
   if (!L) {
     fprintf(stderr, "rios-lua: %s\n", err);
     return 1;
   }
   pmain_ctx ctx = {argc, argv, 1};
   if (lua_cpcall(L, pmain, &ctx) != 0) {
-    rl_report(L, 1);
+    rios_report(L, 1);
     ctx.status = 1;
   }
   lua_close(L);

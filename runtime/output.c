@@ -10,7 +10,7 @@
  *   - 8- and 16-bit data: a count per possible value, so the histogram is
  *     exact whatever its final bins.
  *   - 32-bit and float data, whose bins depend on the final range: a fine
- *     histogram of RL_FINE_BINS bins of a power-of-two width that doubles
+ *     histogram of RIOS_FINE_BINS bins of a power-of-two width that doubles
  *     (merging pairs of bins) when the data outgrow it; at the end each fine
  *     bin is counted in the final bin holding its centre. So a value may be
  *     counted in the bin next to its own only when it lies within one fine
@@ -20,8 +20,8 @@
  *     of the values less the first one, in double).
  */
 #include "gdal_types.h"
-#include "rl_ffi.h"
-#include "rl_internal.h"
+#include "rios_ffi.h"
+#include "rios_internal.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -34,10 +34,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RL_FINE_BINS 65536
+#define RIOS_FINE_BINS 65536
 
 /* Running statistics of one band, over the pixels that are not ignored. */
-typedef struct rl_bandacc {
+typedef struct rios_bandacc {
   uint64_t count;
   double min, max;
   double shift;            /* first value seen: sums are of (v - shift) */
@@ -50,7 +50,7 @@ typedef struct rl_bandacc {
   double origin, width;
   int64_t k0, used_lo, used_hi;  /* used: lowest and highest k counted */
   uint64_t neg_inf, pos_inf;
-} rl_bandacc;
+} rios_bandacc;
 
 /*
  * Overviews built while blocks are written, so that finishing an output
@@ -65,24 +65,24 @@ typedef struct rl_bandacc {
  * its sums live only until then, so memory follows the block height, not
  * the raster.
  */
-typedef struct rl_ovrrow {
+typedef struct rios_ovrrow {
   double *sum;             /* nbands * width of the level */
   uint32_t *cnt;           /* nbands * width: valid pixels summed */
   uint64_t seen;           /* level 0 (and NEAREST): source pixels of one band
                               written under this row; AVERAGE levels > 0:
                               first-level rows merged into it */
-} rl_ovrrow;
+} rios_ovrrow;
 
-typedef struct rl_ovr {
+typedef struct rios_ovr {
   int active;
   int nearest;             /* NEAREST (thematic) instead of AVERAGE */
   int nlevels, levels[32]; /* ascending */
   int ow[32], oh[32];      /* size of each level */
-  rl_ovrrow **rows[32];    /* oh[k] of them per level, NULL unless in progress */
+  rios_ovrrow **rows[32];    /* oh[k] of them per level, NULL unless in progress */
   double *line;            /* one row of the widest level, being stored */
-} rl_ovr;
+} rios_ovr;
 
-struct rl_output {
+struct rios_output {
   GDALDatasetH ds;
   int flush_rows;          /* hand finished rows of tiles to GDAL as written */
   char *path;
@@ -90,9 +90,9 @@ struct rl_output {
   int has_nodata;
   double nodata;
   int thematic;
-  rl_bandacc *acc;         /* nbands of them */
+  rios_bandacc *acc;         /* nbands of them */
   int gather_stats, gather_hist;  /* what write gathers (both by default) */
-  rl_ovr ovr;              /* overviews built while writing, when active */
+  rios_ovr ovr;              /* overviews built while writing, when active */
 };
 
 static const char *last_gdal_error(void) {
@@ -103,15 +103,15 @@ static const char *last_gdal_error(void) {
 /* Number of per-value counters and the value of counter 0, for direct types. */
 static int direct_range(int dtype, long *offset) {
   switch (dtype) {
-    case RL_INT8: *offset = -128; return 256;
-    case RL_UINT8: *offset = 0; return 256;
-    case RL_INT16: *offset = -32768; return 65536;
-    case RL_UINT16: *offset = 0; return 65536;
+    case RIOS_INT8: *offset = -128; return 256;
+    case RIOS_UINT8: *offset = 0; return 256;
+    case RIOS_INT16: *offset = -32768; return 65536;
+    case RIOS_UINT16: *offset = 0; return 65536;
     default: *offset = 0; return 0;
   }
 }
 
-static void output_free(rl_output *o) {
+static void output_free(rios_output *o) {
   if (!o) return;
   if (o->acc) {
     for (int b = 0; b < o->nbands; b++) {
@@ -135,19 +135,19 @@ static void output_free(rl_output *o) {
   free(o);
 }
 
-rl_output *rl_ffi_output_create(const char *path, const char *driver,
+rios_output *rios_ffi_output_create(const char *path, const char *driver,
                                 int xsize, int ysize, int nbands, int dtype,
                                 const double *transform, const char *projection,
                                 const char *const *options, int has_nodata,
                                 double nodata, const char *const *layer_names,
-                                int thematic, rl_err *err) {
+                                int thematic, rios_err *err) {
   GDALDriverH drv = GDALGetDriverByName(driver);
   if (!drv) {
-    rl_seterr(err, "%s: no GDAL driver named '%s'", path, driver);
+    rios_seterr(err, "%s: no GDAL driver named '%s'", path, driver);
     return NULL;
   }
   if (!GDALGetMetadataItem(drv, GDAL_DCAP_CREATE, NULL)) {
-    rl_seterr(err, "%s: the GDAL driver '%s' cannot create files", path, driver);
+    rios_seterr(err, "%s: the GDAL driver '%s' cannot create files", path, driver);
     return NULL;
   }
   /* An existing file is replaced, with its sidecars (.aux.xml, .ovr). */
@@ -155,22 +155,22 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
     GDALDriverH old = GDALIdentifyDriver(path, NULL);
     CPLErrorReset();
     if (!(old && GDALDeleteDataset(old, path) == CE_None) && unlink(path) != 0) {
-      rl_seterr(err, "%s: exists and cannot be removed to be replaced", path);
+      rios_seterr(err, "%s: exists and cannot be removed to be replaced", path);
       return NULL;
     }
   }
   char **opts = NULL;
   for (int i = 0; options && options[i]; i++) opts = CSLAddString(opts, options[i]);
-  if (dtype == RL_INT8 && !RL_HAVE_GDT_INT8)
+  if (dtype == RIOS_INT8 && !RIOS_HAVE_GDT_INT8)
     opts = CSLSetNameValue(opts, "PIXELTYPE", "SIGNEDBYTE");
 
-  rl_output *o = calloc(1, sizeof(*o));
+  rios_output *o = calloc(1, sizeof(*o));
   if (o) o->path = strdup(path);
-  if (o) o->acc = calloc((size_t)nbands, sizeof(rl_bandacc));
+  if (o) o->acc = calloc((size_t)nbands, sizeof(rios_bandacc));
   if (!o || !o->path || !o->acc) {
     output_free(o);
     CSLDestroy(opts);
-    rl_seterr(err, "%s: out of memory", path);
+    rios_seterr(err, "%s: out of memory", path);
     return NULL;
   }
   o->xsize = xsize;
@@ -187,37 +187,37 @@ rl_output *rl_ffi_output_create(const char *path, const char *driver,
     o->acc[b].min = INFINITY;
     o->acc[b].max = -INFINITY;
     if (ndirect) o->acc[b].direct = calloc((size_t)ndirect, sizeof(uint64_t));
-    else o->acc[b].fine = calloc(RL_FINE_BINS, sizeof(uint64_t));
+    else o->acc[b].fine = calloc(RIOS_FINE_BINS, sizeof(uint64_t));
     {
       if (!o->acc[b].direct && !o->acc[b].fine) {
         output_free(o);
         CSLDestroy(opts);
-        rl_seterr(err, "%s: out of memory", path);
+        rios_seterr(err, "%s: out of memory", path);
         return NULL;
       }
     }
   }
 
   CPLErrorReset();
-  o->ds = GDALCreate(drv, path, xsize, ysize, nbands, rl_gdal_type(dtype), opts);
+  o->ds = GDALCreate(drv, path, xsize, ysize, nbands, rios_gdal_type(dtype), opts);
   CSLDestroy(opts);
   if (!o->ds) {
-    rl_seterr(err, "%s: cannot create with driver %s: %s", path, driver, last_gdal_error());
+    rios_seterr(err, "%s: cannot create with driver %s: %s", path, driver, last_gdal_error());
     output_free(o);
     return NULL;
   }
   if (GDALSetGeoTransform(o->ds, (double *)transform) != CE_None ||
       (projection && *projection && GDALSetProjection(o->ds, projection) != CE_None)) {
-    rl_seterr(err, "%s: cannot set the grid: %s", path, last_gdal_error());
-    rl_ffi_output_close(o);
+    rios_seterr(err, "%s: cannot set the grid: %s", path, last_gdal_error());
+    rios_ffi_output_close(o);
     return NULL;
   }
   for (int b = 1; b <= nbands; b++) {
     GDALRasterBandH band = GDALGetRasterBand(o->ds, b);
     if (has_nodata && GDALSetRasterNoDataValue(band, nodata) != CE_None) {
-      rl_seterr(err, "%s: cannot set nodata %g on band %d: %s", path, nodata, b,
+      rios_seterr(err, "%s: cannot set nodata %g on band %d: %s", path, nodata, b,
                 last_gdal_error());
-      rl_ffi_output_close(o);
+      rios_ffi_output_close(o);
       return NULL;
     }
     if (layer_names && layer_names[b - 1]) GDALSetDescription(band, layer_names[b - 1]);
@@ -232,7 +232,7 @@ static int64_t half_floor(int64_t k) { return k >= 0 ? k / 2 : -((-k + 1) / 2); 
 /* Bin k of v is floor((v - origin) / width), computed as v / width -
    origin / width: width is a power of two, so the two are the same but
    for overflow, which the second cannot do for finite v. */
-static int64_t fine_index(const rl_bandacc *a, double v) {
+static int64_t fine_index(const rios_bandacc *a, double v) {
   double inv = 1.0 / a->width;
   double k = floor(v * inv - a->origin * inv);
   if (k > 4e18) k = 4e18;
@@ -243,8 +243,8 @@ static int64_t fine_index(const rl_bandacc *a, double v) {
 /* Make the fine histogram cover finite values lo..hi (of this block), with
    the bins counted so far: double the width until the span fits, then
    centre the window on it. */
-static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
-  const int64_t F = RL_FINE_BINS;
+static void fine_fit(rios_bandacc *a, double lo, double hi, int integer) {
+  const int64_t F = RIOS_FINE_BINS;
   if (!a->fine_set) {
     a->origin = integer ? lo : lo;
     double w = (hi * 0.5 - lo * 0.5) / (double)(F / 4);  /* halves: no overflow */
@@ -350,7 +350,7 @@ static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
         k -= (double)k > t;                                                   \
         int64_t i = k - k0;                                                   \
         i = i < 0 ? 0 : i;                                                    \
-        i = i >= RL_FINE_BINS ? RL_FINE_BINS - 1 : i;                         \
+        i = i >= RIOS_FINE_BINS ? RIOS_FINE_BINS - 1 : i;                         \
         fine[i]++;                                                            \
       }                                                                       \
     }                                                                         \
@@ -372,10 +372,10 @@ static void fine_fit(rl_bandacc *a, double lo, double hi, int integer) {
     }                                                                         \
   } while (0)
 
-static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ysize,
+static void accumulate(rios_output *o, int b, const void *plane, int xsize, int ysize,
                        int buf_cols, int margin) {
   if (!o->gather_stats && !o->gather_hist) return;
-  rl_bandacc *a = &o->acc[b];
+  rios_bandacc *a = &o->acc[b];
   int has_nodata = o->has_nodata;
   double nodata = o->nodata;
   uint64_t count = 0;
@@ -384,14 +384,14 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
   direct_range(o->dtype, &offset);
   int direct = o->gather_hist;
   switch (o->dtype) {
-    case RL_INT8: ACCUMULATE(int8_t, direct); break;
-    case RL_UINT8: ACCUMULATE(uint8_t, direct); break;
-    case RL_INT16: ACCUMULATE(int16_t, direct); break;
-    case RL_UINT16: ACCUMULATE(uint16_t, direct); break;
-    case RL_INT32: ACCUMULATE(int32_t, 0); break;
-    case RL_UINT32: ACCUMULATE(uint32_t, 0); break;
-    case RL_FLOAT32: ACCUMULATE(float, 0); break;
-    case RL_FLOAT64: ACCUMULATE(double, 0); break;
+    case RIOS_INT8: ACCUMULATE(int8_t, direct); break;
+    case RIOS_UINT8: ACCUMULATE(uint8_t, direct); break;
+    case RIOS_INT16: ACCUMULATE(int16_t, direct); break;
+    case RIOS_UINT16: ACCUMULATE(uint16_t, direct); break;
+    case RIOS_INT32: ACCUMULATE(int32_t, 0); break;
+    case RIOS_UINT32: ACCUMULATE(uint32_t, 0); break;
+    case RIOS_FLOAT32: ACCUMULATE(float, 0); break;
+    case RIOS_FLOAT64: ACCUMULATE(double, 0); break;
     default: break;
   }
   a->count += count;
@@ -405,23 +405,23 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
     flo = INFINITY;
     fhi = -INFINITY;
     switch (o->dtype) {
-      case RL_FLOAT32: FINITE_RANGE(float); break;
-      case RL_FLOAT64: FINITE_RANGE(double); break;
+      case RIOS_FLOAT32: FINITE_RANGE(float); break;
+      case RIOS_FLOAT64: FINITE_RANGE(double); break;
       default: break;
     }
   }
   if (flo <= fhi) {
-    fine_fit(a, flo, fhi, o->dtype == RL_INT32 || o->dtype == RL_UINT32);
+    fine_fit(a, flo, fhi, o->dtype == RIOS_INT32 || o->dtype == RIOS_UINT32);
     /* k is monotonic in v: the block's bins span those of its extremes. */
     int64_t klo = fine_index(a, flo), khi = fine_index(a, fhi);
     if (klo < a->used_lo) a->used_lo = klo;
     if (khi > a->used_hi) a->used_hi = khi;
   }
   switch (o->dtype) {
-    case RL_INT32: FINE(int32_t); break;
-    case RL_UINT32: FINE(uint32_t); break;
-    case RL_FLOAT32: FINE(float); break;
-    case RL_FLOAT64: FINE(double); break;
+    case RIOS_INT32: FINE(int32_t); break;
+    case RIOS_UINT32: FINE(uint32_t); break;
+    case RIOS_FLOAT32: FINE(float); break;
+    case RIOS_FLOAT64: FINE(double); break;
     default: break;
   }
 }
@@ -431,7 +431,7 @@ static void accumulate(rl_output *o, int b, const void *plane, int xsize, int ys
 
 /* The levels kept for this raster (those whose smaller dimension stays at
    least min_dim), ascending. */
-static int kept_levels(const rl_output *o, const rl_finish_opts *opts, int *levels) {
+static int kept_levels(const rios_output *o, const rios_finish_opts *opts, int *levels) {
   int n = 0;
   int mindim = o->xsize < o->ysize ? o->xsize : o->ysize;
   for (int i = 0; i < opts->noverview_levels && i < 32; i++) {
@@ -447,14 +447,14 @@ static int kept_levels(const rl_output *o, const rl_finish_opts *opts, int *leve
   return n;
 }
 
-static const char *overview_agg(const rl_finish_opts *opts) {
+static const char *overview_agg(const rios_finish_opts *opts) {
   const char *agg = opts->overview_aggtype;
   if (!agg || !*agg) agg = opts->thematic ? "NEAREST" : "AVERAGE";
   return agg;
 }
 
 /* The overview band of b (0-based) with the size of level l, or NULL. */
-static GDALRasterBandH overview_band(rl_output *o, int b, int l) {
+static GDALRasterBandH overview_band(rios_output *o, int b, int l) {
   GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
   int ox = (o->xsize + l - 1) / l, oy = (o->ysize + l - 1) / l;
   for (int k = 0; k < GDALGetOverviewCount(band); k++) {
@@ -464,8 +464,8 @@ static GDALRasterBandH overview_band(rl_output *o, int b, int l) {
   return NULL;
 }
 
-int rl_ffi_output_overviews(rl_output *o, const rl_finish_opts *opts, rl_err *err) {
-  rl_ovr *v = &o->ovr;
+int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios_err *err) {
+  rios_ovr *v = &o->ovr;
   if (opts->omit_pyramids || v->active) return 0;
   int n = kept_levels(o, opts, v->levels);
   const char *agg = overview_agg(opts);
@@ -488,15 +488,15 @@ int rl_ffi_output_overviews(rl_output *o, const rl_finish_opts *opts, rl_err *er
     int l = v->levels[k];
     v->ow[k] = (o->xsize + l - 1) / l;
     v->oh[k] = (o->ysize + l - 1) / l;
-    v->rows[k] = calloc((size_t)v->oh[k], sizeof(rl_ovrrow *));
+    v->rows[k] = calloc((size_t)v->oh[k], sizeof(rios_ovrrow *));
     if (!v->rows[k]) {
-      rl_seterr(err, "%s: out of memory for overviews", o->path);
+      rios_seterr(err, "%s: out of memory for overviews", o->path);
       return -1;
     }
   }
   v->line = malloc(sizeof(double) * (size_t)v->ow[0]);
   if (!v->line) {
-    rl_seterr(err, "%s: out of memory for overviews", o->path);
+    rios_seterr(err, "%s: out of memory for overviews", o->path);
     return -1;
   }
   v->nearest = nearest;
@@ -504,10 +504,10 @@ int rl_ffi_output_overviews(rl_output *o, const rl_finish_opts *opts, rl_err *er
   return 0;
 }
 
-static rl_ovrrow *ovr_row(rl_output *o, int k, int j) {
-  rl_ovr *v = &o->ovr;
+static rios_ovrrow *ovr_row(rios_output *o, int k, int j) {
+  rios_ovr *v = &o->ovr;
   if (v->rows[k][j]) return v->rows[k][j];
-  rl_ovrrow *row = calloc(1, sizeof(*row));
+  rios_ovrrow *row = calloc(1, sizeof(*row));
   size_t n = (size_t)o->nbands * (size_t)v->ow[k];
   if (row) row->sum = calloc(n, sizeof(double));
   if (row && row->sum) row->cnt = calloc(n, sizeof(uint32_t));
@@ -520,19 +520,19 @@ static rl_ovrrow *ovr_row(rl_output *o, int k, int j) {
   return row;
 }
 
-static int ovr_store(rl_output *o, int k, int j, rl_err *err);
+static int ovr_store(rios_output *o, int k, int j, rios_err *err);
 
 /* AVERAGE: add first-level row j, complete, into the larger levels, and
    store those that are then complete. */
-static int ovr_merge_up(rl_output *o, int j, rl_err *err) {
-  rl_ovr *v = &o->ovr;
-  rl_ovrrow *src = v->rows[0][j];
+static int ovr_merge_up(rios_output *o, int j, rios_err *err) {
+  rios_ovr *v = &o->ovr;
+  rios_ovrrow *src = v->rows[0][j];
   for (int k = 1; k < v->nlevels; k++) {
     int f = v->levels[k] / v->levels[0];
     int J = j / f;
-    rl_ovrrow *dst = ovr_row(o, k, J);
+    rios_ovrrow *dst = ovr_row(o, k, J);
     if (!dst) {
-      rl_seterr(err, "%s: out of memory for overviews", o->path);
+      rios_seterr(err, "%s: out of memory for overviews", o->path);
       return -1;
     }
     for (int b = 0; b < o->nbands; b++) {
@@ -553,11 +553,11 @@ static int ovr_merge_up(rl_output *o, int j, rl_err *err) {
 }
 
 /* Store row j of level k (complete) in every band, then free it. */
-static int ovr_store(rl_output *o, int k, int j, rl_err *err) {
-  rl_ovr *v = &o->ovr;
-  rl_ovrrow *row = v->rows[k][j];
+static int ovr_store(rios_output *o, int k, int j, rios_err *err) {
+  rios_ovr *v = &o->ovr;
+  rios_ovrrow *row = v->rows[k][j];
   if (!v->nearest && k == 0 && ovr_merge_up(o, j, err) != 0) return -1;
-  double empty = o->has_nodata ? o->nodata : (o->dtype >= RL_FLOAT32 ? NAN : 0);
+  double empty = o->has_nodata ? o->nodata : (o->dtype >= RIOS_FLOAT32 ? NAN : 0);
   int w = v->ow[k];
   for (int b = 0; b < o->nbands; b++) {
     const double *sum = row->sum + (size_t)b * w;
@@ -566,7 +566,7 @@ static int ovr_store(rl_output *o, int k, int j, rl_err *err) {
     GDALRasterBandH ov = overview_band(o, b, v->levels[k]);
     if (!ov || GDALRasterIO(ov, GF_Write, 0, j, w, 1, v->line, w, 1, GDT_Float64, 0, 0)
         != CE_None) {
-      rl_seterr(err, "%s: writing row %d of the 1:%d overview of band %d failed: %s",
+      rios_seterr(err, "%s: writing row %d of the 1:%d overview of band %d failed: %s",
                 o->path, j, v->levels[k], b + 1, last_gdal_error());
       return -1;
     }
@@ -584,7 +584,7 @@ static int ovr_store(rl_output *o, int k, int j, rl_err *err) {
     const T *src = (const T *)plane;                                          \
     for (int r = 0; r < ysize; r++) {                                         \
       const T *row = src + (size_t)(r + margin) * (size_t)buf_cols + margin;  \
-      rl_ovrrow *orow = v->rows[0][(yoff + r) / l];                           \
+      rios_ovrrow *orow = v->rows[0][(yoff + r) / l];                           \
       double *sum = orow->sum + (size_t)b * v->ow[0];                         \
       uint32_t *cnt = orow->cnt + (size_t)b * v->ow[0];                       \
       int c = 0;                                                              \
@@ -632,26 +632,26 @@ static int ovr_store(rl_output *o, int k, int j, rl_err *err) {
 
 #define OVR_SWITCH(MACRO)                                                     \
   switch (o->dtype) {                                                         \
-    case RL_INT8: MACRO(int8_t); break;                                       \
-    case RL_UINT8: MACRO(uint8_t); break;                                     \
-    case RL_INT16: MACRO(int16_t); break;                                     \
-    case RL_UINT16: MACRO(uint16_t); break;                                   \
-    case RL_INT32: MACRO(int32_t); break;                                     \
-    case RL_UINT32: MACRO(uint32_t); break;                                   \
-    case RL_FLOAT32: MACRO(float); break;                                     \
-    case RL_FLOAT64: MACRO(double); break;                                    \
+    case RIOS_INT8: MACRO(int8_t); break;                                       \
+    case RIOS_UINT8: MACRO(uint8_t); break;                                     \
+    case RIOS_INT16: MACRO(int16_t); break;                                     \
+    case RIOS_UINT16: MACRO(uint16_t); break;                                   \
+    case RIOS_INT32: MACRO(int32_t); break;                                     \
+    case RIOS_UINT32: MACRO(uint32_t); break;                                   \
+    case RIOS_FLOAT32: MACRO(float); break;                                     \
+    case RIOS_FLOAT64: MACRO(double); break;                                    \
     default: break;                                                           \
   }
 
 /* Count what was written under rows j0..j1 of level k and store the rows
    now complete. */
-static int ovr_rows_done(rl_output *o, int k, int yoff, int ysize, int xsize, rl_err *err) {
-  rl_ovr *v = &o->ovr;
+static int ovr_rows_done(rios_output *o, int k, int yoff, int ysize, int xsize, rios_err *err) {
+  rios_ovr *v = &o->ovr;
   int l = v->levels[k];
   for (int j = yoff / l; j <= (yoff + ysize - 1) / l; j++) {
     int y0 = j * l > yoff ? j * l : yoff;
     int y1 = (j + 1) * l < yoff + ysize ? (j + 1) * l : yoff + ysize;
-    rl_ovrrow *row = v->rows[k][j];
+    rios_ovrrow *row = v->rows[k][j];
     row->seen += (uint64_t)(y1 - y0) * (uint64_t)xsize;
     int under = (j + 1) * l <= o->ysize ? l : o->ysize - j * l;
     if (row->seen == (uint64_t)under * (uint64_t)o->xsize && ovr_store(o, k, j, err) != 0)
@@ -660,10 +660,10 @@ static int ovr_rows_done(rl_output *o, int k, int yoff, int ysize, int xsize, rl
   return 0;
 }
 
-static int ovr_accumulate(rl_output *o, int xoff, int yoff, int xsize, int ysize,
+static int ovr_accumulate(rios_output *o, int xoff, int yoff, int xsize, int ysize,
                           const unsigned char *buf, size_t plane_bytes, int buf_cols,
-                          int margin, rl_err *err) {
-  rl_ovr *v = &o->ovr;
+                          int margin, rios_err *err) {
+  rios_ovr *v = &o->ovr;
   int has_nodata = o->has_nodata;
   double nodata = o->nodata;
   int nk = v->nearest ? v->nlevels : 1;   /* levels fed from the pixels */
@@ -671,7 +671,7 @@ static int ovr_accumulate(rl_output *o, int xoff, int yoff, int xsize, int ysize
     int l = v->levels[k];
     for (int j = yoff / l; j <= (yoff + ysize - 1) / l; j++) {
       if (!ovr_row(o, k, j)) {
-        rl_seterr(err, "%s: out of memory for overviews", o->path);
+        rios_seterr(err, "%s: out of memory for overviews", o->path);
         return -1;
       }
     }
@@ -692,12 +692,12 @@ static int ovr_accumulate(rl_output *o, int xoff, int yoff, int xsize, int ysize
 #undef OVR_SWITCH
 
 /* Every row of every level must have been stored by the last block. */
-static int ovr_finish(rl_output *o, rl_err *err) {
-  rl_ovr *v = &o->ovr;
+static int ovr_finish(rios_output *o, rios_err *err) {
+  rios_ovr *v = &o->ovr;
   for (int k = 0; k < v->nlevels; k++) {
     for (int j = 0; j < v->oh[k]; j++) {
       if (v->rows[k][j]) {
-        rl_seterr(err, "%s: row %d of the 1:%d overview was not complete when the output "
+        rios_seterr(err, "%s: row %d of the 1:%d overview was not complete when the output "
                   "was finished", o->path, j, v->levels[k]);
         return -1;
       }
@@ -708,7 +708,7 @@ static int ovr_finish(rl_output *o, rl_err *err) {
 
 /* Which of statistics and histogram the writes gather; an omitted one costs
    nothing. Call before the first write. */
-int rl_ffi_output_gather(rl_output *o, int stats, int histogram) {
+int rios_ffi_output_gather(rios_output *o, int stats, int histogram) {
   o->gather_stats = stats != 0;
   o->gather_hist = histogram != 0;
   return 0;
@@ -723,9 +723,9 @@ int rl_ffi_output_gather(rl_output *o, int stats, int histogram) {
  * done without compute threads: there the flush only competes with reading
  * for GDAL's cache lock, and the cache then fills with input tiles.
  */
-void rl_ffi_output_flush_rows(rl_output *o, int on) { o->flush_rows = on ? 1 : 0; }
+void rios_ffi_output_flush_rows(rios_output *o, int on) { o->flush_rows = on ? 1 : 0; }
 
-static int flush_finished_rows(rl_output *o, int xend, int yend, rl_err *err) {
+static int flush_finished_rows(rios_output *o, int xend, int yend, rios_err *err) {
   if (!o->flush_rows || xend != o->xsize) return 0;
   int tile_w = 0, tile_h = 0;
   GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &tile_w, &tile_h);
@@ -733,20 +733,20 @@ static int flush_finished_rows(rl_output *o, int xend, int yend, rl_err *err) {
   CPLErrorReset();
   for (int b = 1; b <= o->nbands; b++) {
     if (GDALFlushRasterCache(GDALGetRasterBand(o->ds, b)) != CE_None) {
-      rl_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, last_gdal_error());
+      rios_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, last_gdal_error());
       return -1;
     }
   }
   return 0;
 }
 
-int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
+int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
-                        rl_err *err) {
-  int esize = rl_ffi_dtype_size(o->dtype);
+                        rios_err *err) {
+  int esize = rios_ffi_dtype_size(o->dtype);
   if (xoff < 0 || yoff < 0 || xoff + xsize > o->xsize || yoff + ysize > o->ysize ||
       buf_cols < xsize + 2 * margin || buf_rows < ysize + 2 * margin) {
-    rl_seterr(err, "%s: write of window x=%d y=%d %dx%d is outside the %dx%d raster",
+    rios_seterr(err, "%s: write of window x=%d y=%d %dx%d is outside the %dx%d raster",
               o->path, xoff, yoff, xsize, ysize, o->xsize, o->ysize);
     return -1;
   }
@@ -755,10 +755,10 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
       ((size_t)margin * (size_t)buf_cols + (size_t)margin) * (size_t)esize;
   CPLErrorReset();
   CPLErr e = GDALDatasetRasterIO(o->ds, GF_Write, xoff, yoff, xsize, ysize, (void *)start,
-                                 xsize, ysize, rl_gdal_type(o->dtype), o->nbands, NULL,
+                                 xsize, ysize, rios_gdal_type(o->dtype), o->nbands, NULL,
                                  esize, (GSpacing)buf_cols * esize, (GSpacing)plane);
   if (e != CE_None) {
-    rl_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
+    rios_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
               xsize, ysize, last_gdal_error());
     return -1;
   }
@@ -781,20 +781,20 @@ int rl_ffi_output_write(rl_output *o, int xoff, int yoff, int xsize, int ysize,
  * lo/hi are the outer edges GDAL stores; vmin/vmax are the values RIOS
  * stores as STATISTICS_HISTOMIN/MAX; bin i starts at vmin + i * step.
  */
-typedef struct rl_hist {
+typedef struct rios_hist {
   int nbins, direct;
   double lo, hi, vmin, vmax, step;
   GUIntBig *counts;
-} rl_hist;
+} rios_hist;
 
-static int is_integer_dtype(int dtype) { return dtype <= RL_UINT32; }
+static int is_integer_dtype(int dtype) { return dtype <= RIOS_UINT32; }
 
-static void choose_bins(const rl_output *o, const rl_bandacc *a, rl_hist *h) {
+static void choose_bins(const rios_output *o, const rios_bandacc *a, rios_hist *h) {
   double mn = a->min, mx = a->max;
   int integer = is_integer_dtype(o->dtype);
-  if (integer && (o->thematic || o->dtype == RL_UINT8) && mn >= 0) mn = 0;
+  if (integer && (o->thematic || o->dtype == RIOS_UINT8) && mn >= 0) mn = 0;
   /* A thematic band's classes get a bin each, up to a sane number of bins. */
-  if (integer && ((o->thematic && mx - mn < (1 << 20)) || o->dtype == RL_UINT8 ||
+  if (integer && ((o->thematic && mx - mn < (1 << 20)) || o->dtype == RIOS_UINT8 ||
                   mx - mn + 1 <= 256)) {
     h->direct = 1;
     h->nbins = (int)(mx - mn + 1);
@@ -817,7 +817,7 @@ static void choose_bins(const rl_output *o, const rl_bandacc *a, rl_hist *h) {
   h->vmax = mx;
 }
 
-static int bin_of(const rl_hist *h, double v) {
+static int bin_of(const rios_hist *h, double v) {
   int i;
   if (h->direct) i = (int)(v - h->vmin);
   else {
@@ -831,8 +831,8 @@ static int bin_of(const rl_hist *h, double v) {
 
 /* Fill h->counts for band b from the per-value counts or the fine
    histogram gathered while the blocks were written. */
-static int histogram_counts(rl_output *o, int b, rl_hist *h, rl_err *err) {
-  rl_bandacc *a = &o->acc[b];
+static int histogram_counts(rios_output *o, int b, rios_hist *h, rios_err *err) {
+  rios_bandacc *a = &o->acc[b];
   (void)err;
   if (a->direct) {
     long offset;
@@ -844,7 +844,7 @@ static int histogram_counts(rl_output *o, int b, rl_hist *h, rl_err *err) {
     return 0;
   }
   int integer_bins = a->width == 1 && is_integer_dtype(o->dtype);
-  for (int64_t i = 0; i < RL_FINE_BINS; i++) {
+  for (int64_t i = 0; i < RIOS_FINE_BINS; i++) {
     uint64_t c = a->fine[i];
     if (!c) continue;
     /* The bin's centre (its value, for integer bins of width 1), kept
@@ -866,14 +866,14 @@ static void set_double_item(GDALRasterBandH band, const char *key, double v, int
   GDALSetMetadataItem(band, key, s, NULL);
 }
 
-static int write_histogram(rl_output *o, int b, rl_err *err) {
-  rl_bandacc *a = &o->acc[b];
+static int write_histogram(rios_output *o, int b, rios_err *err) {
+  rios_bandacc *a = &o->acc[b];
   GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
-  rl_hist h;
+  rios_hist h;
   choose_bins(o, a, &h);
   h.counts = calloc((size_t)h.nbins, sizeof(GUIntBig));
   if (!h.counts) {
-    rl_seterr(err, "%s: out of memory for the histogram", o->path);
+    rios_seterr(err, "%s: out of memory for the histogram", o->path);
     return -1;
   }
   if (histogram_counts(o, b, &h, err) != 0) {
@@ -881,7 +881,7 @@ static int write_histogram(rl_output *o, int b, rl_err *err) {
     return -1;
   }
   if (GDALSetDefaultHistogramEx(band, h.lo, h.hi, h.nbins, h.counts) != CE_None) {
-    rl_seterr(err, "%s: cannot store the histogram of band %d: %s", o->path, b + 1,
+    rios_seterr(err, "%s: cannot store the histogram of band %d: %s", o->path, b + 1,
               last_gdal_error());
     free(h.counts);
     return -1;
@@ -919,15 +919,15 @@ static int write_histogram(rl_output *o, int b, rl_err *err) {
   return 0;
 }
 
-static int write_basic_stats(rl_output *o, int b, rl_err *err) {
-  rl_bandacc *a = &o->acc[b];
+static int write_basic_stats(rios_output *o, int b, rios_err *err) {
+  rios_bandacc *a = &o->acc[b];
   GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
   double n = (double)a->count;
   double mean = a->shift + a->sum / n;
   double var = (a->sumsq - a->sum * a->sum / n) / n;
   double sd = var > 0 ? sqrt(var) : 0;
   if (GDALSetRasterStatistics(band, a->min, a->max, mean, sd) != CE_None) {
-    rl_seterr(err, "%s: cannot store the statistics of band %d: %s", o->path, b + 1,
+    rios_seterr(err, "%s: cannot store the statistics of band %d: %s", o->path, b + 1,
               last_gdal_error());
     return -1;
   }
@@ -937,15 +937,15 @@ static int write_basic_stats(rl_output *o, int b, rl_err *err) {
   return 0;
 }
 
-int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
-                         rl_finish_times *times, rl_err *err) {
+int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
+                         rios_finish_times *times, rios_err *err) {
   times->basicstats = times->histogram = times->pyramids = 0;
   if (!opts->omit_pyramids && o->ovr.active) {
-    double t0 = rl_ffi_now();
+    double t0 = rios_ffi_now();
     if (ovr_finish(o, err) != 0) return -1;
-    times->pyramids = rl_ffi_now() - t0;
+    times->pyramids = rios_ffi_now() - t0;
   } else if (!opts->omit_pyramids) {
-    double t0 = rl_ffi_now();
+    double t0 = rios_ffi_now();
     int levels[32];
     int n = kept_levels(o, opts, levels);
     if (n > 0) {
@@ -959,29 +959,29 @@ int rl_ffi_output_finish(rl_output *o, const rl_finish_opts *opts,
       CPLErr built = GDALBuildOverviews(o->ds, agg, n, levels, 0, NULL, NULL, NULL);
       if (chunky) CPLSetThreadLocalConfigOption("GDAL_OVR_CHUNKYSIZE", NULL);
       if (built != CE_None) {
-        rl_seterr(err, "%s: building overviews failed: %s", o->path, last_gdal_error());
+        rios_seterr(err, "%s: building overviews failed: %s", o->path, last_gdal_error());
         return -1;
       }
     }
-    times->pyramids = rl_ffi_now() - t0;
+    times->pyramids = rios_ffi_now() - t0;
   }
   for (int b = 0; b < o->nbands; b++) {
     if (o->acc[b].count == 0) continue;  /* all nodata: nothing to describe */
     if (!opts->omit_basic_stats && (o->gather_stats || o->gather_hist)) {
-      double t0 = rl_ffi_now();
+      double t0 = rios_ffi_now();
       if (write_basic_stats(o, b, err) != 0) return -1;
-      times->basicstats += rl_ffi_now() - t0;
+      times->basicstats += rios_ffi_now() - t0;
     }
     if (!opts->omit_histogram && o->gather_hist) {
-      double t0 = rl_ffi_now();
+      double t0 = rios_ffi_now();
       if (write_histogram(o, b, err) != 0) return -1;
-      times->histogram += rl_ffi_now() - t0;
+      times->histogram += rios_ffi_now() - t0;
     }
   }
   return 0;
 }
 
-void rl_ffi_output_close(rl_output *o) {
+void rios_ffi_output_close(rios_output *o) {
   if (!o) return;
   if (o->ds) GDALClose(o->ds);
   output_free(o);

@@ -17,7 +17,7 @@
  *
  * Read workers are plain C threads, each with its own GDAL handle on every
  * input. Compute workers are C threads that each build a Lua state with
- * rl_state_new and run lua/rios/worker.lua, which loads the user's script
+ * rios_state_new and run lua/rios/worker.lua, which loads the user's script
  * again and takes blocks from this pipeline until there are none left.
  *
  * Every wait is bounded by the timeout the user chose for it (negative:
@@ -28,8 +28,8 @@
  * few threads and every state change is worth a look by each waiter.
  */
 #include "host.h"
-#include "rl_ffi.h"
-#include "rl_internal.h"
+#include "rios_ffi.h"
+#include "rios_internal.h"
 
 #include <cpl_error.h>
 #include <errno.h>
@@ -45,40 +45,40 @@
 
 enum { SLOT_FREE, SLOT_READING, SLOT_READY, SLOT_COMPUTING, SLOT_DONE, SLOT_WRITING };
 
-typedef struct rl_slot {
-  rl_block pub;          /* what Lua sees; first member */
+typedef struct rios_slot {
+  rios_block pub;          /* what Lua sees; first member */
   int state;
   int nmissing;          /* inputs not yet read */
   size_t *inbytes;       /* capacity of each input buffer */
-} rl_slot;
+} rios_slot;
 
-typedef struct rl_reader {
-  rl_pipeline *p;
+typedef struct rios_reader {
+  rios_pipeline *p;
   int id;                /* 1-based, for messages */
   int started;
   pthread_t thread;
-  rl_raster **rasters;   /* one handle per input, never shared */
-} rl_reader;
+  rios_raster **rasters;   /* one handle per input, never shared */
+} rios_reader;
 
-typedef struct rl_cworker {
-  rl_pipeline *p;
+typedef struct rios_cworker {
+  rios_pipeline *p;
   int id;                /* 1-based */
   int started;
   pthread_t thread;
   char *result;          /* serialized otherargs and timers, owned */
   size_t result_len;
-} rl_cworker;
+} rios_cworker;
 
-struct rl_pipeline {
-  rl_pipe_config cfg;    /* inputs points at our own copy */
-  rl_pipe_input *inputs;
+struct rios_pipeline {
+  rios_pipe_config cfg;    /* inputs points at our own copy */
+  rios_pipe_input *inputs;
   int nx, ny, nblocks, njobs;
 
   pthread_mutex_t mu;
   pthread_cond_t changed;
 
   int nslots;
-  rl_slot *slots;
+  rios_slot *slots;
 
   /* Guarded by mu. */
   int next_job;          /* read jobs (block * ninputs + input) claimed */
@@ -90,8 +90,8 @@ struct rl_pipeline {
   int nfailures;
   char *errmsg;          /* the first failure, owned */
 
-  rl_reader *readers;
-  rl_cworker *workers;
+  rios_reader *readers;
+  rios_cworker *workers;
   int joined;
   char *blob;            /* what every compute worker's Lua state starts from */
   size_t blob_len;
@@ -103,26 +103,26 @@ struct rl_pipeline {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-size_t rl_ffi_pipeline_layout(int what) {
+size_t rios_ffi_pipeline_layout(int what) {
   switch (what) {
-    case 0: return sizeof(rl_pipe_input);
-    case 1: return sizeof(rl_pipe_config);
-    case 2: return offsetof(rl_pipe_config, inputs);
-    case 3: return offsetof(rl_pipe_config, read_insert_timeout);
-    case 4: return sizeof(rl_block_out);
-    case 5: return sizeof(rl_block);
-    case 6: return offsetof(rl_block, inputs);
-    case 7: return offsetof(rl_block, outputs);
+    case 0: return sizeof(rios_pipe_input);
+    case 1: return sizeof(rios_pipe_config);
+    case 2: return offsetof(rios_pipe_config, inputs);
+    case 3: return offsetof(rios_pipe_config, read_insert_timeout);
+    case 4: return sizeof(rios_block_out);
+    case 5: return sizeof(rios_block);
+    case 6: return offsetof(rios_block, inputs);
+    case 7: return offsetof(rios_block, outputs);
     default: return 0;
   }
 }
 
-int rl_ffi_cpu_count(void) {
+int rios_ffi_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
 }
 
-void rl_ffi_sleep(double seconds) {
+void rios_ffi_sleep(double seconds) {
   if (!(seconds > 0)) return;
   struct timespec ts;
   ts.tv_sec = (time_t)seconds;
@@ -147,7 +147,7 @@ static int deadline_in(double timeout, struct timespec *dl) {
 }
 
 /* Wait for a change; returns 1 when the deadline has passed. mu is held. */
-static int wait_change(rl_pipeline *p, int bounded, const struct timespec *dl) {
+static int wait_change(rios_pipeline *p, int bounded, const struct timespec *dl) {
   if (!bounded) {
     pthread_cond_wait(&p->changed, &p->mu);
     return 0;
@@ -156,7 +156,7 @@ static int wait_change(rl_pipeline *p, int bounded, const struct timespec *dl) {
 }
 
 /* Record a failure and stop everything. mu is held. */
-static void fail_locked(rl_pipeline *p, const char *msg) {
+static void fail_locked(rios_pipeline *p, const char *msg) {
   p->nfailures++;
   if (!p->stopped) {
     p->stopped = 1;
@@ -166,8 +166,8 @@ static void fail_locked(rl_pipeline *p, const char *msg) {
   pthread_cond_broadcast(&p->changed);
 }
 
-static void failf_locked(rl_pipeline *p, const char *fmt, ...) RL_PRINTF(2, 3);
-static void failf_locked(rl_pipeline *p, const char *fmt, ...) {
+static void failf_locked(rios_pipeline *p, const char *fmt, ...) RIOS_PRINTF(2, 3);
+static void failf_locked(rios_pipeline *p, const char *fmt, ...) {
   char msg[2048];
   va_list ap;
   va_start(ap, fmt);
@@ -176,28 +176,28 @@ static void failf_locked(rl_pipeline *p, const char *fmt, ...) {
   fail_locked(p, msg);
 }
 
-void rl_ffi_pipeline_fail(rl_pipeline *p, const char *msg) {
+void rios_ffi_pipeline_fail(rios_pipeline *p, const char *msg) {
   pthread_mutex_lock(&p->mu);
   fail_locked(p, msg);
   pthread_mutex_unlock(&p->mu);
 }
 
-int rl_ffi_pipeline_failed(rl_pipeline *p, rl_err *err) {
+int rios_ffi_pipeline_failed(rios_pipeline *p, rios_err *err) {
   pthread_mutex_lock(&p->mu);
   int failed = p->stopped && p->errmsg;
   if (failed) {
     if (p->nfailures > 1) {
-      rl_seterr(err, "%s\n(and %d more error%s in other workers)", p->errmsg,
+      rios_seterr(err, "%s\n(and %d more error%s in other workers)", p->errmsg,
                 p->nfailures - 1, p->nfailures > 2 ? "s" : "");
     } else {
-      rl_seterr(err, "%s", p->errmsg);
+      rios_seterr(err, "%s", p->errmsg);
     }
   }
   pthread_mutex_unlock(&p->mu);
   return failed;
 }
 
-static void block_place(const rl_pipeline *p, int index, int *xoff, int *yoff, int *cols,
+static void block_place(const rios_pipeline *p, int index, int *xoff, int *yoff, int *cols,
                         int *rows) {
   int xb = index % p->nx, yb = index / p->nx;
   *xoff = xb * p->cfg.wx;
@@ -207,7 +207,7 @@ static void block_place(const rl_pipeline *p, int index, int *xoff, int *yoff, i
 }
 
 /* "(row r, col c) [x=.. y=.. WxH]", as rios/outputs.lua block_label. */
-static void block_label(const rl_pipeline *p, int index, char *buf, size_t n) {
+static void block_label(const rios_pipeline *p, int index, char *buf, size_t n) {
   int xoff, yoff, cols, rows;
   block_place(p, index, &xoff, &yoff, &cols, &rows);
   snprintf(buf, n, "(row %d, col %d) [x=%d y=%d %dx%d]", index / p->nx, index % p->nx, xoff,
@@ -221,15 +221,15 @@ static const char *fmt_timeout(double t, char *buf, size_t n) {
 
 /* ---- making and freeing ----------------------------------------------- */
 
-static void slots_free(rl_pipeline *p) {
+static void slots_free(rios_pipeline *p) {
   if (!p->slots) return;
   for (int s = 0; s < p->nslots; s++) {
-    rl_slot *sl = &p->slots[s];
+    rios_slot *sl = &p->slots[s];
     if (sl->pub.inputs) {
-      for (int i = 0; i < p->cfg.ninputs; i++) rl_ffi_heap_free(sl->pub.inputs[i]);
+      for (int i = 0; i < p->cfg.ninputs; i++) rios_ffi_heap_free(sl->pub.inputs[i]);
       free(sl->pub.inputs);
     }
-    rl_ffi_arena_free(sl->pub.arena);
+    rios_ffi_arena_free(sl->pub.arena);
     free(sl->pub.outputs);
     free(sl->inbytes);
   }
@@ -237,9 +237,9 @@ static void slots_free(rl_pipeline *p) {
   p->slots = NULL;
 }
 
-void rl_ffi_pipeline_free(rl_pipeline *p) {
+void rios_ffi_pipeline_free(rios_pipeline *p) {
   if (!p) return;
-  rl_ffi_pipeline_finish(p);
+  rios_ffi_pipeline_finish(p);
   slots_free(p);
   if (p->workers) {
     for (int w = 0; w < p->cfg.compute_workers; w++) free(p->workers[w].result);
@@ -262,16 +262,16 @@ void rl_ffi_pipeline_free(rl_pipeline *p) {
   free(p);
 }
 
-rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err) {
+rios_pipeline *rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_err *err) {
   if (cfg->ninputs < 1 || cfg->wx < 1 || cfg->wy < 1 || cfg->grid_cols < 1 ||
       cfg->grid_rows < 1 || cfg->read_workers < 0 || cfg->compute_workers < 0 ||
       cfg->overlap < 0 || cfg->noutputs < 0) {
-    rl_seterr(err, "bad pipeline configuration");
+    rios_seterr(err, "bad pipeline configuration");
     return NULL;
   }
-  rl_pipeline *p = calloc(1, sizeof(*p));
+  rios_pipeline *p = calloc(1, sizeof(*p));
   if (!p) {
-    rl_seterr(err, "out of memory making the block pipeline");
+    rios_seterr(err, "out of memory making the block pipeline");
     return NULL;
   }
   pthread_mutex_init(&p->mu, NULL);
@@ -301,11 +301,11 @@ rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err) {
   }
   if (p->nslots > p->nblocks + 1) p->nslots = p->nblocks + 1;
 
-  p->inputs = calloc((size_t)nin, sizeof(rl_pipe_input));
-  p->slots = calloc((size_t)p->nslots, sizeof(rl_slot));
-  p->readers = calloc((size_t)(cfg->read_workers > 0 ? cfg->read_workers : 1), sizeof(rl_reader));
+  p->inputs = calloc((size_t)nin, sizeof(rios_pipe_input));
+  p->slots = calloc((size_t)p->nslots, sizeof(rios_slot));
+  p->readers = calloc((size_t)(cfg->read_workers > 0 ? cfg->read_workers : 1), sizeof(rios_reader));
   p->workers = calloc((size_t)(cfg->compute_workers > 0 ? cfg->compute_workers : 1),
-                      sizeof(rl_cworker));
+                      sizeof(rios_cworker));
   p->read_times = malloc(sizeof(double) * (size_t)p->njobs);
   p->insert_waits = malloc(sizeof(double) * (size_t)p->nblocks);
   if (!p->inputs || !p->slots || !p->readers || !p->workers || !p->read_times ||
@@ -323,38 +323,38 @@ rl_pipeline *rl_ffi_pipeline_new(const rl_pipe_config *cfg, rl_err *err) {
   size_t bcols = (size_t)(cfg->wx < cfg->grid_cols ? cfg->wx : cfg->grid_cols) + 2 * (size_t)cfg->overlap;
   size_t brows = (size_t)(cfg->wy < cfg->grid_rows ? cfg->wy : cfg->grid_rows) + 2 * (size_t)cfg->overlap;
   for (int s = 0; s < p->nslots; s++) {
-    rl_slot *sl = &p->slots[s];
+    rios_slot *sl = &p->slots[s];
     sl->pub.index = -1;
     sl->pub.inputs = calloc((size_t)nin, sizeof(void *));
     sl->inbytes = calloc((size_t)nin, sizeof(size_t));
-    sl->pub.outputs = calloc((size_t)(cfg->noutputs > 0 ? cfg->noutputs : 1), sizeof(rl_block_out));
-    sl->pub.arena = rl_ffi_arena_new(err);
+    sl->pub.outputs = calloc((size_t)(cfg->noutputs > 0 ? cfg->noutputs : 1), sizeof(rios_block_out));
+    sl->pub.arena = rios_ffi_arena_new(err);
     if (!sl->pub.inputs || !sl->inbytes || !sl->pub.outputs || !sl->pub.arena) goto oom;
     for (int i = 0; i < nin; i++) {
       size_t nbytes = (size_t)p->inputs[i].nbands * bcols * brows *
-                      (size_t)rl_ffi_dtype_size(p->inputs[i].dtype);
-      sl->pub.inputs[i] = rl_ffi_heap_alloc(nbytes, err);
+                      (size_t)rios_ffi_dtype_size(p->inputs[i].dtype);
+      sl->pub.inputs[i] = rios_ffi_heap_alloc(nbytes, err);
       if (!sl->pub.inputs[i]) goto oom;
       sl->inbytes[i] = nbytes;
     }
   }
   return p;
 oom:
-  rl_ffi_pipeline_free(p);
-  rl_seterr(err, "out of memory making the block pipeline");
+  rios_ffi_pipeline_free(p);
+  rios_seterr(err, "out of memory making the block pipeline");
   return NULL;
 }
 
 /* ---- read workers ----------------------------------------------------- */
 
-static rl_slot *free_slot(rl_pipeline *p) {
+static rios_slot *free_slot(rios_pipeline *p) {
   for (int s = 0; s < p->nslots; s++) {
     if (p->slots[s].state == SLOT_FREE) return &p->slots[s];
   }
   return NULL;
 }
 
-static rl_slot *slot_of(rl_pipeline *p, int index, int state) {
+static rios_slot *slot_of(rios_pipeline *p, int index, int state) {
   for (int s = 0; s < p->nslots; s++) {
     if (p->slots[s].pub.index == index && p->slots[s].state == state) return &p->slots[s];
   }
@@ -362,16 +362,16 @@ static rl_slot *slot_of(rl_pipeline *p, int index, int state) {
 }
 
 static void *reader_main(void *arg) {
-  rl_reader *r = arg;
-  rl_pipeline *p = r->p;
+  rios_reader *r = arg;
+  rios_pipeline *p = r->p;
   int nin = p->cfg.ninputs, ov = p->cfg.overlap;
-  rl_err err;
+  rios_err err;
   /* GDAL's messages reach the user through err, not printed by GDAL's
      default handler (the handler stack is per thread). */
   CPLPushErrorHandler(CPLQuietErrorHandler);
   for (int i = 0; i < nin; i++) {
-    r->rasters[i] = rl_ffi_raster_open(p->inputs[i].read_name, &err);
-    if (!r->rasters[i] || rl_ffi_raster_set_label(r->rasters[i], p->inputs[i].label, &err) != 0) {
+    r->rasters[i] = rios_ffi_raster_open(p->inputs[i].read_name, &err);
+    if (!r->rasters[i] || rios_ffi_raster_set_label(r->rasters[i], p->inputs[i].label, &err) != 0) {
       pthread_mutex_lock(&p->mu);
       /* A VRT's name is its XML: name the file instead. */
       if (strcmp(p->inputs[i].read_name, p->inputs[i].label) == 0) {
@@ -391,13 +391,13 @@ static void *reader_main(void *arg) {
   for (;;) {
     if (p->stopped || p->next_job >= p->njobs) break;
     int job = p->next_job, b = job / nin, i = job % nin;
-    rl_slot *sl;
+    rios_slot *sl;
     if (i == 0) {
       sl = p->rbuf_count < p->rbuf_cap ? free_slot(p) : NULL;
       if (!sl) {
         if (waiting_for != job) {
           waiting_for = job;
-          wait0 = rl_ffi_now();
+          wait0 = rios_ffi_now();
           bounded = deadline_in(p->cfg.read_insert_timeout, &dl);
         }
         if (wait_change(p, bounded, &dl) && p->next_job == job && !p->stopped &&
@@ -412,7 +412,7 @@ static void *reader_main(void *arg) {
         }
         continue;
       }
-      p->insert_waits[b] = waiting_for == job ? rl_ffi_now() - wait0 : 0.0;
+      p->insert_waits[b] = waiting_for == job ? rios_ffi_now() - wait0 : 0.0;
       sl->state = SLOT_READING;
       sl->pub.index = b;
       sl->pub.xblock = b % p->nx;
@@ -431,12 +431,12 @@ static void *reader_main(void *arg) {
 
     int xoff, yoff, cols, rows;
     block_place(p, b, &xoff, &yoff, &cols, &rows);
-    const rl_pipe_input *in = &p->inputs[i];
-    double t0 = rl_ffi_now();
-    int rc = rl_ffi_raster_read(r->rasters[i], xoff + in->xshift - ov, yoff + in->yshift - ov,
+    const rios_pipe_input *in = &p->inputs[i];
+    double t0 = rios_ffi_now();
+    int rc = rios_ffi_raster_read(r->rasters[i], xoff + in->xshift - ov, yoff + in->yshift - ov,
                                 cols + 2 * ov, rows + 2 * ov, in->nbands, NULL,
                                 sl->pub.inputs[i], in->dtype, &err);
-    p->read_times[job] = rl_ffi_now() - t0;
+    p->read_times[job] = rios_ffi_now() - t0;
 
     pthread_mutex_lock(&p->mu);
     if (rc != 0) {
@@ -453,7 +453,7 @@ static void *reader_main(void *arg) {
   pthread_mutex_unlock(&p->mu);
 done:
   for (int i = 0; i < nin; i++) {
-    rl_ffi_raster_close(r->rasters[i]);
+    rios_ffi_raster_close(r->rasters[i]);
     r->rasters[i] = NULL;
   }
   CPLPopErrorHandler();
@@ -465,21 +465,21 @@ done:
 /* Take block *next (in block order) once it is in state `ready`, marking it
    `taken`; 1 when every block has been taken. Both buffers are emptied this
    way; `which` describes the buffer for the timeout message. */
-typedef struct rl_pop_kind {
+typedef struct rios_pop_kind {
   const char *buffer, *done, *worker, *key;
-} rl_pop_kind;
+} rios_pop_kind;
 
-static int pop_in_order(rl_pipeline *p, int *next, int *count, int ready, int taken,
-                        double timeout, const rl_pop_kind *which, rl_block **out,
-                        double *waited, rl_err *err) {
-  double t0 = rl_ffi_now();
+static int pop_in_order(rios_pipeline *p, int *next, int *count, int ready, int taken,
+                        double timeout, const rios_pop_kind *which, rios_block **out,
+                        double *waited, rios_err *err) {
+  double t0 = rios_ffi_now();
   struct timespec dl;
   int bounded = deadline_in(timeout, &dl);
   int rc;
   pthread_mutex_lock(&p->mu);
   for (;;) {
     if (p->stopped) {
-      rl_seterr(err, "stopped");
+      rios_seterr(err, "stopped");
       rc = -1;
       break;
     }
@@ -487,7 +487,7 @@ static int pop_in_order(rl_pipeline *p, int *next, int *count, int ready, int ta
       rc = 1;
       break;
     }
-    rl_slot *sl = slot_of(p, *next, ready);
+    rios_slot *sl = slot_of(p, *next, ready);
     if (sl) {
       sl->state = taken;
       (*count)--;
@@ -504,13 +504,13 @@ static int pop_in_order(rl_pipeline *p, int *next, int *count, int ready, int ta
                    "controls.concurrency.%s (current value = %s)",
                    *next, which->buffer, *next, which->done, which->worker, which->key,
                    fmt_timeout(timeout, t, sizeof(t)));
-      rl_seterr(err, "stopped");
+      rios_seterr(err, "stopped");
       rc = -1;
       break;
     }
   }
   pthread_mutex_unlock(&p->mu);
-  if (waited) *waited = rl_ffi_now() - t0;
+  if (waited) *waited = rios_ffi_now() - t0;
   return rc;
 }
 
@@ -519,8 +519,8 @@ static int pop_in_order(rl_pipeline *p, int *next, int *count, int ready, int ta
    with later blocks while the one the writer waits for is still unread, and
    with one compute thread nobody would be left to compute it. In order,
    the block the writer waits for has always been taken already. */
-int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_err *err) {
-  static const rl_pop_kind which = {"read", "taken from it", "read", "read_buffer_pop_timeout"};
+int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err) {
+  static const rios_pop_kind which = {"read", "taken from it", "read", "read_buffer_pop_timeout"};
   return pop_in_order(p, &p->npopped, &p->rbuf_count, SLOT_READY, SLOT_COMPUTING,
                       p->cfg.read_pop_timeout, &which, out, waited, err);
 }
@@ -529,27 +529,27 @@ int rl_ffi_pipeline_pop_read(rl_pipeline *p, rl_block **out, double *waited, rl_
    block's arena or input buffers does; anything else (an array the worker
    made before apply and fills again for every block) is copied into the
    arena first. */
-int rl_ffi_pipeline_set_output(rl_pipeline *p, rl_block *b, int j, void *data, int dtype,
-                               int bands, int rows, int cols, rl_err *err) {
-  rl_slot *sl = (rl_slot *)b;
+int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *data, int dtype,
+                               int bands, int rows, int cols, rios_err *err) {
+  rios_slot *sl = (rios_slot *)b;
   if (j < 0 || j >= p->cfg.noutputs) {
-    rl_seterr(err, "output %d out of range", j);
+    rios_seterr(err, "output %d out of range", j);
     return -1;
   }
-  size_t nbytes = (size_t)bands * (size_t)rows * (size_t)cols * (size_t)rl_ffi_dtype_size(dtype);
-  int stays = rl_arena_owns(b->arena, data, nbytes);
+  size_t nbytes = (size_t)bands * (size_t)rows * (size_t)cols * (size_t)rios_ffi_dtype_size(dtype);
+  int stays = rios_arena_owns(b->arena, data, nbytes);
   for (int i = 0; !stays && i < p->cfg.ninputs; i++) {
     const unsigned char *lo = b->inputs[i];
     const unsigned char *d = data;
     stays = d >= lo && d + nbytes <= lo + sl->inbytes[i];
   }
   if (!stays) {
-    void *copy = rl_ffi_arena_alloc(b->arena, nbytes, err);
+    void *copy = rios_ffi_arena_alloc(b->arena, nbytes, err);
     if (!copy) return -1;
     memcpy(copy, data, nbytes);
     data = copy;
   }
-  rl_block_out *o = &b->outputs[j];
+  rios_block_out *o = &b->outputs[j];
   o->data = data;
   o->dtype = dtype;
   o->bands = bands;
@@ -558,9 +558,9 @@ int rl_ffi_pipeline_set_output(rl_pipeline *p, rl_block *b, int j, void *data, i
   return 0;
 }
 
-int rl_ffi_pipeline_push(rl_pipeline *p, rl_block *b, double *waited, rl_err *err) {
-  rl_slot *sl = (rl_slot *)b;
-  double t0 = rl_ffi_now();
+int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err) {
+  rios_slot *sl = (rios_slot *)b;
+  double t0 = rios_ffi_now();
   struct timespec dl;
   int bounded = deadline_in(p->cfg.compute_insert_timeout, &dl);
   int rc = 0;
@@ -578,7 +578,7 @@ int rl_ffi_pipeline_push(rl_pipeline *p, rl_block *b, double *waited, rl_err *er
     }
   }
   if (p->stopped) {
-    rl_seterr(err, "stopped");
+    rios_seterr(err, "stopped");
     rc = -1;
   } else {
     sl->state = SLOT_DONE;
@@ -586,21 +586,21 @@ int rl_ffi_pipeline_push(rl_pipeline *p, rl_block *b, double *waited, rl_err *er
     pthread_cond_broadcast(&p->changed);
   }
   pthread_mutex_unlock(&p->mu);
-  if (waited) *waited = rl_ffi_now() - t0;
+  if (waited) *waited = rios_ffi_now() - t0;
   return rc;
 }
 
-int rl_ffi_pipeline_pop_done(rl_pipeline *p, rl_block **out, double *waited, rl_err *err) {
-  static const rl_pop_kind which = {"compute", "written", "compute",
+int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited, rios_err *err) {
+  static const rios_pop_kind which = {"compute", "written", "compute",
                                     "compute_buffer_pop_timeout"};
   return pop_in_order(p, &p->next_write, &p->cbuf_count, SLOT_DONE, SLOT_WRITING,
                       p->cfg.compute_pop_timeout, &which, out, waited, err);
 }
 
-void rl_ffi_pipeline_release(rl_pipeline *p, rl_block *b) {
-  rl_slot *sl = (rl_slot *)b;
-  rl_ffi_arena_reset(b->arena);
-  memset(b->outputs, 0, sizeof(rl_block_out) * (size_t)(p->cfg.noutputs > 0 ? p->cfg.noutputs : 1));
+void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b) {
+  rios_slot *sl = (rios_slot *)b;
+  rios_ffi_arena_reset(b->arena);
+  memset(b->outputs, 0, sizeof(rios_block_out) * (size_t)(p->cfg.noutputs > 0 ? p->cfg.noutputs : 1));
   pthread_mutex_lock(&p->mu);
   sl->state = SLOT_FREE;
   sl->pub.index = -1;
@@ -615,10 +615,10 @@ void rl_ffi_pipeline_release(rl_pipeline *p, rl_block *b) {
 static const char worker_boot[] = "return require('rios.worker').boot()";
 
 static void *cworker_main(void *arg) {
-  rl_cworker *w = arg;
-  rl_pipeline *p = w->p;
+  rios_cworker *w = arg;
+  rios_pipeline *p = w->p;
   char msg[1024];
-  lua_State *L = rl_state_new(msg, sizeof(msg));
+  lua_State *L = rios_state_new(msg, sizeof(msg));
   if (!L) {
     pthread_mutex_lock(&p->mu);
     failf_locked(p, "compute worker %d: %s", w->id, msg);
@@ -634,7 +634,7 @@ static void *cworker_main(void *arg) {
   lua_setfield(L, -2, "blob");
   lua_setfield(L, LUA_REGISTRYINDEX, "rios.worker");
   int status = luaL_loadbuffer(L, worker_boot, sizeof(worker_boot) - 1, "=rios.worker");
-  if (status == 0) status = rl_docall(L, 0, 0);
+  if (status == 0) status = rios_docall(L, 0, 0);
   if (status != 0) {
     /* rios.worker reports the errors it catches itself; this is one it could
        not (a broken installation, out of memory). */
@@ -647,41 +647,41 @@ static void *cworker_main(void *arg) {
   return NULL;
 }
 
-int rl_ffi_pipeline_set_result(rl_pipeline *p, int worker, const char *s, size_t len,
-                               rl_err *err) {
+int rios_ffi_pipeline_set_result(rios_pipeline *p, int worker, const char *s, size_t len,
+                               rios_err *err) {
   if (worker < 1 || worker > p->cfg.compute_workers) {
-    rl_seterr(err, "no compute worker %d", worker);
+    rios_seterr(err, "no compute worker %d", worker);
     return -1;
   }
   char *copy = malloc(len + 1);
   if (!copy) {
-    rl_seterr(err, "out of memory keeping compute worker %d's otherargs", worker);
+    rios_seterr(err, "out of memory keeping compute worker %d's otherargs", worker);
     return -1;
   }
   memcpy(copy, s, len);
   copy[len] = '\0';
-  rl_cworker *w = &p->workers[worker - 1];
+  rios_cworker *w = &p->workers[worker - 1];
   free(w->result);
   w->result = copy;
   w->result_len = len;
   return 0;
 }
 
-/* Read by the main thread after rl_ffi_pipeline_finish. Borrowed. */
-const char *rl_ffi_pipeline_result(rl_pipeline *p, int worker, size_t *len) {
+/* Read by the main thread after rios_ffi_pipeline_finish. Borrowed. */
+const char *rios_ffi_pipeline_result(rios_pipeline *p, int worker, size_t *len) {
   if (worker < 1 || worker > p->cfg.compute_workers) return NULL;
-  rl_cworker *w = &p->workers[worker - 1];
+  rios_cworker *w = &p->workers[worker - 1];
   *len = w->result_len;
   return w->result;
 }
 
 /* ---- starting and stopping -------------------------------------------- */
 
-int rl_ffi_pipeline_start(rl_pipeline *p, const char *blob, size_t len, rl_err *err) {
+int rios_ffi_pipeline_start(rios_pipeline *p, const char *blob, size_t len, rios_err *err) {
   if (p->cfg.compute_workers > 0) {
     p->blob = malloc(len + 1);
     if (!p->blob) {
-      rl_seterr(err, "out of memory starting compute workers");
+      rios_seterr(err, "out of memory starting compute workers");
       return -1;
     }
     memcpy(p->blob, blob, len);
@@ -690,20 +690,20 @@ int rl_ffi_pipeline_start(rl_pipeline *p, const char *blob, size_t len, rl_err *
   }
   p->joined = 0;
   for (int r = 0; r < p->cfg.read_workers; r++) {
-    rl_reader *rd = &p->readers[r];
+    rios_reader *rd = &p->readers[r];
     rd->p = p;
     rd->id = r + 1;
-    rd->rasters = calloc((size_t)p->cfg.ninputs, sizeof(rl_raster *));
+    rd->rasters = calloc((size_t)p->cfg.ninputs, sizeof(rios_raster *));
     int rc = rd->rasters ? pthread_create(&rd->thread, NULL, reader_main, rd) : ENOMEM;
     if (rc != 0) {
-      rl_seterr(err, "cannot start read worker %d: %s", r + 1, strerror(rc));
-      rl_ffi_pipeline_fail(p, err->msg);
+      rios_seterr(err, "cannot start read worker %d: %s", r + 1, strerror(rc));
+      rios_ffi_pipeline_fail(p, err->msg);
       return -1;
     }
     rd->started = 1;
   }
   for (int w = 0; w < p->cfg.compute_workers; w++) {
-    rl_cworker *cw = &p->workers[w];
+    rios_cworker *cw = &p->workers[w];
     cw->p = p;
     cw->id = w + 1;
     /* LuaJIT and GDAL want more stack than some defaults give. */
@@ -713,8 +713,8 @@ int rl_ffi_pipeline_start(rl_pipeline *p, const char *blob, size_t len, rl_err *
     int rc = pthread_create(&cw->thread, &attr, cworker_main, cw);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-      rl_seterr(err, "cannot start compute worker %d: %s", w + 1, strerror(rc));
-      rl_ffi_pipeline_fail(p, err->msg);
+      rios_seterr(err, "cannot start compute worker %d: %s", w + 1, strerror(rc));
+      rios_ffi_pipeline_fail(p, err->msg);
       return -1;
     }
     cw->started = 1;
@@ -724,17 +724,17 @@ int rl_ffi_pipeline_start(rl_pipeline *p, const char *blob, size_t len, rl_err *
 
 /* Join every thread (after a failure they stop at their next wait). Returns
    1 when the run failed. Safe to call more than once. */
-int rl_ffi_pipeline_finish(rl_pipeline *p) {
+int rios_ffi_pipeline_finish(rios_pipeline *p) {
   if (!p->joined) {
     for (int r = 0; r < p->cfg.read_workers; r++) {
-      rl_reader *rd = &p->readers[r];
+      rios_reader *rd = &p->readers[r];
       if (rd->started) pthread_join(rd->thread, NULL);
       rd->started = 0;
       free(rd->rasters);
       rd->rasters = NULL;
     }
     for (int w = 0; w < p->cfg.compute_workers; w++) {
-      rl_cworker *cw = &p->workers[w];
+      rios_cworker *cw = &p->workers[w];
       if (cw->started) pthread_join(cw->thread, NULL);
       cw->started = 0;
     }
@@ -748,8 +748,8 @@ int rl_ffi_pipeline_finish(rl_pipeline *p) {
 
 /* Timers the C threads kept: which 0 = reading (per read job), 1 =
    insert_readbuffer (per block). Copies up to n values into out and returns
-   how many there are. Only after rl_ffi_pipeline_finish. */
-size_t rl_ffi_pipeline_timer(rl_pipeline *p, int which, double *out, size_t n) {
+   how many there are. Only after rios_ffi_pipeline_finish. */
+size_t rios_ffi_pipeline_timer(rios_pipeline *p, int which, double *out, size_t n) {
   const double *src = which == 0 ? p->read_times : p->insert_waits;
   size_t total = which == 0 ? (size_t)p->njobs : (size_t)p->nblocks;
   size_t k = 0;

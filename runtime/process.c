@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-rl_process_state rl_process = {.temp_lock = PTHREAD_MUTEX_INITIALIZER};
+rios_process_state rios_process = {.temp_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int is_file(const char *path) {
   return access(path, R_OK) == 0;
@@ -14,19 +14,19 @@ static int is_file(const char *path) {
 
 /* The modules live beside the binary in the build tree (./lua) and under
    PREFIX/share/rios-lua/lua after `make install PREFIX=...`. */
-int rl_process_init(const char *argv0, char *err, size_t errlen) {
-  ssize_t n = readlink("/proc/self/exe", rl_process.exe_path,
-                       sizeof(rl_process.exe_path) - 1);
+int rios_process_init(const char *argv0, char *err, size_t errlen) {
+  ssize_t n = readlink("/proc/self/exe", rios_process.exe_path,
+                       sizeof(rios_process.exe_path) - 1);
   if (n <= 0) {
-    if (!realpath(argv0, rl_process.exe_path)) {
+    if (!realpath(argv0, rios_process.exe_path)) {
       snprintf(err, errlen, "cannot find the rios-lua executable (%s)", argv0);
       return -1;
     }
   } else {
-    rl_process.exe_path[n] = '\0';
+    rios_process.exe_path[n] = '\0';
   }
   char dir[PATH_MAX];
-  memcpy(dir, rl_process.exe_path, sizeof(dir));
+  memcpy(dir, rios_process.exe_path, sizeof(dir));
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
 
@@ -37,13 +37,13 @@ int rl_process_init(const char *argv0, char *err, size_t errlen) {
     snprintf(base, sizeof(base), candidates[i], dir);
     snprintf(probe, sizeof(probe), "%s/rios.lua", base);
     if (is_file(probe)) {
-      if (realpath(base, rl_process.lua_dir)) return 0;
+      if (realpath(base, rios_process.lua_dir)) return 0;
       snprintf(err, errlen, "cannot resolve the module folder %.*s", PATH_MAX, base);
       return -1;
     }
   }
   snprintf(err, errlen, "cannot find the rios Lua modules beside %s "
            "(looked in %s/lua and %s/../share/rios-lua/lua)",
-           rl_process.exe_path, dir, dir);
+           rios_process.exe_path, dir, dir);
   return -1;
 }

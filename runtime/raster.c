@@ -5,8 +5,8 @@
  * with the band's nodata value, else 0.
  */
 #include "gdal_types.h"
-#include "rl_ffi.h"
-#include "rl_internal.h"
+#include "rios_ffi.h"
+#include "rios_internal.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -17,61 +17,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct rl_raster {
+struct rios_raster {
   GDALDatasetH ds;
   char *path;
   int xsize, ysize, nbands, dtype;
 };
 
-GDALDataType rl_gdal_type(int dtype) {
+GDALDataType rios_gdal_type(int dtype) {
   switch (dtype) {
-#if RL_HAVE_GDT_INT8
-    case RL_INT8: return GDT_Int8;
+#if RIOS_HAVE_GDT_INT8
+    case RIOS_INT8: return GDT_Int8;
 #else
-    case RL_INT8: return GDT_Byte;
+    case RIOS_INT8: return GDT_Byte;
 #endif
-    case RL_UINT8: return GDT_Byte;
-    case RL_INT16: return GDT_Int16;
-    case RL_UINT16: return GDT_UInt16;
-    case RL_INT32: return GDT_Int32;
-    case RL_UINT32: return GDT_UInt32;
-    case RL_FLOAT32: return GDT_Float32;
-    case RL_FLOAT64: return GDT_Float64;
+    case RIOS_UINT8: return GDT_Byte;
+    case RIOS_INT16: return GDT_Int16;
+    case RIOS_UINT16: return GDT_UInt16;
+    case RIOS_INT32: return GDT_Int32;
+    case RIOS_UINT32: return GDT_UInt32;
+    case RIOS_FLOAT32: return GDT_Float32;
+    case RIOS_FLOAT64: return GDT_Float64;
     default: return GDT_Unknown;
   }
 }
 
-int rl_band_dtype(GDALRasterBandH band) {
+int rios_band_dtype(GDALRasterBandH band) {
   switch (GDALGetRasterDataType(band)) {
     case GDT_Byte: {
       const char *pt = GDALGetMetadataItem(band, "PIXELTYPE", "IMAGE_STRUCTURE");
-      return (pt && strcmp(pt, "SIGNEDBYTE") == 0) ? RL_INT8 : RL_UINT8;
+      return (pt && strcmp(pt, "SIGNEDBYTE") == 0) ? RIOS_INT8 : RIOS_UINT8;
     }
-#if RL_HAVE_GDT_INT8
-    case GDT_Int8: return RL_INT8;
+#if RIOS_HAVE_GDT_INT8
+    case GDT_Int8: return RIOS_INT8;
 #endif
-    case GDT_Int16: return RL_INT16;
-    case GDT_UInt16: return RL_UINT16;
-    case GDT_Int32: return RL_INT32;
-    case GDT_UInt32: return RL_UINT32;
-    case GDT_Float32: return RL_FLOAT32;
-    case GDT_Float64: return RL_FLOAT64;
+    case GDT_Int16: return RIOS_INT16;
+    case GDT_UInt16: return RIOS_UINT16;
+    case GDT_Int32: return RIOS_INT32;
+    case GDT_UInt32: return RIOS_UINT32;
+    case GDT_Float32: return RIOS_FLOAT32;
+    case GDT_Float64: return RIOS_FLOAT64;
     default: return -1;
   }
 }
 
-void rl_store_value(void *buf, size_t i, int dtype, double v) {
+void rios_store_value(void *buf, size_t i, int dtype, double v) {
 #define CLAMPED(T, lo, hi) \
   ((T)(isnan(v) ? 0 : v < (double)(lo) ? (lo) : v > (double)(hi) ? (hi) : v))
   switch (dtype) {
-    case RL_INT8: ((int8_t *)buf)[i] = CLAMPED(int8_t, INT8_MIN, INT8_MAX); break;
-    case RL_UINT8: ((uint8_t *)buf)[i] = CLAMPED(uint8_t, 0, UINT8_MAX); break;
-    case RL_INT16: ((int16_t *)buf)[i] = CLAMPED(int16_t, INT16_MIN, INT16_MAX); break;
-    case RL_UINT16: ((uint16_t *)buf)[i] = CLAMPED(uint16_t, 0, UINT16_MAX); break;
-    case RL_INT32: ((int32_t *)buf)[i] = CLAMPED(int32_t, INT32_MIN, INT32_MAX); break;
-    case RL_UINT32: ((uint32_t *)buf)[i] = CLAMPED(uint32_t, 0, UINT32_MAX); break;
-    case RL_FLOAT32: ((float *)buf)[i] = (float)v; break;
-    case RL_FLOAT64: ((double *)buf)[i] = v; break;
+    case RIOS_INT8: ((int8_t *)buf)[i] = CLAMPED(int8_t, INT8_MIN, INT8_MAX); break;
+    case RIOS_UINT8: ((uint8_t *)buf)[i] = CLAMPED(uint8_t, 0, UINT8_MAX); break;
+    case RIOS_INT16: ((int16_t *)buf)[i] = CLAMPED(int16_t, INT16_MIN, INT16_MAX); break;
+    case RIOS_UINT16: ((uint16_t *)buf)[i] = CLAMPED(uint16_t, 0, UINT16_MAX); break;
+    case RIOS_INT32: ((int32_t *)buf)[i] = CLAMPED(int32_t, INT32_MIN, INT32_MAX); break;
+    case RIOS_UINT32: ((uint32_t *)buf)[i] = CLAMPED(uint32_t, 0, UINT32_MAX); break;
+    case RIOS_FLOAT32: ((float *)buf)[i] = (float)v; break;
+    case RIOS_FLOAT64: ((double *)buf)[i] = v; break;
     default: break;
   }
 #undef CLAMPED
@@ -82,44 +82,44 @@ static const char *last_gdal_error(void) {
   return (m && *m) ? m : "unknown GDAL error";
 }
 
-rl_raster *rl_ffi_raster_open(const char *path, rl_err *err) {
+rios_raster *rios_ffi_raster_open(const char *path, rios_err *err) {
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
                                NULL, NULL, NULL);
   if (!ds) {
-    rl_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
     return NULL;
   }
   int nbands = GDALGetRasterCount(ds);
   if (nbands < 1) {
-    rl_seterr(err, "%s: has no raster bands", path);
+    rios_seterr(err, "%s: has no raster bands", path);
     GDALClose(ds);
     return NULL;
   }
-  int dtype = rl_band_dtype(GDALGetRasterBand(ds, 1));
+  int dtype = rios_band_dtype(GDALGetRasterBand(ds, 1));
   for (int b = 1; b <= nbands; b++) {
     GDALRasterBandH band = GDALGetRasterBand(ds, b);
-    int bt = rl_band_dtype(band);
+    int bt = rios_band_dtype(band);
     if (bt < 0) {
-      rl_seterr(err, "%s: band %d has data type %s, which rios arrays cannot hold",
+      rios_seterr(err, "%s: band %d has data type %s, which rios arrays cannot hold",
                 path, b, GDALGetDataTypeName(GDALGetRasterDataType(band)));
       GDALClose(ds);
       return NULL;
     }
     if (bt != dtype) {
-      rl_seterr(err, "%s: band %d is %s but band 1 is %s; rios needs one data type per file",
-                path, b, rl_dtype_name(bt), rl_dtype_name(dtype));
+      rios_seterr(err, "%s: band %d is %s but band 1 is %s; rios needs one data type per file",
+                path, b, rios_dtype_name(bt), rios_dtype_name(dtype));
       GDALClose(ds);
       return NULL;
     }
   }
-  rl_raster *r = calloc(1, sizeof(*r));
+  rios_raster *r = calloc(1, sizeof(*r));
   char *p = strdup(path);
   if (!r || !p) {
     free(r);
     free(p);
     GDALClose(ds);
-    rl_seterr(err, "%s: out of memory", path);
+    rios_seterr(err, "%s: out of memory", path);
     return NULL;
   }
   r->ds = ds;
@@ -133,10 +133,10 @@ rl_raster *rl_ffi_raster_open(const char *path, rl_err *err) {
 
 /* Messages name r by its path; a dataset opened from VRT text is named by
    the file it stands for instead. */
-int rl_ffi_raster_set_label(rl_raster *r, const char *label, rl_err *err) {
+int rios_ffi_raster_set_label(rios_raster *r, const char *label, rios_err *err) {
   char *p = strdup(label);
   if (!p) {
-    rl_seterr(err, "%s: out of memory", label);
+    rios_seterr(err, "%s: out of memory", label);
     return -1;
   }
   free(r->path);
@@ -144,14 +144,14 @@ int rl_ffi_raster_set_label(rl_raster *r, const char *label, rl_err *err) {
   return 0;
 }
 
-void rl_ffi_raster_close(rl_raster *r) {
+void rios_ffi_raster_close(rios_raster *r) {
   if (!r) return;
   if (r->ds) GDALClose(r->ds);
   free(r->path);
   free(r);
 }
 
-int rl_ffi_raster_info(rl_raster *r, rl_raster_info *out, rl_err *err) {
+int rios_ffi_raster_info(rios_raster *r, rios_raster_info *out, rios_err *err) {
   out->xsize = r->xsize;
   out->ysize = r->ysize;
   out->nbands = r->nbands;
@@ -166,12 +166,12 @@ int rl_ffi_raster_info(rl_raster *r, rl_raster_info *out, rl_err *err) {
   return 0;
 }
 
-const char *rl_ffi_raster_projection(rl_raster *r) {
+const char *rios_ffi_raster_projection(rios_raster *r) {
   const char *wkt = GDALGetProjectionRef(r->ds);
   return wkt ? wkt : "";
 }
 
-int rl_ffi_raster_nodata(rl_raster *r, int band, double *out) {
+int rios_ffi_raster_nodata(rios_raster *r, int band, double *out) {
   if (band < 1 || band > r->nbands) return 0;
   int has = 0;
   double v = GDALGetRasterNoDataValue(GDALGetRasterBand(r->ds, band), &has);
@@ -179,18 +179,18 @@ int rl_ffi_raster_nodata(rl_raster *r, int band, double *out) {
   return has ? 1 : 0;
 }
 
-const char *rl_ffi_raster_band_description(rl_raster *r, int band) {
+const char *rios_ffi_raster_band_description(rios_raster *r, int band) {
   if (band < 1 || band > r->nbands) return "";
   const char *d = GDALGetDescription(GDALGetRasterBand(r->ds, band));
   return d ? d : "";
 }
 
-int rl_ffi_raster_read(rl_raster *r, int xoff, int yoff, int xsize, int ysize,
+int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysize,
                        int nbands, const int *bands, void *buf, int dtype,
-                       rl_err *err) {
-  int esize = rl_ffi_dtype_size(dtype);
+                       rios_err *err) {
+  int esize = rios_ffi_dtype_size(dtype);
   if (esize == 0 || xsize <= 0 || ysize <= 0 || nbands <= 0) {
-    rl_seterr(err, "%s: bad read request (%d x %d, %d bands)", r->path, xsize, ysize, nbands);
+    rios_seterr(err, "%s: bad read request (%d x %d, %d bands)", r->path, xsize, ysize, nbands);
     return -1;
   }
   size_t plane = (size_t)xsize * (size_t)ysize;
@@ -202,12 +202,12 @@ int rl_ffi_raster_read(rl_raster *r, int xoff, int yoff, int xsize, int ysize,
     for (int b = 0; b < nbands; b++) {
       int bandno = bands ? bands[b] : b + 1;
       double fill = 0;
-      if (!rl_ffi_raster_nodata(r, bandno, &fill)) fill = 0;
+      if (!rios_ffi_raster_nodata(r, bandno, &fill)) fill = 0;
       unsigned char *p = (unsigned char *)buf + (size_t)b * plane * (size_t)esize;
       if (fill == 0) {
         memset(p, 0, plane * (size_t)esize);
       } else {
-        for (size_t i = 0; i < plane; i++) rl_store_value(p, i, dtype, fill);
+        for (size_t i = 0; i < plane; i++) rios_store_value(p, i, dtype, fill);
       }
     }
   }
@@ -215,7 +215,7 @@ int rl_ffi_raster_read(rl_raster *r, int xoff, int yoff, int xsize, int ysize,
   for (int b = 0; b < nbands; b++) {
     int bandno = bands ? bands[b] : b + 1;
     if (bandno < 1 || bandno > r->nbands) {
-      rl_seterr(err, "%s: has no band %d (it has %d)", r->path, bandno, r->nbands);
+      rios_seterr(err, "%s: has no band %d (it has %d)", r->path, bandno, r->nbands);
       return -1;
     }
   }
@@ -223,18 +223,18 @@ int rl_ffi_raster_read(rl_raster *r, int xoff, int yoff, int xsize, int ysize,
       ((size_t)(y0 - yoff) * (size_t)xsize + (size_t)(x0 - xoff)) * (size_t)esize;
   CPLErrorReset();
   CPLErr e = GDALDatasetRasterIO(r->ds, GF_Read, x0, y0, x1 - x0, y1 - y0, start,
-                                 x1 - x0, y1 - y0, rl_gdal_type(dtype), nbands,
+                                 x1 - x0, y1 - y0, rios_gdal_type(dtype), nbands,
                                  (int *)bands, esize, (GSpacing)xsize * esize,
                                  (GSpacing)plane * esize);
   if (e != CE_None) {
-    rl_seterr(err, "%s: read of window x=%d y=%d %dx%d failed: %s", r->path, x0, y0,
+    rios_seterr(err, "%s: read of window x=%d y=%d %dx%d failed: %s", r->path, x0, y0,
               x1 - x0, y1 - y0, last_gdal_error());
     return -1;
   }
   return 0;
 }
 
-int rl_ffi_same_projection(const char *wkt_a, const char *wkt_b) {
+int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b) {
   if (strcmp(wkt_a, wkt_b) == 0) return 1;
   if (!*wkt_a || !*wkt_b) return 0;
   OGRSpatialReferenceH a = OSRNewSpatialReference(NULL);
@@ -250,28 +250,28 @@ int rl_ffi_same_projection(const char *wkt_a, const char *wkt_b) {
 }
 
 /* WKT for "EPSG:n", a WKT string or anything OSRSetFromUserInput takes.
-   Owned: release with rl_ffi_heap_free. */
-char *rl_ffi_wkt_from_user_input(const char *text, rl_err *err) {
+   Owned: release with rios_ffi_heap_free. */
+char *rios_ffi_wkt_from_user_input(const char *text, rios_err *err) {
   OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
   if (!srs) {
-    rl_seterr(err, "out of memory");
+    rios_seterr(err, "out of memory");
     return NULL;
   }
   char *wkt = NULL;
   if (OSRSetFromUserInput(srs, text) != OGRERR_NONE || OSRExportToWkt(srs, &wkt) != OGRERR_NONE) {
-    rl_seterr(err, "not a projection GDAL understands: %s", text);
+    rios_seterr(err, "not a projection GDAL understands: %s", text);
     OSRDestroySpatialReference(srs);
     if (wkt) CPLFree(wkt);
     return NULL;
   }
   OSRDestroySpatialReference(srs);
   size_t n = strlen(wkt) + 1;
-  char *out = rl_ffi_heap_alloc(n, err);
+  char *out = rios_ffi_heap_alloc(n, err);
   if (out) memcpy(out, wkt, n);
   CPLFree(wkt);
   return out;
 }
 
 /* For the other runtime files that describe an open raster (explore.c). */
-GDALDatasetH rl_raster_dataset(rl_raster *r) { return r->ds; }
-const char *rl_raster_path(rl_raster *r) { return r->path; }
+GDALDatasetH rios_raster_dataset(rios_raster *r) { return r->ds; }
+const char *rios_raster_path(rios_raster *r) { return r->path; }

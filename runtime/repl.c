@@ -20,7 +20,7 @@
 #include "repl.h"
 #include "host.h"
 #include "process.h"
-#include "rl_ffi.h"
+#include "rios_ffi.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -54,7 +54,7 @@ typedef struct repl_session {
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  rl_process.interrupted = 0;
+  rios_process.interrupted = 0;
   /* A C hook adds no frame: luaL_where(L, 0) is the running Lua line. */
   luaL_where(L, 0);
   lua_pushfstring(L, "%sinterrupted!", lua_tostring(L, -1));
@@ -63,35 +63,35 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 
 static void on_sigint(int sig) {
   (void)sig;
-  if (rl_process.repl.computing) {
-    if (rl_process.interrupted) {
+  if (rios_process.repl.computing) {
+    if (rios_process.interrupted) {
       static const char msg[] =
         "\nrios-lua: interrupted twice (compiled code does not see the first); quitting\n";
       ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
       (void)n;
       _exit(130);
     }
-    rl_process.interrupted = 1;
-    rl_process.repl.sigints++;
-    lua_sethook(rl_process.repl.L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    rios_process.interrupted = 1;
+    rios_process.repl.sigints++;
+    lua_sethook(rios_process.repl.L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
   } else {
-    rl_process.interrupted = 1;
+    rios_process.interrupted = 1;
   }
 }
 
-int rl_ffi_interrupt_pending(void) {
-  if (!rl_process.interrupted || !rl_process.repl.computing) return 0;
-  rl_process.interrupted = 0;
+int rios_ffi_interrupt_pending(void) {
+  if (!rios_process.interrupted || !rios_process.repl.computing) return 0;
+  rios_process.interrupted = 0;
   return 1;
 }
 
-int rl_ffi_isatty(int fd) { return isatty(fd) ? 1 : 0; }
+int rios_ffi_isatty(int fd) { return isatty(fd) ? 1 : 0; }
 
 /* ---- reading lines --------------------------------------------------------- */
 
 static void on_line(char *line) {
-  rl_process.repl.line = line;
-  rl_process.repl.line_ready = 1;
+  rios_process.repl.line = line;
+  rios_process.repl.line_ready = 1;
   rl_callback_handler_remove();
 }
 
@@ -101,12 +101,12 @@ static int read_line_tty(const char *prompt, char **out) {
   sigset_t wait_mask;
   sigprocmask(SIG_SETMASK, NULL, &wait_mask);
   sigdelset(&wait_mask, SIGINT);
-  rl_process.repl.line = NULL;
-  rl_process.repl.line_ready = 0;
-  rl_process.interrupted = 0;
+  rios_process.repl.line = NULL;
+  rios_process.repl.line_ready = 0;
+  rios_process.interrupted = 0;
   rl_callback_handler_install(prompt, on_line);
   int fd = fileno(rl_instream);
-  while (!rl_process.repl.line_ready) {
+  while (!rios_process.repl.line_ready) {
     fd_set fds;
     FD_ZERO(&fds);
     FD_SET(fd, &fds);
@@ -114,9 +114,9 @@ static int read_line_tty(const char *prompt, char **out) {
     if (n > 0) {
       rl_callback_read_char();
     } else if (n < 0 && errno == EINTR) {
-      if (rl_process.interrupted) {
+      if (rios_process.interrupted) {
         /* Leave the dropped text on screen, marked, and start afresh. */
-        rl_process.interrupted = 0;
+        rios_process.interrupted = 0;
         rl_point = rl_end;
         rl_redisplay();
         fputs("^C", rl_outstream);
@@ -134,8 +134,8 @@ static int read_line_tty(const char *prompt, char **out) {
       return 0;
     }
   }
-  *out = rl_process.repl.line;
-  rl_process.repl.line = NULL;
+  *out = rios_process.repl.line;
+  rios_process.repl.line = NULL;
   return *out ? 1 : 0;
 }
 
@@ -196,7 +196,7 @@ static char **complete(const char *text, int start, int end) {
     return rl_completion_matches(text, rl_filename_completion_function);
   }
   rl_completion_append_character = '\0';
-  lua_State *L = rl_process.repl.L;
+  lua_State *L = rios_process.repl.L;
   int top = lua_gettop(L);
   char **matches = NULL;
   lua_getfield(L, LUA_REGISTRYINDEX, "rios.repl");
@@ -286,22 +286,22 @@ static void run_chunk(repl_session *s) {
   lua_State *L = s->L;
   int base = lua_gettop(L);
   jit_off(L);
-  rl_process.interrupted = 0;
-  sig_atomic_t sigints = rl_process.repl.sigints;
-  rl_process.repl.computing = 1;
+  rios_process.interrupted = 0;
+  sig_atomic_t sigints = rios_process.repl.sigints;
+  rios_process.repl.computing = 1;
   sigset_t unblock;
   sigemptyset(&unblock);
   sigaddset(&unblock, SIGINT);
   sigprocmask(SIG_UNBLOCK, &unblock, NULL);
-  int status = rl_docall(L, 0, LUA_MULTRET);
+  int status = rios_docall(L, 0, LUA_MULTRET);
   sigprocmask(SIG_BLOCK, &unblock, NULL);
-  rl_process.repl.computing = 0;
-  rl_process.interrupted = 0;
+  rios_process.repl.computing = 0;
+  rios_process.interrupted = 0;
   lua_sethook(L, NULL, 0, 0);
   fflush(stdout);
   if (status != 0) {
-    if (rl_process.repl.sigints != sigints) fputs("\n", stderr);  /* after the echoed ^C */
-    rl_report(L, status);
+    if (rios_process.repl.sigints != sigints) fputs("\n", stderr);  /* after the echoed ^C */
+    rios_report(L, status);
     return;
   }
   int nres = lua_gettop(L) - (base - 1);
@@ -310,7 +310,7 @@ static void run_chunk(repl_session *s) {
     lua_getfield(L, -1, "show");
     lua_remove(L, -2);
     lua_insert(L, base);
-    rl_report(L, rl_docall(L, nres, 0));
+    rios_report(L, rios_docall(L, nres, 0));
   }
   fflush(stdout);
 }
@@ -323,9 +323,9 @@ static int load_modules(lua_State *L) {
     "rios = require('rios')\n"
     "return require('rios.repl')\n";
   int status = luaL_loadbuffer(L, code, sizeof(code) - 1, "=(repl)");
-  if (status == 0) status = rl_docall(L, 0, 1);
+  if (status == 0) status = rios_docall(L, 0, 1);
   if (status != 0) {
-    rl_report(L, status);
+    rios_report(L, status);
     return -1;
   }
   lua_setfield(L, LUA_REGISTRYINDEX, "rios.repl");
@@ -333,7 +333,7 @@ static int load_modules(lua_State *L) {
 }
 
 static void session_begin(repl_session *s) {
-  rl_process.repl.L = s->L;
+  rios_process.repl.L = s->L;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_sigint;
@@ -367,10 +367,10 @@ static void session_end(repl_session *s) {
   if (s->tty) clear_history();
   sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
   sigaction(SIGINT, &s->old_int, NULL);
-  rl_process.repl.L = NULL;
+  rios_process.repl.L = NULL;
 }
 
-int rl_repl(lua_State *L) {
+int rios_repl(lua_State *L) {
   repl_session s;
   memset(&s, 0, sizeof(s));
   s.L = L;
@@ -378,7 +378,7 @@ int rl_repl(lua_State *L) {
   if (load_modules(L) != 0) return 0;
   if (s.tty) {
     printf("rios-lua %s (%s)\nrios is loaded; Tab completes, Ctrl-C interrupts, "
-           "Ctrl-D leaves.\n", RL_VERSION, LUAJIT_VERSION);
+           "Ctrl-D leaves.\n", RIOS_VERSION, LUAJIT_VERSION);
     fflush(stdout);
   }
   int top0 = lua_gettop(L);
@@ -415,7 +415,7 @@ int rl_repl(lua_State *L) {
     free(chunk);
     chunk = NULL;
     if (status != 0) {
-      rl_report(L, status);
+      rios_report(L, status);
       continue;
     }
     run_chunk(&s);

@@ -1,6 +1,6 @@
 /* repl.h: the interactive prompt of rios-lua (runtime/repl.c). */
-#ifndef RL_REPL_H
-#define RL_REPL_H
+#ifndef RIOS_REPL_H
+#define RIOS_REPL_H
 
 #include <lua.h>
 
@@ -9,6 +9,6 @@
    ~/.rios_lua_history, tab completion, Ctrl-C abandons the line or stops the
    running chunk. Otherwise lines are read plainly (prompts still printed, as
    luajit -i does). Returns 0. */
-int rl_repl(lua_State *L);
+int rios_repl(lua_State *L);
 
 #endif

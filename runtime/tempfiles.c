@@ -5,15 +5,15 @@
  * error) or when SIGINT/SIGTERM arrives.
  *
  * The signal handler may only use async-signal-safe calls, so the folders
- * are listed in a fixed table in rl_process (see process.h) and emptied with
+ * are listed in a fixed table in rios_process (see process.h) and emptied with
  * open/getdents64/unlinkat/rmdir, never opendir or malloc. After cleaning
  * up, the handler hands the signal on: to the handler that was there before
  * ours, or, if that was the default, by re-raising it with the default
  * action so the process ends as the signal says.
  */
 #include "process.h"
-#include "rl_ffi.h"
-#include "rl_internal.h"
+#include "rios_ffi.h"
+#include "rios_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,14 +25,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct rl_tempdir {
+struct rios_tempdir {
   int slot;
   unsigned counter;
   char path[PATH_MAX];
 };
 
 /* getdents64 entries, as the kernel lays them out. */
-struct rl_dirent64 {
+struct rios_dirent64 {
   unsigned long long d_ino;
   long long d_off;
   unsigned short d_reclen;
@@ -51,7 +51,7 @@ static void remove_folder(const char *path) {
       if (n <= 0) break;
       int removed = 0;
       for (long off = 0; off < n;) {
-        struct rl_dirent64 *d = (struct rl_dirent64 *)(buf + off);
+        struct rios_dirent64 *d = (struct rios_dirent64 *)(buf + off);
         off += d->d_reclen;
         const char *name = d->d_name;
         if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
@@ -67,13 +67,13 @@ static void remove_folder(const char *path) {
 }
 
 static void on_signal(int sig) {
-  for (int i = 0; i < RL_TEMP_SLOTS; i++) {
-    if (rl_process.temps[i].state == RL_TEMP_READY) {
-      remove_folder(rl_process.temps[i].path);
-      rl_process.temps[i].state = RL_TEMP_FREE;
+  for (int i = 0; i < RIOS_TEMP_SLOTS; i++) {
+    if (rios_process.temps[i].state == RIOS_TEMP_READY) {
+      remove_folder(rios_process.temps[i].path);
+      rios_process.temps[i].state = RIOS_TEMP_FREE;
     }
   }
-  struct sigaction *old = sig == SIGINT ? &rl_process.temp_old_int : &rl_process.temp_old_term;
+  struct sigaction *old = sig == SIGINT ? &rios_process.temp_old_int : &rios_process.temp_old_term;
   if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
     old->sa_handler(sig);
     return;
@@ -95,76 +95,76 @@ static void install(int sig, struct sigaction *old) {
   sigaction(sig, &sa, NULL);
 }
 
-rl_tempdir *rl_ffi_tempdir_new(const char *parent, rl_err *err) {
-  rl_tempdir *t = calloc(1, sizeof(*t));
+rios_tempdir *rios_ffi_tempdir_new(const char *parent, rios_err *err) {
+  rios_tempdir *t = calloc(1, sizeof(*t));
   if (!t) {
-    rl_seterr(err, "out of memory");
+    rios_seterr(err, "out of memory");
     return NULL;
   }
   int n = snprintf(t->path, sizeof(t->path), "%s/rios-lua-XXXXXX", parent);
   if (n < 0 || (size_t)n >= sizeof(t->path)) {
-    rl_seterr(err, "tempdir '%s' is too long a path", parent);
+    rios_seterr(err, "tempdir '%s' is too long a path", parent);
     free(t);
     return NULL;
   }
-  pthread_mutex_lock(&rl_process.temp_lock);
+  pthread_mutex_lock(&rios_process.temp_lock);
   int slot = -1;
-  for (int i = 0; i < RL_TEMP_SLOTS; i++) {
-    if (rl_process.temps[i].state == RL_TEMP_FREE) {
+  for (int i = 0; i < RIOS_TEMP_SLOTS; i++) {
+    if (rios_process.temps[i].state == RIOS_TEMP_FREE) {
       slot = i;
-      rl_process.temps[i].state = RL_TEMP_FILLING;
+      rios_process.temps[i].state = RIOS_TEMP_FILLING;
       break;
     }
   }
-  if (slot >= 0 && !rl_process.temp_handlers_installed) {
-    install(SIGINT, &rl_process.temp_old_int);
-    install(SIGTERM, &rl_process.temp_old_term);
-    rl_process.temp_handlers_installed = 1;
+  if (slot >= 0 && !rios_process.temp_handlers_installed) {
+    install(SIGINT, &rios_process.temp_old_int);
+    install(SIGTERM, &rios_process.temp_old_term);
+    rios_process.temp_handlers_installed = 1;
   }
-  pthread_mutex_unlock(&rl_process.temp_lock);
+  pthread_mutex_unlock(&rios_process.temp_lock);
   if (slot < 0) {
-    rl_seterr(err, "too many temporary folders at once (%d)", RL_TEMP_SLOTS);
+    rios_seterr(err, "too many temporary folders at once (%d)", RIOS_TEMP_SLOTS);
     free(t);
     return NULL;
   }
   if (!mkdtemp(t->path)) {
-    rl_seterr(err, "cannot make a temporary folder in tempdir '%s': %s", parent,
+    rios_seterr(err, "cannot make a temporary folder in tempdir '%s': %s", parent,
               strerror(errno));
-    rl_process.temps[slot].state = RL_TEMP_FREE;
+    rios_process.temps[slot].state = RIOS_TEMP_FREE;
     free(t);
     return NULL;
   }
-  memcpy(rl_process.temps[slot].path, t->path, sizeof(t->path));
+  memcpy(rios_process.temps[slot].path, t->path, sizeof(t->path));
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  rl_process.temps[slot].state = RL_TEMP_READY;
+  rios_process.temps[slot].state = RIOS_TEMP_READY;
   t->slot = slot;
   return t;
 }
 
-const char *rl_ffi_tempdir_path(const rl_tempdir *t) { return t->path; }
+const char *rios_ffi_tempdir_path(const rios_tempdir *t) { return t->path; }
 
-int rl_ffi_tempdir_name(rl_tempdir *t, const char *stem, const char *suffix, char *out,
-                        size_t outlen, rl_err *err) {
+int rios_ffi_tempdir_name(rios_tempdir *t, const char *stem, const char *suffix, char *out,
+                        size_t outlen, rios_err *err) {
   int n = snprintf(out, outlen, "%s/%s-%u%s", t->path, stem, t->counter++, suffix);
   if (n < 0 || (size_t)n >= outlen) {
-    rl_seterr(err, "temporary file name too long in %s", t->path);
+    rios_seterr(err, "temporary file name too long in %s", t->path);
     return -1;
   }
   return 0;
 }
 
-void rl_ffi_tempdir_remove(rl_tempdir *t) {
+void rios_ffi_tempdir_remove(rios_tempdir *t) {
   if (!t) return;
   /* Take the folder out of the table first, so a signal now does not race
      with the removal below (both would be harmless, but once is enough). */
-  rl_temp_slot *slot = &rl_process.temps[t->slot];
+  rios_temp_slot *slot = &rios_process.temps[t->slot];
   /* A signal handler that was chained to (see on_signal) may already have
      removed the folder and freed the slot, and another run may hold it now. */
-  pthread_mutex_lock(&rl_process.temp_lock);
-  int ours = slot->state == RL_TEMP_READY && strcmp(slot->path, t->path) == 0;
-  if (ours) slot->state = RL_TEMP_FILLING;
-  pthread_mutex_unlock(&rl_process.temp_lock);
+  pthread_mutex_lock(&rios_process.temp_lock);
+  int ours = slot->state == RIOS_TEMP_READY && strcmp(slot->path, t->path) == 0;
+  if (ours) slot->state = RIOS_TEMP_FILLING;
+  pthread_mutex_unlock(&rios_process.temp_lock);
   remove_folder(t->path);
-  if (ours) slot->state = RL_TEMP_FREE;
+  if (ours) slot->state = RIOS_TEMP_FREE;
   free(t);
 }

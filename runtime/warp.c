@@ -10,8 +10,8 @@
  * written to disk.
  */
 #include "gdal_types.h"
-#include "rl_ffi.h"
-#include "rl_internal.h"
+#include "rios_ffi.h"
+#include "rios_internal.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -29,10 +29,10 @@ static const char *gdal_msg(void) {
   return (m && *m) ? m : "unknown GDAL error";
 }
 
-/* A heap copy owned by the caller (rl_ffi_heap_free), or NULL. */
-static char *heap_copy(const char *s, rl_err *err) {
+/* A heap copy owned by the caller (rios_ffi_heap_free), or NULL. */
+static char *heap_copy(const char *s, rios_err *err) {
   size_t n = strlen(s) + 1;
-  char *out = rl_ffi_heap_alloc(n, err);
+  char *out = rios_ffi_heap_alloc(n, err);
   if (out) memcpy(out, s, n);
   return out;
 }
@@ -40,34 +40,34 @@ static char *heap_copy(const char *s, rl_err *err) {
 /* Open src read-only as a raster or vector (kind: GDAL_OF_RASTER or
    GDAL_OF_VECTOR), with GDAL's reason in the message when it cannot. */
 static GDALDatasetH open_source(const char *src, unsigned kind, const char *what,
-                                rl_err *err) {
+                                rios_err *err) {
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(src, kind | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
                                NULL, NULL);
-  if (!ds) rl_seterr(err, "%s: %s", what, gdal_msg());
+  if (!ds) rios_seterr(err, "%s: %s", what, gdal_msg());
   return ds;
 }
 
-/* The XML text of an in-memory VRT, owned (rl_ffi_heap_free), or NULL. */
-static char *vrt_text(GDALDatasetH vrt, rl_err *err) {
+/* The XML text of an in-memory VRT, owned (rios_ffi_heap_free), or NULL. */
+static char *vrt_text(GDALDatasetH vrt, rios_err *err) {
   char **xml = GDALGetMetadata(vrt, "xml:VRT");
   if (!xml || !xml[0]) {
-    rl_seterr(err, "made no VRT text: %s", gdal_msg());
+    rios_seterr(err, "made no VRT text: %s", gdal_msg());
     return NULL;
   }
   return heap_copy(xml[0], err);
 }
 
-int rl_ffi_gdal_version(void) { return atoi(GDALVersionInfo("VERSION_NUM")); }
+int rios_ffi_gdal_version(void) { return atoi(GDALVersionInfo("VERSION_NUM")); }
 
-char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
+char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_RASTER, "cannot open for warping", err);
   if (!in) return NULL;
-#if !RL_HAVE_GDT_INT8
+#if !RIOS_HAVE_GDT_INT8
   /* Before GDAL 3.7 int8 is Byte plus a PIXELTYPE flag that the warper
      ignores: it would resample the bytes as unsigned values. */
-  if (rl_band_dtype(GDALGetRasterBand(in, 1)) == RL_INT8) {
-    rl_seterr(err, "warping int8 (signed byte) rasters needs GDAL 3.7 or later (this is GDAL %s)",
+  if (rios_band_dtype(GDALGetRasterBand(in, 1)) == RIOS_INT8) {
+    rios_seterr(err, "warping int8 (signed byte) rasters needs GDAL 3.7 or later (this is GDAL %s)",
               GDALVersionInfo("RELEASE_NAME"));
     GDALClose(in);
     return NULL;
@@ -75,7 +75,7 @@ char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
 #endif
   GDALWarpAppOptions *opts = GDALWarpAppOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rl_seterr(err, "bad warp options: %s", gdal_msg());
+    rios_seterr(err, "bad warp options: %s", gdal_msg());
     GDALClose(in);
     return NULL;
   }
@@ -83,7 +83,7 @@ char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
   GDALDatasetH out = GDALWarp("", NULL, 1, &in, opts, &usage_error);
   GDALWarpAppOptionsFree(opts);
   if (!out) {
-    rl_seterr(err, "warp failed: %s", gdal_msg());
+    rios_seterr(err, "warp failed: %s", gdal_msg());
     GDALClose(in);
     return NULL;
   }
@@ -93,13 +93,13 @@ char *rl_ffi_warp_vrt(const char *src, const char *const *argv, rl_err *err) {
   return text;
 }
 
-char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
-                           const double *nodata, rl_err *err) {
+char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
+                           const double *nodata, rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_RASTER, "cannot open", err);
   if (!in) return NULL;
   GDALTranslateOptions *opts = GDALTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rl_seterr(err, "bad translate options: %s", gdal_msg());
+    rios_seterr(err, "bad translate options: %s", gdal_msg());
     GDALClose(in);
     return NULL;
   }
@@ -107,18 +107,18 @@ char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
   GDALDatasetH out = GDALTranslate("", in, opts, &usage_error);
   GDALTranslateOptionsFree(opts);
   if (!out) {
-    rl_seterr(err, "cannot make a VRT: %s", gdal_msg());
+    rios_seterr(err, "cannot make a VRT: %s", gdal_msg());
     GDALClose(in);
     return NULL;
   }
   char *text = NULL;
   if (GDALGetRasterCount(out) != nbands) {
-    rl_seterr(err, "VRT has %d bands, expected %d", GDALGetRasterCount(out), nbands);
+    rios_seterr(err, "VRT has %d bands, expected %d", GDALGetRasterCount(out), nbands);
   } else {
     int ok = 1;
     for (int b = 1; nodata && b <= nbands && ok; b++) {
       if (GDALSetRasterNoDataValue(GDALGetRasterBand(out, b), nodata[b - 1]) != CE_None) {
-        rl_seterr(err, "cannot set nodata of band %d: %s", b, gdal_msg());
+        rios_seterr(err, "cannot set nodata of band %d: %s", b, gdal_msg());
         ok = 0;
       }
     }
@@ -129,12 +129,12 @@ char *rl_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
   return text;
 }
 
-int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rl_err *err) {
+int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_VECTOR, "cannot open as a vector", err);
   if (!in) return -1;
   GDALRasterizeOptions *opts = GDALRasterizeOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rl_seterr(err, "bad rasterize options: %s", gdal_msg());
+    rios_seterr(err, "bad rasterize options: %s", gdal_msg());
     GDALClose(in);
     return -1;
   }
@@ -143,12 +143,12 @@ int rl_ffi_rasterize(const char *src, const char *dst, const char *const *argv, 
   GDALRasterizeOptionsFree(opts);
   int rc = 0;
   if (!out) {
-    rl_seterr(err, "rasterize failed: %s", gdal_msg());
+    rios_seterr(err, "rasterize failed: %s", gdal_msg());
     rc = -1;
   } else {
     GDALClose(out);
     if (CPLGetLastErrorType() >= CE_Failure) {
-      rl_seterr(err, "rasterize failed: %s", gdal_msg());
+      rios_seterr(err, "rasterize failed: %s", gdal_msg());
       rc = -1;
     }
   }
@@ -171,13 +171,13 @@ static OGRSpatialReferenceH srs_from(const char *text) {
    points that do not transform (a world-wide geographic extent seen from a
    projection that covers part of it) are left out, so the result is the
    extent of the part that exists in the target projection. */
-#define RL_EXTENT_STEPS 40
+#define RIOS_EXTENT_STEPS 40
 
-int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in,
-                            double *out, rl_err *err) {
+int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in,
+                            double *out, rios_err *err) {
   OGRSpatialReferenceH a = srs_from(src_wkt), b = srs_from(dst_wkt);
   if (!a || !b) {
-    rl_seterr(err, "not a projection GDAL understands: %s", !a ? src_wkt : dst_wkt);
+    rios_seterr(err, "not a projection GDAL understands: %s", !a ? src_wkt : dst_wkt);
     if (a) OSRDestroySpatialReference(a);
     if (b) OSRDestroySpatialReference(b);
     return -1;
@@ -188,25 +188,25 @@ int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const doub
   OSRDestroySpatialReference(a);
   OSRDestroySpatialReference(b);
   if (!ct) {
-    rl_seterr(err, "no transformation between the two projections: %s", gdal_msg());
+    rios_seterr(err, "no transformation between the two projections: %s", gdal_msg());
     return -1;
   }
-  enum { N = (RL_EXTENT_STEPS + 1) * (RL_EXTENT_STEPS + 1) };
+  enum { N = (RIOS_EXTENT_STEPS + 1) * (RIOS_EXTENT_STEPS + 1) };
   double *x = malloc(sizeof(double) * N * 3);
   int *ok = malloc(sizeof(int) * N);
   if (!x || !ok) {
     free(x);
     free(ok);
     OCTDestroyCoordinateTransformation(ct);
-    rl_seterr(err, "out of memory");
+    rios_seterr(err, "out of memory");
     return -1;
   }
   double *y = x + N, *z = x + 2 * N;
   int n = 0;
-  for (int i = 0; i <= RL_EXTENT_STEPS; i++) {
-    for (int j = 0; j <= RL_EXTENT_STEPS; j++) {
-      x[n] = in[0] + (in[2] - in[0]) * i / RL_EXTENT_STEPS;
-      y[n] = in[1] + (in[3] - in[1]) * j / RL_EXTENT_STEPS;
+  for (int i = 0; i <= RIOS_EXTENT_STEPS; i++) {
+    for (int j = 0; j <= RIOS_EXTENT_STEPS; j++) {
+      x[n] = in[0] + (in[2] - in[0]) * i / RIOS_EXTENT_STEPS;
+      y[n] = in[1] + (in[3] - in[1]) * j / RIOS_EXTENT_STEPS;
       z[n] = 0;
       n++;
     }
@@ -233,19 +233,19 @@ int rl_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const doub
   free(x);
   free(ok);
   if (!found) {
-    rl_seterr(err, "no point of the extent exists in the other projection");
+    rios_seterr(err, "no point of the extent exists in the other projection");
     return -1;
   }
   return 0;
 }
 
-int rl_ffi_vector_translate(const char *src, const char *dst, const char *const *argv,
-                            rl_err *err) {
+int rios_ffi_vector_translate(const char *src, const char *dst, const char *const *argv,
+                            rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_VECTOR, "cannot open as a vector", err);
   if (!in) return -1;
   GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rl_seterr(err, "bad vector translate options: %s", gdal_msg());
+    rios_seterr(err, "bad vector translate options: %s", gdal_msg());
     GDALClose(in);
     return -1;
   }
@@ -254,7 +254,7 @@ int rl_ffi_vector_translate(const char *src, const char *dst, const char *const 
   GDALVectorTranslateOptionsFree(opts);
   int rc = 0;
   if (!out) {
-    rl_seterr(err, "reprojecting the vectors failed: %s", gdal_msg());
+    rios_seterr(err, "reprojecting the vectors failed: %s", gdal_msg());
     rc = -1;
   } else {
     GDALClose(out);
@@ -263,12 +263,12 @@ int rl_ffi_vector_translate(const char *src, const char *dst, const char *const 
   return rc;
 }
 
-char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err) {
+char *rios_ffi_vector_layer_wkt(const char *path, int index, rios_err *err) {
   GDALDatasetH ds = open_source(path, GDAL_OF_VECTOR, "cannot open as a vector", err);
   if (!ds) return NULL;
   OGRLayerH layer = GDALDatasetGetLayer(ds, index);
   if (!layer) {
-    rl_seterr(err, "has no vector layer %d", index);
+    rios_seterr(err, "has no vector layer %d", index);
     GDALClose(ds);
     return NULL;
   }
@@ -284,7 +284,7 @@ char *rl_ffi_vector_layer_wkt(const char *path, int index, rl_err *err) {
   return out;
 }
 
-int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err) {
+int rios_ffi_vector_layers(const char *path, char *names, size_t len, rios_err *err) {
   CPLErrorReset();
   CPLPushErrorHandler(CPLQuietErrorHandler);
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
@@ -298,7 +298,7 @@ int rl_ffi_vector_layers(const char *path, char *names, size_t len, rl_err *err)
     const char *name = layer ? OGR_L_GetName(layer) : "";
     size_t k = strlen(name);
     if (used + k + 2 > len) {
-      rl_seterr(err, "%s: too many vector layers to list", path);
+      rios_seterr(err, "%s: too many vector layers to list", path);
       GDALClose(ds);
       return -1;
     }

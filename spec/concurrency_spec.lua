@@ -336,7 +336,7 @@ rios.apply(function() end, { a = "missing.tif" }, { o = "o.tif" },
 
   it("allows more compute threads than CPUs with a one-line warning", function()
     H.make_raster(dir .. "/a.tif", "uint8", 1, 30, 30, function() return 3 end)
-    local n = C.rl_ffi_cpu_count() + 1
+    local n = C.rios_ffi_cpu_count() + 1
     write(dir, "many.lua", [[
 local rios = require("rios")
 rios.apply(function(info, inputs, outputs) outputs.o = inputs.a end,
@@ -359,7 +359,7 @@ local conc = { read_workers = 1, compute_workers = tonumber(arg[1]) }
 conc.kind = conc.compute_workers > 0 and "threads" or "none"
 conc[arg[2]] = 1
 rios.apply(function(info, inputs, outputs)
-  C.rl_ffi_sleep(1.6)
+  C.rios_ffi_sleep(1.6)
   outputs.o = inputs.a
 end, { a = "a.tif" }, { o = "o.tif" }, nil,
   { window_xsize = 10, window_ysize = 20, concurrency = conc })
@@ -390,7 +390,7 @@ end, { a = "a.tif" }, { o = "o.tif" }, nil,
 local rios = require("rios")
 local C = require("ffi").C
 rios.apply(function(info, inputs, outputs)
-  C.rl_ffi_sleep(0.2)
+  C.rios_ffi_sleep(0.2)
   outputs.o = inputs.a
 end, { a = "a.tif" }, { o = "o.tif" }, nil,
   { window_xsize = 10, window_ysize = 20,
@@ -415,7 +415,7 @@ local which = arg[1]
 rios.apply(function(info, inputs, outputs)
   local x, y = info:block_count()
   if which == "two" and y == 0 and x < 2 then
-    C.rl_ffi_sleep(0.5)
+    C.rios_ffi_sleep(0.5)
     error("boom in block " .. x)
   end
   if (which == "first" and info:is_first_block()) or (which == "last" and info:is_last_block()) then
@@ -624,17 +624,17 @@ end
 
   it("lays out the pipeline structs as C does", function()
     local checks = {
-      { 0, ffi.sizeof("rl_pipe_input") },
-      { 1, ffi.sizeof("rl_pipe_config") },
-      { 2, ffi.offsetof("rl_pipe_config", "inputs") },
-      { 3, ffi.offsetof("rl_pipe_config", "read_insert_timeout") },
-      { 4, ffi.sizeof("rl_block_out") },
-      { 5, ffi.sizeof("rl_block") },
-      { 6, ffi.offsetof("rl_block", "inputs") },
-      { 7, ffi.offsetof("rl_block", "outputs") },
+      { 0, ffi.sizeof("rios_pipe_input") },
+      { 1, ffi.sizeof("rios_pipe_config") },
+      { 2, ffi.offsetof("rios_pipe_config", "inputs") },
+      { 3, ffi.offsetof("rios_pipe_config", "read_insert_timeout") },
+      { 4, ffi.sizeof("rios_block_out") },
+      { 5, ffi.sizeof("rios_block") },
+      { 6, ffi.offsetof("rios_block", "inputs") },
+      { 7, ffi.offsetof("rios_block", "outputs") },
     }
     for _, c in ipairs(checks) do
-      assert.are.equal(tonumber(C.rl_ffi_pipeline_layout(c[1])), c[2], "layout item " .. c[1])
+      assert.are.equal(tonumber(C.rios_ffi_pipeline_layout(c[1])), c[2], "layout item " .. c[1])
     end
   end)
 end)

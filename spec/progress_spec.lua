@@ -44,7 +44,7 @@ describe("progress line", function()
   end
 
   it("is drawn on a terminal and cleared at the end", function()
-    local now = require("rios.base").C.rl_ffi_now
+    local now = require("rios.base").C.rios_ffi_now
     local t0 = now()
     local status, s = in_terminal()
     local wall = now() - t0

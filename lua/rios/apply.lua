@@ -49,11 +49,11 @@ function Run:release()
   for _, rec in ipairs(self.outs or {}) do outputs.close(rec) end
   if self.arena ~= nil then
     array.release_block_arrays()
-    C.rl_ffi_arena_free(ffi.gc(self.arena, nil))
+    C.rios_ffi_arena_free(ffi.gc(self.arena, nil))
     self.arena = nil
   end
   if self.tempdir ~= nil then
-    C.rl_ffi_tempdir_remove(ffi.gc(self.tempdir, nil))
+    C.rios_ffi_tempdir_remove(ffi.gc(self.tempdir, nil))
     self.tempdir = nil
   end
 end
@@ -64,11 +64,11 @@ end
 local name_buf = ffi.new("char[4096]")
 function Run:tempname(stem, suffix)
   if self.tempdir == nil then
-    local t = C.rl_ffi_tempdir_new(self.controls.tempdir, base.err)
+    local t = C.rios_ffi_tempdir_new(self.controls.tempdir, base.err)
     if t == nil then base.raise(self.where, base.errmsg()) end
-    self.tempdir = ffi.gc(t, C.rl_ffi_tempdir_remove)
+    self.tempdir = ffi.gc(t, C.rios_ffi_tempdir_remove)
   end
-  if C.rl_ffi_tempdir_name(self.tempdir, stem, suffix, name_buf, 4096, base.err) ~= 0 then
+  if C.rios_ffi_tempdir_name(self.tempdir, stem, suffix, name_buf, 4096, base.err) ~= 0 then
     error(base.errmsg(), 0)
   end
   return ffi.string(name_buf)
@@ -100,21 +100,21 @@ function Run:run_sequential(fn, otherargs)
   for yblock = 0, info.ny - 1 do
     for xblock = 0, info.nx - 1 do
       info:set_block(xblock, yblock)
-      local t0 = C.rl_ffi_now()
+      local t0 = C.rios_ffi_now()
       for i = 1, #ins do
         local ok, msg = inputs.read(ins[i], info.xoff, info.yoff, info.cols, info.rows, ov, err)
         if not ok then
           base.raise(where, msg .. " in block " .. outputs.block_label(info))
         end
       end
-      local t1 = C.rl_ffi_now()
+      local t1 = C.rios_ffi_now()
       timers:add("reading", t1 - t0)
       for k in pairs(outtable) do outtable[k] = nil end
       array.set_block_arena(self.arena, xblock, yblock)
       self.in_user_function = true
       fn(info, intable, outtable, otherargs)
       self.in_user_function = false
-      local t2 = C.rl_ffi_now()
+      local t2 = C.rios_ffi_now()
       timers:add("userfunction", t2 - t1)
       for i = 1, #outs do
         local rec = outs[i]
@@ -124,8 +124,8 @@ function Run:run_sequential(fn, otherargs)
         if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
       end
       array.release_block_arrays()
-      C.rl_ffi_arena_reset(self.arena)
-      timers:add("writing", C.rl_ffi_now() - t2)
+      C.rios_ffi_arena_reset(self.arena)
+      timers:add("writing", C.rios_ffi_now() - t2)
       self.progress:step()
     end
   end
@@ -154,7 +154,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   ncalls = ncalls + 1
   local ordinal = ncalls
   local where = caller_where()
-  local wall0 = C.rl_ffi_now()
+  local wall0 = C.rios_ffi_now()
   check_args(fn, infiles, outfiles, otherargs, where)
   if worker.active() then return worker.apply(fn, otherargs, where) end
   otherargs = otherargs or {}
@@ -191,7 +191,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
 
   local run = setmetatable({ where = where, controls = c, ins = ins, outs = outs,
                              concurrency = conc, timers = timers_mod.new(),
-                             err = ffi.new("rl_err") }, Run)
+                             err = ffi.new("rios_err") }, Run)
   local copies
   local ok, msg = xpcall(function()
     run:place_inputs()
@@ -204,9 +204,9 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     run.intable = inputs.block_table(ins)
     run.info = info_mod.new(run.grid, c, by_array)
     run.progress = require("rios.progress").start(run.info.nx * run.info.ny, c.progress, where)
-    local arena = C.rl_ffi_arena_new(base.err)
+    local arena = C.rios_ffi_arena_new(base.err)
     if arena == nil then error(base.errmsg(), 0) end
-    run.arena = ffi.gc(arena, C.rl_ffi_arena_free)
+    run.arena = ffi.gc(arena, C.rios_ffi_arena_free)
     if conc.read_workers == 0 and conc.compute_workers == 0 then
       run:run_sequential(fn, otherargs)
     else
@@ -229,7 +229,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   if copies and c.merge_otherargs then
     for _, copy in ipairs(copies) do c.merge_otherargs(otherargs, copy) end
   end
-  run.timers:add("walltime", C.rl_ffi_now() - wall0)
+  run.timers:add("walltime", C.rios_ffi_now() - wall0)
   local cli = debug.getregistry()["rios.cli"]
   if type(cli) == "table" and cli.timings then
     io.stderr:write(run.timers:report(), "\n")

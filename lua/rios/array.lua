@@ -112,16 +112,16 @@ end
 local function alloc(dtype, bands, rows, cols)
   local nbytes = bands * rows * cols * dtype_size[dtype]
   if block.arena ~= nil then
-    local p = C.rl_ffi_arena_alloc(block.arena, nbytes, base.err)
+    local p = C.rios_ffi_arena_alloc(block.arena, nbytes, base.err)
     if p == nil then error(base.errmsg(), 3) end
     local a = wrap(dtype, bands, rows, cols, p, nil)
     a.from_arena = true
     remember(a)
     return a
   end
-  local p = C.rl_ffi_heap_alloc(nbytes, base.err)
+  local p = C.rios_ffi_heap_alloc(nbytes, base.err)
   if p == nil then error(base.errmsg(), 3) end
-  p = ffi.gc(p, C.rl_ffi_heap_free)
+  p = ffi.gc(p, C.rios_ffi_heap_free)
   return wrap(dtype, bands, rows, cols, p, p)
 end
 

@@ -5,7 +5,7 @@ local ffi = require("ffi")
 
 local M = {}
 
-if not pcall(ffi.typeof, "rl_err") then
+if not pcall(ffi.typeof, "rios_err") then
   ffi.cdef(require("rios.cdef"))
 end
 
@@ -14,7 +14,7 @@ M.C = C
 M.ffi = ffi
 
 -- Made once per state, never per call.
-M.err = ffi.new("rl_err")
+M.err = ffi.new("rios_err")
 
 function M.errmsg()
   return ffi.string(M.err.msg)
@@ -55,7 +55,7 @@ function M.raise(where, msg)
   error(msg, 0)
 end
 
--- The host's facts (exe path, module folder, version), set by rl_state_new.
+-- The host's facts (exe path, module folder, version), set by rios_state_new.
 M.host = debug.getregistry()["rios.host"] or {}
 
 return M

@@ -159,7 +159,7 @@ function M.resolve(user, where)
            .. "of them; set read_workers to at least 1")
   end
   if kind == "threads" then
-    local ncpu = C.rl_ffi_cpu_count()
+    local ncpu = C.rios_ffi_cpu_count()
     if ncompute > ncpu then
       io.stderr:write(string.format("rios-lua: warning: %d compute threads on %d CPUs; "
                                     .. "they will share the CPUs\n", ncompute, ncpu))

@@ -195,7 +195,7 @@ function M.defaults(where)
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
   if drv and drv ~= "" then
-    if base.C.rl_ffi_driver_can_create(drv) ~= 1 then
+    if base.C.rios_ffi_driver_can_create(drv) ~= 1 then
       env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
     end
     d.driver = drv

@@ -43,7 +43,7 @@ local function close(a, b, scale)
 end
 
 local function same_projection(a, b)
-  return C.rl_ffi_same_projection(a, b) ~= 0
+  return C.rios_ffi_same_projection(a, b) ~= 0
 end
 
 -- How grid g differs from the reference ref, or nil when g is on it
@@ -77,7 +77,7 @@ local function extent_on(ref, g, where)
     end
     local inb = ffi.new("double[4]", left, bottom, right, top)
     local out = ffi.new("double[4]")
-    if C.rl_ffi_transform_extent(g.projection, ref.projection, inb, out, base.err) ~= 0 then
+    if C.rios_ffi_transform_extent(g.projection, ref.projection, inb, out, base.err) ~= 0 then
       base.raise(where, g.label .. ": its extent cannot be carried into the reference "
                  .. "projection: " .. base.errmsg())
     end
@@ -95,10 +95,10 @@ local function reference(rasters, controls, where)
   if pg then
     local proj = pg.projection
     if proj:match("^%s*[Ee][Pp][Ss][Gg]:%d+%s*$") then
-      local p = C.rl_ffi_wkt_from_user_input(proj, base.err)
+      local p = C.rios_ffi_wkt_from_user_input(proj, base.err)
       if p == nil then base.raise(where, "controls.reference_pixgrid: " .. base.errmsg()) end
       proj = ffi.string(p)
-      C.rl_ffi_heap_free(p)
+      C.rios_ffi_heap_free(p)
     end
     return pixgrid(proj, pg.transform, pg.cols, pg.rows, "controls.reference_pixgrid", where)
   end

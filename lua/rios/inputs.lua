@@ -17,7 +17,7 @@ local M = {}
 
 local function close_raster(rec)
   if rec.raster ~= nil then
-    C.rl_ffi_raster_close(ffi.gc(rec.raster, nil))
+    C.rios_ffi_raster_close(ffi.gc(rec.raster, nil))
     rec.raster = nil
   end
 end
@@ -25,8 +25,8 @@ end
 -- Describe the dataset open in rec.raster: size, bands, dtype, grid, nodata.
 local function describe(rec, where)
   local r = rec.raster
-  local info = ffi.new("rl_raster_info")
-  if C.rl_ffi_raster_info(r, info, base.err) ~= 0 then
+  local info = ffi.new("rios_raster_info")
+  if C.rios_ffi_raster_info(r, info, base.err) ~= 0 then
     close_raster(rec)
     base.raise(where, base.errmsg())
   end
@@ -34,18 +34,18 @@ local function describe(rec, where)
   rec.dtype = base.dtypes[info.dtype + 1]
   rec.transform = {}
   for i = 0, 5 do rec.transform[i + 1] = info.transform[i] end
-  rec.projection = ffi.string(C.rl_ffi_raster_projection(r))
+  rec.projection = ffi.string(C.rios_ffi_raster_projection(r))
   rec.nodata = {}
   local v = ffi.new("double[1]")
   for b = 1, rec.nbands do
-    if C.rl_ffi_raster_nodata(r, b, v) ~= 0 then rec.nodata[b] = v[0] end
+    if C.rios_ffi_raster_nodata(r, b, v) ~= 0 then rec.nodata[b] = v[0] end
   end
 end
 
 local function open_raster(rec, name, where)
-  local r = C.rl_ffi_raster_open(name, base.err)
+  local r = C.rios_ffi_raster_open(name, base.err)
   if r == nil then return nil, base.errmsg() end
-  rec.raster = ffi.gc(r, C.rl_ffi_raster_close)
+  rec.raster = ffi.gc(r, C.rios_ffi_raster_close)
   describe(rec, where)
   return true
 end
@@ -53,7 +53,7 @@ end
 -- The layer names of a vector source, or nil when it is not one.
 local layer_buf = ffi.new("char[?]", 65536)
 local function vector_layers(path, where)
-  local n = C.rl_ffi_vector_layers(path, layer_buf, 65536, base.err)
+  local n = C.rios_ffi_vector_layers(path, layer_buf, 65536, base.err)
   if n < 0 then base.raise(where, base.errmsg()) end
   if n == 0 then return nil end
   local names = {}
@@ -80,7 +80,7 @@ end
 function M.close(rec)
   close_raster(rec)
   if rec.buffer ~= nil then
-    C.rl_ffi_heap_free(ffi.gc(rec.buffer, nil))
+    C.rios_ffi_heap_free(ffi.gc(rec.buffer, nil))
     rec.buffer = nil
   end
 end
@@ -100,7 +100,7 @@ end
 
 local function take_string(p)
   local s = ffi.string(p)
-  C.rl_ffi_heap_free(p)
+  C.rios_ffi_heap_free(p)
   return s
 end
 
@@ -173,15 +173,15 @@ local function rasterize(rec, grid, s, label, ctx, where)
 
   -- Vectors in another projection are first carried into the grid's (as
   -- ogr2ogr -t_srs would), since GDALRasterize burns coordinates as they are.
-  local p = C.rl_ffi_vector_layer_wkt(src, index, base.err)
+  local p = C.rios_ffi_vector_layer_wkt(src, index, base.err)
   if p == nil then base.raise(where, rec.path .. ": " .. base.errmsg()) end
   local wkt = take_string(p)
   local reproject = wkt ~= "" and grid.projection ~= ""
-                    and C.rl_ffi_same_projection(wkt, grid.projection) == 0
+                    and C.rios_ffi_same_projection(wkt, grid.projection) == 0
   local l, b, r, t = padded(grid, ctx.overlap)
   -- Before GDAL 3.7, int8 is Byte flagged SIGNEDBYTE: values are burned as
   -- their byte patterns (an attribute's values cannot be).
-  local old_int8 = s.vector_datatype == "int8" and C.rl_ffi_gdal_version() < 3070000
+  local old_int8 = s.vector_datatype == "int8" and C.rios_ffi_gdal_version() < 3070000
   local function value(v)
     if old_int8 and v < 0 then v = v + 256 end
     return num(v)
@@ -214,14 +214,14 @@ local function rasterize(rec, grid, s, label, ctx, where)
     for _, f in ipairs(filters) do targs[#targs + 1] = f end
     -- ogr2ogr takes the layer name as a positional argument, not -l.
     if targs[#targs - 1] == "-l" then targs[#targs - 1], targs[#targs] = targs[#targs], nil end
-    if C.rl_ffi_vector_translate(src, vec, argv(targs), base.err) ~= 0 then
+    if C.rios_ffi_vector_translate(src, vec, argv(targs), base.err) ~= 0 then
       base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg())
     end
     src, filters = vec, { "-l", "rios_layer" }
   end
   for _, f in ipairs(filters) do args[#args + 1] = f end
   local dst = ctx.tempname("vector", ".tif")
-  if C.rl_ffi_rasterize(src, dst, argv(args), base.err) ~= 0 then
+  if C.rios_ffi_rasterize(src, dst, argv(args), base.err) ~= 0 then
     base.raise(where, rec.path .. ": cannot rasterize input '" .. label .. "': "
                .. base.errmsg())
   end
@@ -247,7 +247,7 @@ function M.prepare(rec, grid, s, ctx, where)
       for _, b in ipairs(bands) do args[#args + 1], args[#args + 2] = "-b", tostring(b) end
       local nd = nil
       if s.input_nodata then nd = ffi.new("double[?]", #bands, nodata) end
-      local p = C.rl_ffi_translate_vrt(name, argv(args), #bands, nd, base.err)
+      local p = C.rios_ffi_translate_vrt(name, argv(args), #bands, nd, base.err)
       if p == nil then base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg()) end
       name = take_string(p)
     end
@@ -267,7 +267,7 @@ function M.prepare(rec, grid, s, ctx, where)
         args[#args + 1], args[#args + 2] = "-srcnodata", v
         args[#args + 1], args[#args + 2] = "-dstnodata", v
       end
-      local p = C.rl_ffi_warp_vrt(name, argv(args), base.err)
+      local p = C.rios_ffi_warp_vrt(name, argv(args), base.err)
       if p == nil then base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg()) end
       name = take_string(p)
       rec.xshift, rec.yshift = ctx.overlap, ctx.overlap
@@ -281,7 +281,7 @@ function M.prepare(rec, grid, s, ctx, where)
       base.raise(where, rec.path .. ": input '" .. label .. "' cannot be read on the "
                  .. "working grid: " .. msg:sub(1, 300))
     end
-    if C.rl_ffi_raster_set_label(rec.raster, rec.path, base.err) ~= 0 then
+    if C.rios_ffi_raster_set_label(rec.raster, rec.path, base.err) ~= 0 then
       base.raise(where, base.errmsg())
     end
   end
@@ -291,9 +291,9 @@ end
 -- the array that borrows it.
 function M.allocate(rec, cols, rows)
   local nbytes = rec.nbands * rows * cols * base.dtype_size[rec.dtype]
-  local p = C.rl_ffi_heap_alloc(nbytes, base.err)
+  local p = C.rios_ffi_heap_alloc(nbytes, base.err)
   if p == nil then error(rec.path .. ": " .. base.errmsg(), 0) end
-  rec.buffer = ffi.gc(p, C.rl_ffi_heap_free)
+  rec.buffer = ffi.gc(p, C.rios_ffi_heap_free)
   rec.array = array.wrap(rec.dtype, rec.nbands, rows, cols, p, nil)
   rec.dtype_code = base.dtype_code[rec.dtype]
 end
@@ -303,7 +303,7 @@ end
 function M.read(rec, xoff, yoff, cols, rows, ov, err)
   local a = rec.array
   a.cols, a.rows = cols + 2 * ov, rows + 2 * ov
-  if C.rl_ffi_raster_read(rec.raster, xoff + rec.xshift - ov, yoff + rec.yshift - ov,
+  if C.rios_ffi_raster_read(rec.raster, xoff + rec.xshift - ov, yoff + rec.yshift - ov,
                           a.cols, a.rows, rec.nbands, nil, rec.buffer, rec.dtype_code,
                           err) ~= 0 then
     return nil, ffi.string(err.msg)

@@ -62,17 +62,17 @@ function M.create(rec, arr, grid, where, c)
   local opts, keep = string_array(s.creation_options)
   local names, keep2 = string_array(s.layer_names)
   local t = ffi.new("double[6]", grid.transform)
-  local o = C.rl_ffi_output_create(rec.path, s.driver, grid.cols, grid.rows, arr.bands,
+  local o = C.rios_ffi_output_create(rec.path, s.driver, grid.cols, grid.rows, arr.bands,
                                    base.dtype_code[arr.dtype], t, grid.projection, opts,
                                    s.stats_ignore ~= nil and 1 or 0, s.stats_ignore or 0,
                                    s.layer_names and names or nil, s.thematic and 1 or 0,
                                    base.err)
   local _ = keep, keep2
   if o == nil then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
-  rec.handle = ffi.gc(o, C.rl_ffi_output_close)
+  rec.handle = ffi.gc(o, C.rios_ffi_output_close)
   if c then
-    C.rl_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
-    if C.rl_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= 0 then
+    C.rios_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
+    if C.rios_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= 0 then
       base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg())
     end
   end
@@ -87,7 +87,7 @@ function M.write(rec, arr, info, err)
     return nil, "output '" .. files.label(rec) .. "' is a view whose bands are not a whole "
                 .. "number of rows apart; give a:copy()"
   end
-  if C.rl_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, data,
+  if C.rios_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, data,
                            row_stride, band_rows, info.ov, err) ~= 0 then
     return nil, ffi.string(err.msg)
   end
@@ -95,7 +95,7 @@ function M.write(rec, arr, info, err)
 end
 
 local function finish_opts(c, s)
-  local fo = ffi.new("rl_finish_opts")
+  local fo = ffi.new("rios_finish_opts")
   fo.omit_basic_stats = c.omit_basic_stats and 1 or 0
   fo.omit_histogram = c.omit_histogram and 1 or 0
   fo.omit_pyramids = c.omit_pyramids and 1 or 0
@@ -113,8 +113,8 @@ M.finish_opts = finish_opts
 function M.finish(rec, c, timers, where)
   if rec.handle == nil then return end
   local fo = finish_opts(c, rec.settings)
-  local times = ffi.new("rl_finish_times")
-  local ok = C.rl_ffi_output_finish(rec.handle, fo, times, base.err) == 0
+  local times = ffi.new("rios_finish_times")
+  local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == 0
   local msg = not ok and base.errmsg()
   if not c.omit_pyramids then timers:add("pyramids", times.pyramids) end
   if not c.omit_basic_stats then timers:add("basicstats", times.basicstats) end
@@ -125,7 +125,7 @@ end
 
 function M.close(rec)
   if rec.handle ~= nil then
-    C.rl_ffi_output_close(ffi.gc(rec.handle, nil))
+    C.rios_ffi_output_close(ffi.gc(rec.handle, nil))
     rec.handle = nil
   end
 end

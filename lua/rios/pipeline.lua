@@ -21,7 +21,7 @@ local M = {}
 -- already recorded in C (the main thread then reports that one).
 M.STOPPED = setmetatable({}, { __tostring = function() return "rios pipeline stopped" end })
 
-local now = C.rl_ffi_now
+local now = C.rios_ffi_now
 local dtype_ptr = base.dtype_ptr
 
 -- The block loop. ctx: fn, otherargs, info, ins (records with .array),
@@ -62,12 +62,12 @@ ReadSource.__index = ReadSource
 
 function M.read_source(p, timers, on_stop)
   return setmetatable({ p = p, timers = timers, on_stop = on_stop,
-                        out = ffi.new("rl_block *[1]"), waited = ffi.new("double[1]"),
-                        err = ffi.new("rl_err") }, ReadSource)
+                        out = ffi.new("rios_block *[1]"), waited = ffi.new("double[1]"),
+                        err = ffi.new("rios_err") }, ReadSource)
 end
 
 function ReadSource:next()
-  local rc = C.rl_ffi_pipeline_pop_read(self.p, self.out, self.waited, self.err)
+  local rc = C.rios_ffi_pipeline_pop_read(self.p, self.out, self.waited, self.err)
   self.timers:add("pop_readbuffer", self.waited[0])
   if rc == 0 then return self.out[0] end
   if rc == 1 then return nil end
@@ -81,7 +81,7 @@ ComputeSink.__index = ComputeSink
 
 function M.compute_sink(p, outs, info, where, timers)
   return setmetatable({ p = p, outs = outs, info = info, where = where, timers = timers,
-                        waited = ffi.new("double[1]"), err = ffi.new("rl_err") }, ComputeSink)
+                        waited = ffi.new("double[1]"), err = ffi.new("rios_err") }, ComputeSink)
 end
 
 function ComputeSink:put(b, outtable)
@@ -91,12 +91,12 @@ function ComputeSink:put(b, outtable)
     -- The writer takes a block's outputs as contiguous memory: a window
     -- view is copied into this block's arena first.
     if not arr:is_contiguous() then arr = arr:copy() end
-    if C.rl_ffi_pipeline_set_output(p, b, j - 1, arr.data, base.dtype_code[arr.dtype], arr.bands,
+    if C.rios_ffi_pipeline_set_output(p, b, j - 1, arr.data, base.dtype_code[arr.dtype], arr.bands,
                                     arr.rows, arr.cols, err) ~= 0 then
       error(ffi.string(err.msg), 0)
     end
   end
-  local rc = C.rl_ffi_pipeline_push(p, b, self.waited, err)
+  local rc = C.rios_ffi_pipeline_push(p, b, self.waited, err)
   self.timers:add("insert_computebuffer", self.waited[0])
   if rc ~= 0 then error(M.STOPPED, 0) end
 end
@@ -120,16 +120,16 @@ function WriteSink:put(b, outtable)
       base.raise(run.where, msg .. " in block " .. outputs.block_label(run.info))
     end
   end
-  C.rl_ffi_pipeline_release(run.pipeline, b)
+  C.rios_ffi_pipeline_release(run.pipeline, b)
   run.timers:add("writing", now() - t0)
   if run.progress then run.progress:step() end
 end
 
 -- Report the pipeline's first failure, once every thread has stopped.
 local function raise_failure(run)
-  C.rl_ffi_pipeline_finish(run.pipeline)
-  local err = ffi.new("rl_err")
-  if C.rl_ffi_pipeline_failed(run.pipeline, err) ~= 0 then
+  C.rios_ffi_pipeline_finish(run.pipeline)
+  local err = ffi.new("rios_err")
+  if C.rios_ffi_pipeline_failed(run.pipeline, err) ~= 0 then
     base.raise(run.where, "rios.apply failed: " .. ffi.string(err.msg))
   end
   base.raise(run.where, "rios.apply failed: the block pipeline stopped without saying why")
@@ -139,11 +139,11 @@ end
 -- out of the compute buffer.
 local function write_computed(run)
   local p, info, where, err = run.pipeline, run.info, run.where, run.err
-  local out, waited = ffi.new("rl_block *[1]"), ffi.new("double[1]")
+  local out, waited = ffi.new("rios_block *[1]"), ffi.new("double[1]")
   local views = {}
   for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
   while true do
-    local rc = C.rl_ffi_pipeline_pop_done(p, out, waited, err)
+    local rc = C.rios_ffi_pipeline_pop_done(p, out, waited, err)
     run.timers:add("pop_computebuffer", waited[0])
     if rc == 1 then return end
     if rc ~= 0 then raise_failure(run) end
@@ -162,12 +162,12 @@ local function write_computed(run)
       if rec.handle == nil then
         outputs.create(rec, v, run.grid, where, run.controls)
         -- this thread mostly waits for compute threads: compress as rows finish
-        C.rl_ffi_output_flush_rows(rec.handle, 1)
+        C.rios_ffi_output_flush_rows(rec.handle, 1)
       end
       local ok, msg = outputs.write(rec, v, info, err)
       if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
     end
-    C.rl_ffi_pipeline_release(p, b)
+    C.rios_ffi_pipeline_release(p, b)
     run.timers:add("writing", now() - t0)
     if run.progress then run.progress:step() end
   end
@@ -204,10 +204,10 @@ end
 -- buffer) into timers.
 local function c_timers(p, timers)
   for which, name in pairs({ [0] = "reading", [1] = "insert_readbuffer" }) do
-    local n = tonumber(C.rl_ffi_pipeline_timer(p, which, nil, 0))
+    local n = tonumber(C.rios_ffi_pipeline_timer(p, which, nil, 0))
     if n > 0 then
       local buf = ffi.new("double[?]", n)
-      C.rl_ffi_pipeline_timer(p, which, buf, n)
+      C.rios_ffi_pipeline_timer(p, which, buf, n)
       for i = 0, n - 1 do timers:add(name, buf[i]) end
     end
   end
@@ -218,8 +218,8 @@ end
 function M.run(run, fn, otherargs, ordinal, otherargs_text)
   local c, conc = run.controls, run.concurrency
   local ins = run.ins
-  local cfg = ffi.new("rl_pipe_config")
-  local cins = ffi.new("rl_pipe_input[?]", #ins)
+  local cfg = ffi.new("rios_pipe_config")
+  local cins = ffi.new("rios_pipe_input[?]", #ins)
   for i, rec in ipairs(ins) do
     local ci = cins[i - 1]
     ci.read_name, ci.label = rec.read_name or rec.path, rec.path
@@ -235,14 +235,14 @@ function M.run(run, fn, otherargs, ordinal, otherargs_text)
   cfg.read_pop_timeout = t.read_buffer_pop_timeout
   cfg.compute_insert_timeout = t.compute_buffer_insert_timeout
   cfg.compute_pop_timeout = t.compute_buffer_pop_timeout
-  local p = C.rl_ffi_pipeline_new(cfg, run.err)
+  local p = C.rios_ffi_pipeline_new(cfg, run.err)
   if p == nil then error(ffi.string(run.err.msg), 0) end
-  run.pipeline = ffi.gc(p, C.rl_ffi_pipeline_free)
+  run.pipeline = ffi.gc(p, C.rios_ffi_pipeline_free)
 
   local nworkers = conc.compute_workers
   local job = nworkers > 0 and worker_job(run, ordinal, otherargs_text) or ""
   local t0 = now()
-  if C.rl_ffi_pipeline_start(p, job, #job, run.err) ~= 0 then raise_failure(run) end
+  if C.rios_ffi_pipeline_start(p, job, #job, run.err) ~= 0 then raise_failure(run) end
   if nworkers > 0 then run.timers:add("startcomputeworkers", now() - t0) end
 
   -- An error here (the main thread's own, or a worker's reported by the
@@ -254,7 +254,7 @@ function M.run(run, fn, otherargs, ordinal, otherargs_text)
   else
     write_computed(run)
   end
-  if C.rl_ffi_pipeline_finish(p) ~= 0 then raise_failure(run) end
+  if C.rios_ffi_pipeline_finish(p) ~= 0 then raise_failure(run) end
   run.pipeline_done = true
   c_timers(p, run.timers)
 
@@ -262,7 +262,7 @@ function M.run(run, fn, otherargs, ordinal, otherargs_text)
   local list = {}
   local len = ffi.new("size_t[1]")
   for w = 1, nworkers do
-    local s = C.rl_ffi_pipeline_result(p, w, len)
+    local s = C.rios_ffi_pipeline_result(p, w, len)
     if s == nil then
       base.raise(run.where, "rios.apply failed: compute worker " .. w .. " ended without "
                  .. "returning its otherargs")
@@ -281,9 +281,9 @@ end
 function M.release(run)
   local p = run.pipeline
   if p == nil then return end
-  if not run.pipeline_done then C.rl_ffi_pipeline_fail(p, "the run was stopped") end
+  if not run.pipeline_done then C.rios_ffi_pipeline_fail(p, "the run was stopped") end
   array.release_block_arrays()
-  C.rl_ffi_pipeline_free(ffi.gc(p, nil))
+  C.rios_ffi_pipeline_free(ffi.gc(p, nil))
   run.pipeline = nil
 end
 

@@ -37,13 +37,13 @@ end
 function M.enabled(setting)
   if base.host.quiet then return false end
   if setting ~= nil then return setting end
-  return C.rl_ffi_isatty(2) == 1
+  return C.rios_ffi_isatty(2) == 1
 end
 
 -- where: "script.lua:LINE: " for the interrupt message.
 function M.start(total, setting, where)
   return setmetatable({ total = total, done = 0, shown = M.enabled(setting) and total > 0,
-                        t0 = C.rl_ffi_now(), last = -math.huge, width = 0,
+                        t0 = C.rios_ffi_now(), last = -math.huge, width = 0,
                         where = where or "" }, Progress)
 end
 
@@ -66,7 +66,7 @@ end
 
 function Progress:step()
   self.done = self.done + 1
-  if C.rl_ffi_interrupt_pending() ~= 0 then
+  if C.rios_ffi_interrupt_pending() ~= 0 then
     -- the prompt's hook is still armed: disarm it so the run's cleanup is
     -- not interrupted in turn
     debug.sethook()
@@ -75,7 +75,7 @@ function Progress:step()
                .. self.total .. " blocks")
   end
   if self.shown then
-    local now = C.rl_ffi_now()
+    local now = C.rios_ffi_now()
     if now - self.last >= REDRAW then self:draw(now) end
   end
 end

@@ -56,7 +56,7 @@ local function band_range(a, b, valid, nvalid, percent)
       k = k + 1
     end
   end
-  C.rl_ffi_sort_doubles(vals, k)
+  C.rios_ffi_sort_doubles(vals, k)
   local cut = percent / 100 * (k - 1)
   return vals[math.floor(cut + 0.5)], vals[math.floor((k - 1) - cut + 0.5)]
 end
@@ -167,7 +167,7 @@ function M.quicklook(src, path, opts)
     end
   end
   for i = 0, n - 1 do out[nb * n + i] = valid[i] ~= 0 and 255 or 0 end
-  if C.rl_ffi_png_write(path, out, nb + 1, rows, cols, base.err) ~= 0 then
+  if C.rios_ffi_png_write(path, out, nb + 1, rows, cols, base.err) ~= 0 then
     base.raise(where_of(2), "rios.quicklook: " .. base.errmsg())
   end
   return cols, rows

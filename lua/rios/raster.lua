@@ -14,7 +14,7 @@ Raster.__index = Raster
 M.Raster = Raster
 
 local stats4 = ffi.new("double[4]")
-local text = ffi.new("rl_text")
+local text = ffi.new("rios_text")
 local MAX_OVERVIEWS = 32
 local ovsizes = ffi.new("int[?]", 2 * MAX_OVERVIEWS)
 
@@ -33,12 +33,12 @@ function M.open(path)
   local r = rec.raster
   local names = {}
   for b = 1, rec.nbands do
-    names[b] = ffi.string(C.rl_ffi_raster_band_description(r, b))
+    names[b] = ffi.string(C.rios_ffi_raster_band_description(r, b))
   end
-  C.rl_ffi_projection_name(rec.projection, text)
+  C.rios_ffi_projection_name(rec.projection, text)
   local t = rec.transform
   return setmetatable({
-    path = path, driver = ffi.string(C.rl_ffi_raster_driver(r)), cols = rec.cols,
+    path = path, driver = ffi.string(C.rios_ffi_raster_driver(r)), cols = rec.cols,
     rows = rec.rows, bands = rec.nbands, dtype = rec.dtype, transform = t,
     projection = rec.projection, projection_name = ffi.string(text.s),
     pixel_size = { t[2], t[6] }, nodata = rec.nodata, band_names = names, rec = rec,
@@ -69,7 +69,7 @@ function Raster:overviews(band)
   local r = open_handle(self, "r:overviews")
   band = band or 1
   check_band(self, "r:overviews", band)
-  local n = C.rl_ffi_raster_overviews(r, band, ovsizes, MAX_OVERVIEWS)
+  local n = C.rios_ffi_raster_overviews(r, band, ovsizes, MAX_OVERVIEWS)
   local list = {}
   for i = 0, math.min(n, MAX_OVERVIEWS) - 1 do
     list[i + 1] = { ovsizes[2 * i], ovsizes[2 * i + 1] }
@@ -85,7 +85,7 @@ function Raster:metadata(band)
   if band ~= 0 then check_band(self, "r:metadata", band) end
   local md, i = {}, 0
   while true do
-    local p = C.rl_ffi_raster_metadata(r, band, i)
+    local p = C.rios_ffi_raster_metadata(r, band, i)
     if p == nil then break end
     local item = ffi.string(p)
     local k, v = item:match("^([^=]*)=(.*)$")
@@ -96,7 +96,7 @@ function Raster:metadata(band)
 end
 
 local function stats_of(self, band, compute)
-  local got = C.rl_ffi_raster_stats(self.rec.raster, band, compute and 1 or 0, stats4, base.err)
+  local got = C.rios_ffi_raster_stats(self.rec.raster, band, compute and 1 or 0, stats4, base.err)
   if got < 0 then base.raise(where_of(3), "r:stats: " .. base.errmsg()) end
   if got == 0 then return nil end
   return { min = stats4[0], max = stats4[1], mean = stats4[2], stddev = stats4[3] }
@@ -171,10 +171,10 @@ function Raster:read(opts)
   local list = ffi.new("int[?]", #bands, bands)
   local status
   if ov == 0 then
-    status = C.rl_ffi_raster_read(r, xoff, yoff, xsize, ysize, #bands, list, a.data,
+    status = C.rios_ffi_raster_read(r, xoff, yoff, xsize, ysize, #bands, list, a.data,
                                   base.dtype_code[self.dtype], base.err)
   else
-    status = C.rl_ffi_raster_read_scaled(r, ov, xoff, yoff, xsize, ysize, xsize, ysize, #bands,
+    status = C.rios_ffi_raster_read_scaled(r, ov, xoff, yoff, xsize, ysize, xsize, ysize, #bands,
                                          list, a.data, base.dtype_code[self.dtype], base.err)
   end
   if status ~= 0 then base.raise(where_of(2), "r:read: " .. base.errmsg()) end
@@ -187,7 +187,7 @@ function M.read_scaled(self, bands, cols, rows)
   local r = open_handle(self, "rios.quicklook")
   local a = array.new(self.dtype, #bands, rows, cols)
   local list = ffi.new("int[?]", #bands, bands)
-  if C.rl_ffi_raster_read_scaled(r, 0, 0, 0, self.cols, self.rows, cols, rows, #bands, list,
+  if C.rios_ffi_raster_read_scaled(r, 0, 0, 0, self.cols, self.rows, cols, rows, #bands, list,
                                  a.data, base.dtype_code[self.dtype], base.err) ~= 0 then
     base.raise(where_of(3), "rios.quicklook: " .. base.errmsg())
   end
@@ -264,18 +264,18 @@ function M.write(path, arr, opts)
   local proj = opts.projection or ""
   if proj:match("^EPSG:%d+$") then proj = M.wkt_from_epsg(proj) end
   local t = ffi.new("double[6]", opts.transform or { 0, 1, 0, 0, 0, -1 })
-  local o = C.rl_ffi_output_create(path, driver, arr.cols, arr.rows, arr.bands,
+  local o = C.rios_ffi_output_create(path, driver, arr.cols, arr.rows, arr.bands,
                                    base.dtype_code[arr.dtype], t, proj, copts,
                                    opts.nodata and 1 or 0, opts.nodata or 0, names,
                                    opts.thematic and 1 or 0, base.err)
   if o == nil then error(base.errmsg(), 2) end
-  if not opts.stats then C.rl_ffi_output_gather(o, 0, 0) end
+  if not opts.stats then C.rios_ffi_output_gather(o, 0, 0) end
   local data, row_stride, band_rows = array.layout(arr)
-  local ok = data ~= nil and C.rl_ffi_output_write(o, 0, 0, arr.cols, arr.rows, data,
+  local ok = data ~= nil and C.rios_ffi_output_write(o, 0, 0, arr.cols, arr.rows, data,
                                                    row_stride, band_rows, 0, base.err) == 0
   if data == nil then ffi.copy(base.err.msg, "rios.write: give a:copy() of this view") end
   if ok then
-    local fo = ffi.new("rl_finish_opts")
+    local fo = ffi.new("rios_finish_opts")
     local all = opts.stats and 0 or 1
     fo.omit_basic_stats, fo.omit_histogram, fo.omit_pyramids = all, all, all
     fo.thematic = opts.thematic and 1 or 0
@@ -283,18 +283,18 @@ function M.write(path, arr, opts)
     fo.noverview_levels = #levels
     for i = 1, #levels do fo.overview_levels[i - 1] = levels[i] end
     fo.overview_min_dim = 128
-    ok = C.rl_ffi_output_finish(o, fo, ffi.new("rl_finish_times"), base.err) == 0
+    ok = C.rios_ffi_output_finish(o, fo, ffi.new("rios_finish_times"), base.err) == 0
   end
   local msg = not ok and base.errmsg()
-  C.rl_ffi_output_close(o)
+  C.rios_ffi_output_close(o)
   if not ok then error(msg, 2) end
 end
 
 function M.wkt_from_epsg(code)
-  local p = C.rl_ffi_wkt_from_user_input(code, base.err)
+  local p = C.rios_ffi_wkt_from_user_input(code, base.err)
   if p == nil then error(base.errmsg(), 3) end
   local s = ffi.string(p)
-  C.rl_ffi_heap_free(p)
+  C.rios_ffi_heap_free(p)
   return s
 end
 

@@ -25,11 +25,11 @@ end
 
 -- t:start() returns a start time; t:stop(name, t0) records now - t0.
 function Timers.now()
-  return C.rl_ffi_now()
+  return C.rios_ffi_now()
 end
 
 function Timers:stop(name, t0)
-  self:add(name, C.rl_ffi_now() - t0)
+  self:add(name, C.rios_ffi_now() - t0)
 end
 
 function Timers:merge(other)

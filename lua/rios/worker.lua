@@ -1,5 +1,5 @@
 -- rios.worker: the Lua side of a compute thread. runtime/pipeline.c makes
--- the thread's own Lua state (rl_state_new), puts { pipeline, id, blob } in
+-- the thread's own Lua state (rios_state_new), puts { pipeline, id, blob } in
 -- registry "rios.worker" and calls M.boot().
 --
 -- boot runs the user's script again from its source, under the same chunk
@@ -35,7 +35,7 @@ function M.active()
 end
 
 local function fail(msg)
-  C.rl_ffi_pipeline_fail(state.p, "compute worker " .. state.id .. ": " .. msg)
+  C.rios_ffi_pipeline_fail(state.p, "compute worker " .. state.id .. ": " .. msg)
 end
 
 -- Traceback handler: rios input errors stay one line; other errors keep
@@ -61,7 +61,7 @@ end
 
 function M.boot()
   local w = debug.getregistry()["rios.worker"]
-  state = { p = ffi.cast("rl_pipeline *", w.pipeline), id = w.id, applies = 0 }
+  state = { p = ffi.cast("rios_pipeline *", w.pipeline), id = w.id, applies = 0 }
   local ok, job = pcall(serialize.load, w.blob)
   if not ok then return fail(tostring(job)) end
   state.job = job
@@ -182,7 +182,7 @@ function M.apply(fn, otherargs, where)
     finish()
   end
   local text = serialize.dump({ otherargs = oa, timers = serialize.dump(timers.durations) })
-  if C.rl_ffi_pipeline_set_result(p, state.id, text, #text, base.err) ~= 0 then
+  if C.rios_ffi_pipeline_set_result(p, state.id, text, #text, base.err) ~= 0 then
     fail(base.errmsg())
   end
   finish()

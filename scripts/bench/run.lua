@@ -90,10 +90,10 @@ local nir6 = gen("nir6000.tif", "UInt16", 1, 6000, 6000, 2)
 -- One run: wall seconds (measured here) and peak RSS in MB.
 local function timed(cmd)
   local tf = data .. "/time.txt"
-  local t0 = C.rl_ffi_now()
+  local t0 = C.rios_ffi_now()
   local status = sh(envp .. "/usr/bin/time -f '%M %U %S' -o " .. q(tf) .. " " .. cmd
                     .. " >/dev/null")
-  local wall = C.rl_ffi_now() - t0
+  local wall = C.rios_ffi_now() - t0
   if status ~= 0 then error("run.lua: failed: " .. cmd, 0) end
   local f = assert(io.open(tf))
   local rss, cpu

@@ -1,0 +1,188 @@
+/*
+ * rios_ffi.h: every C function and struct that Lua reaches through the FFI.
+ *
+ * This header is the single source of the FFI declarations: the build copies
+ * the text between the RIOS_FFI_BEGIN and RIOS_FFI_END markers into
+ * lua/rios/cdef.lua, and spec/ffi_layout_spec.lua compares ffi.sizeof and
+ * ffi.offsetof with the values the C compiler reports (rios_ffi_layout).
+ * Keep that section free of preprocessor lines and comments that span lines.
+ *
+ * Conventions (after lua-resty-core):
+ *   - functions meant for the FFI have the rios_ffi_ prefix and never raise;
+ *   - they return 0 on success and -1 on failure, writing a one-line message
+ *     into the caller's rios_err (made once per Lua state, never per call);
+ *   - ownership is said on each declaration: "owned" means the caller must
+ *     release it with the matching _free/_close; "borrowed" means it lives as
+ *     long as the object it came from.
+ */
+#ifndef RIOS_FFI_H
+#define RIOS_FFI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* RIOS_FFI_BEGIN */
+typedef struct rios_err { char msg[1024]; } rios_err;
+
+enum {
+  RIOS_INT8 = 0, RIOS_UINT8 = 1, RIOS_INT16 = 2, RIOS_UINT16 = 3,
+  RIOS_INT32 = 4, RIOS_UINT32 = 5, RIOS_FLOAT32 = 6, RIOS_FLOAT64 = 7,
+  RIOS_NDTYPES = 8
+};
+
+typedef struct rios_raster rios_raster;
+typedef struct rios_output rios_output;
+typedef struct rios_arena rios_arena;
+typedef struct rios_tempdir rios_tempdir;
+
+typedef struct rios_raster_info {
+  int xsize, ysize, nbands, dtype;
+  double transform[6];
+  int is_vector;
+} rios_raster_info;
+
+typedef struct rios_finish_opts {
+  int omit_basic_stats, omit_histogram, omit_pyramids, thematic;
+  int noverview_levels;
+  int overview_levels[32];
+  int overview_min_dim;
+  const char *overview_aggtype;
+} rios_finish_opts;
+
+typedef struct rios_finish_times {
+  double basicstats, histogram, pyramids;
+} rios_finish_times;
+
+double rios_ffi_now(void);
+int rios_ffi_dtype_size(int dtype);
+size_t rios_ffi_layout(int what);
+
+void *rios_ffi_heap_alloc(size_t nbytes, rios_err *err);
+void rios_ffi_heap_free(void *p);
+
+rios_arena *rios_ffi_arena_new(rios_err *err);
+void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err);
+void rios_ffi_arena_reset(rios_arena *a);
+size_t rios_ffi_arena_capacity(const rios_arena *a);
+void rios_ffi_arena_free(rios_arena *a);
+
+rios_raster *rios_ffi_raster_open(const char *path, rios_err *err);
+void rios_ffi_raster_close(rios_raster *r);
+int rios_ffi_raster_set_label(rios_raster *r, const char *label, rios_err *err);
+int rios_ffi_raster_info(rios_raster *r, rios_raster_info *out, rios_err *err);
+const char *rios_ffi_raster_projection(rios_raster *r);
+int rios_ffi_raster_nodata(rios_raster *r, int band, double *out);
+const char *rios_ffi_raster_band_description(rios_raster *r, int band);
+int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysize,
+                       int nbands, const int *bands, void *buf, int dtype,
+                       rios_err *err);
+int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b);
+char *rios_ffi_wkt_from_user_input(const char *text, rios_err *err);
+
+rios_output *rios_ffi_output_create(const char *path, const char *driver,
+                                int xsize, int ysize, int nbands, int dtype,
+                                const double *transform, const char *projection,
+                                const char *const *options, int has_nodata,
+                                double nodata, const char *const *layer_names,
+                                int thematic, rios_err *err);
+int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
+                        const void *buf, int buf_cols, int buf_rows, int margin,
+                        rios_err *err);
+int rios_ffi_output_gather(rios_output *o, int stats, int histogram);
+int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios_err *err);
+int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
+                         rios_finish_times *times, rios_err *err);
+void rios_ffi_output_close(rios_output *o);
+void rios_ffi_output_flush_rows(rios_output *o, int on);
+
+/* warp.c: VRT texts are owned (rios_ffi_heap_free); argv is a NULL-terminated gdalwarp/gdal_translate/gdal_rasterize/ogr2ogr argument list. */
+int rios_ffi_gdal_version(void);
+char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err);
+char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands, const double *nodata, rios_err *err);
+int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rios_err *err);
+int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in, double *out, rios_err *err);
+int rios_ffi_vector_layers(const char *path, char *names, size_t len, rios_err *err);
+int rios_ffi_vector_translate(const char *src, const char *dst, const char *const *argv, rios_err *err);
+char *rios_ffi_vector_layer_wkt(const char *path, int index, rios_err *err);
+
+/* tempfiles.c: the tempdir is owned (rios_ffi_tempdir_remove removes the folder and all in it); the path is borrowed. */
+rios_tempdir *rios_ffi_tempdir_new(const char *parent, rios_err *err);
+const char *rios_ffi_tempdir_path(const rios_tempdir *t);
+int rios_ffi_tempdir_name(rios_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rios_err *err);
+void rios_ffi_tempdir_remove(rios_tempdir *t);
+
+int rios_ffi_isatty(int fd);
+/* 1 once per Ctrl-C pressed at the prompt while a chunk runs (runtime/repl.c), else 0 */
+int rios_ffi_interrupt_pending(void);
+
+/* Exploring rasters (runtime/explore.c). */
+typedef struct rios_text { char s[512]; } rios_text;
+/* borrowed from GDAL */
+const char *rios_ffi_raster_driver(rios_raster *r);
+/* 1: can create files, 0: cannot, -1: no such driver */
+int rios_ffi_driver_can_create(const char *name);
+int rios_ffi_projection_name(const char *wkt, rios_text *out);
+/* 1: out4 = min, max, mean, stddev; 0: none stored (compute = 0) or all nodata; -1: error */
+int rios_ffi_raster_stats(rios_raster *r, int band, int compute, double *out4, rios_err *err);
+/* the overview count; sizes[2i], sizes[2i+1] = cols, rows of the first max */
+int rios_ffi_raster_overviews(rios_raster *r, int band, int *sizes, int max);
+/* borrowed "KEY=VALUE" i of the dataset (band 0) or a band, NULL past the end */
+const char *rios_ffi_raster_metadata(rios_raster *r, int band, int i);
+/* overview 0: full resolution; the window resampled (nearest) to buf_cols x buf_rows */
+int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff, int xsize,
+                              int ysize, int buf_cols, int buf_rows, int nbands,
+                              const int *bands, void *buf, int dtype, rios_err *err);
+void rios_ffi_sort_doubles(double *v, size_t n);
+/* band-major bytes: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
+int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
+                     rios_err *err);
+
+/* Concurrency (pipeline.c): read workers, compute threads, block buffers. */
+typedef struct rios_pipeline rios_pipeline;
+
+/* read_name: what each reader opens (a file or VRT XML, see rios/inputs.lua); label: the file named in messages. */
+typedef struct rios_pipe_input {
+  const char *read_name, *label;
+  int nbands, dtype, xshift, yshift;
+} rios_pipe_input;
+
+typedef struct rios_pipe_config {
+  int grid_cols, grid_rows, wx, wy, overlap;
+  int ninputs, noutputs;
+  const rios_pipe_input *inputs;
+  int read_workers, compute_workers;
+  double read_insert_timeout, read_pop_timeout, compute_insert_timeout, compute_pop_timeout;
+} rios_pipe_config;
+
+typedef struct rios_block_out {
+  void *data;
+  int dtype, bands, rows, cols;
+} rios_block_out;
+
+typedef struct rios_block {
+  int index, xblock, yblock;
+  void **inputs;
+  rios_arena *arena;
+  rios_block_out *outputs;
+} rios_block;
+
+size_t rios_ffi_pipeline_layout(int what);
+rios_pipeline *rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_err *err);
+int rios_ffi_pipeline_start(rios_pipeline *p, const char *blob, size_t len, rios_err *err);
+int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rios_err *err);
+int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err);
+int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b);
+void rios_ffi_pipeline_fail(rios_pipeline *p, const char *msg);
+int rios_ffi_pipeline_failed(rios_pipeline *p, rios_err *err);
+int rios_ffi_pipeline_set_result(rios_pipeline *p, int worker, const char *s, size_t len, rios_err *err);
+const char *rios_ffi_pipeline_result(rios_pipeline *p, int worker, size_t *len);
+int rios_ffi_pipeline_finish(rios_pipeline *p);
+size_t rios_ffi_pipeline_timer(rios_pipeline *p, int which, double *out, size_t n);
+void rios_ffi_pipeline_free(rios_pipeline *p);
+int rios_ffi_cpu_count(void);
+void rios_ffi_sleep(double seconds);
+/* RIOS_FFI_END */
+
+#endif
