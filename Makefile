@@ -20,11 +20,12 @@ HDRS := $(wildcard runtime/*.h)
 BUILD ?= build/default
 OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
 CDEF := lua/rios/cdef.lua
+REGISTRY := lua/rios/registry.lua
 BIN ?= rios-lua
 
 .PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench
 
-all: $(BIN) $(CDEF)
+all: $(BIN) $(CDEF) $(REGISTRY)
 
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
@@ -41,6 +42,14 @@ $(CDEF): runtime/rios_ffi.h
 	  echo 'return [=['; \
 	  sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*\/$$/p' $< | sed '1d;$$d'; \
 	  echo ']=]'; } > $@.tmp && mv $@.tmp $@
+
+# The registry keys C and Lua share come from one header (runtime/registry.h).
+$(REGISTRY): runtime/registry.h
+	{ echo '-- Generated from runtime/registry.h by make: do not edit.'; \
+	  echo '-- The Lua registry keys the C host and the rios modules share.'; \
+	  echo 'return {'; \
+	  sed -n 's|^#define RIOS_REG_\([A-Z_]*\) \("[^"]*"\) */\* *\(.*\) \*/$$|  \1 = \2,  -- \3|p' $<; \
+	  echo '}'; } > $@.tmp && mv $@.tmp $@
 
 # Runs every spec inside the runtime; the last line is "N passed, N failed".
 test: all
@@ -105,4 +114,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
 
 clean:
-	rm -rf build rios-lua rios-lua-tsan rios-lua-asan $(CDEF) demo
+	rm -rf build rios-lua rios-lua-tsan rios-lua-asan $(CDEF) $(REGISTRY) demo

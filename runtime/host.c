@@ -9,6 +9,7 @@
  */
 #include "host.h"
 #include "process.h"
+#include "registry.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -65,13 +66,28 @@ lua_State *rios_state_new(char *err, size_t errlen) {
   lua_setfield(L, -2, "lua_dir");
   lua_pushstring(L, RIOS_VERSION);
   lua_setfield(L, -2, "version");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.host");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
   return L;
 }
 
-/* Error handler: a rios input error (registered under "rios.input_error")
-   stays one line; anything else gains a traceback. */
+/* Whether the value at idx is an error the user made: a table whose
+   metatable is the one rios.base keeps under RIOS_REG_USER_ERROR. */
+static int is_user_error(lua_State *L, int idx) {
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_USER_ERROR);
+  int yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}
+
+/* Error handler: a user error stays its one line; anything else gains a
+   traceback. */
 static int traceback(lua_State *L) {
+  if (is_user_error(L, 1)) {
+    lua_getfield(L, 1, "msg");
+    if (!lua_isstring(L, -1)) lua_pushliteral(L, "(error without a message)");
+    return 1;
+  }
   if (!lua_isstring(L, 1)) {
     if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") ||
         !lua_isstring(L, -1)) {
@@ -80,10 +96,6 @@ static int traceback(lua_State *L) {
     lua_replace(L, 1);
     lua_settop(L, 1);
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, "rios.input_error");
-  int is_input = lua_isstring(L, -1) && lua_rawequal(L, 1, -1);
-  lua_pop(L, 1);
-  if (is_input) return 1;
   lua_getglobal(L, "debug");
   lua_getfield(L, -1, "traceback");
   lua_pushvalue(L, 1);

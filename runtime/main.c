@@ -4,6 +4,7 @@
  * run); every script runs through rios_docall.
  */
 #include "host.h"
+#include "registry.h"
 #include "repl.h"
 #include "process.h"
 
@@ -161,7 +162,7 @@ static void stash_script_info(lua_State *L, int argc, char **argv, const rios_ar
     }
   }
   lua_setfield(L, -2, "chunks");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.script");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_SCRIPT);
 
   lua_createtable(L, 0, 4);
   if (a->compute_workers >= 0) {
@@ -178,12 +179,12 @@ static void stash_script_info(lua_State *L, int argc, char **argv, const rios_ar
   }
   lua_pushboolean(L, a->timings);
   lua_setfield(L, -2, "timings");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.cli");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_CLI);
 }
 
 /* Remember the script's text and chunk name for compute workers. */
 static void stash_source(lua_State *L, const char *buf, size_t len, const char *chunkname) {
-  lua_getfield(L, LUA_REGISTRYINDEX, "rios.script");
+  lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_SCRIPT);
   lua_pushlstring(L, buf, len);
   lua_setfield(L, -2, "source");
   lua_pushstring(L, chunkname);
@@ -303,7 +304,7 @@ static int pmain(lua_State *L) {
   set_arg(L, argc, argv, a.script);
   stash_script_info(L, argc, argv, &a);
   if (a.quiet) {  /* rios.progress reads it */
-    lua_getfield(L, LUA_REGISTRYINDEX, "rios.host");
+    lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "quiet");
     lua_pop(L, 1);

@@ -28,6 +28,7 @@
  * few threads and every state change is worth a look by each waiter.
  */
 #include "host.h"
+#include "registry.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -632,7 +633,7 @@ static void *cworker_main(void *arg) {
   lua_setfield(L, -2, "id");
   lua_pushlstring(L, p->blob, p->blob_len);
   lua_setfield(L, -2, "blob");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.worker");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_WORKER);
   int status = luaL_loadbuffer(L, worker_boot, sizeof(worker_boot) - 1, "=rios.worker");
   if (status == 0) status = rios_docall(L, 0, 0);
   if (status != 0) {

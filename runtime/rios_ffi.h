@@ -24,6 +24,10 @@
 /* RIOS_FFI_BEGIN */
 typedef struct rios_err { char msg[1024]; } rios_err;
 
+/* What every rios_ffi_* function that can fail returns (mirrored once in
+   Lua as rios.base.OK / FAIL). */
+enum { RIOS_OK = 0, RIOS_FAIL = -1 };
+
 enum {
   RIOS_INT8 = 0, RIOS_UINT8 = 1, RIOS_INT16 = 2, RIOS_UINT16 = 3,
   RIOS_INT32 = 4, RIOS_UINT32 = 5, RIOS_FLOAT32 = 6, RIOS_FLOAT64 = 7,

@@ -216,7 +216,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   end, function(e)
     -- Input errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.
-    if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then return e end
+    if base.is_user_error(e) then return e end
     local tb = debug.traceback(tostring(e), 2)
     if run.in_user_function and run.info then
       tb = tb .. "\nrios.apply: the error happened in the block function, block "
@@ -225,12 +225,15 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     return tb
   end)
   run:release()
-  if not ok then base.raise("", msg) end
+  if not ok then
+    if base.is_user_error(msg) then error(msg, 0) end
+    base.raise("", msg)
+  end
   if copies and c.merge_otherargs then
     for _, copy in ipairs(copies) do c.merge_otherargs(otherargs, copy) end
   end
   run.timers:add("walltime", C.rios_ffi_now() - wall0)
-  local cli = debug.getregistry()["rios.cli"]
+  local cli = debug.getregistry()[base.registry.CLI]
   if type(cli) == "table" and cli.timings then
     io.stderr:write(run.timers:report(), "\n")
   end
@@ -241,7 +244,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     working_grid = { projection = g.projection, transform = g.transform, rows = g.rows,
                      cols = g.cols },
   }
-  local script = debug.getregistry()["rios.script"]
+  local script = debug.getregistry()[base.registry.SCRIPT]
   if type(script) == "table" and script.source then
     -- Serialized now, as it is when this call returns; the grid is plain
     -- data made here and serialized only if a worker needs it.

@@ -71,7 +71,7 @@ end
 -- scripts whose controls have no concurrency table. -j N alone means N
 -- threads fed by one read worker.
 function M.from_command_line()
-  local cli = debug.getregistry()["rios.cli"]
+  local cli = debug.getregistry()[base.registry.CLI]
   if type(cli) ~= "table" then return nil end
   local t = {}
   local any = false

@@ -175,7 +175,7 @@ end
 
 -- What a compute worker's Lua state starts from (see rios.worker).
 local function worker_job(run, ordinal, otherargs_text)
-  local script = debug.getregistry()["rios.script"]
+  local script = debug.getregistry()[base.registry.SCRIPT]
   if type(script) ~= "table" or not script.source then
     base.raise(run.where, "rios.apply: compute threads run the script again in each thread, "
                .. "so it must be a script file or standard input, not -e code or the prompt")

@@ -46,7 +46,7 @@ local function handler(e)
   if e == DONE then return e end
   local pipeline = require("rios.pipeline")
   if e == pipeline.STOPPED then return e end
-  if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then return e end
+  if base.is_user_error(e) then return e end
   local tb = debug.traceback(tostring(e), 2)
   local msg_end = tb:find("\nstack traceback:\n", 1, true)
   if not msg_end or not lua_dir then return tb end
@@ -60,7 +60,7 @@ local function handler(e)
 end
 
 function M.boot()
-  local w = debug.getregistry()["rios.worker"]
+  local w = debug.getregistry()[base.registry.WORKER]
   state = { p = ffi.cast("rios_pipeline *", w.pipeline), id = w.id, applies = 0 }
   local ok, job = pcall(serialize.load, w.blob)
   if not ok then return fail(tostring(job)) end
@@ -165,8 +165,8 @@ function M.apply(fn, otherargs, where)
                        pipeline.compute_sink(p, r.outs, info, where, timers))
   if not ok then
     if e ~= pipeline.STOPPED then
-      if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then
-        fail(e)   -- a mistake in what the function set; the message names the block
+      if base.is_user_error(e) then
+        fail(tostring(e))   -- a mistake in what the function set; the message names the block
       else
         local outputs = require("rios.outputs")
         local label = info.xblock and (" in block " .. outputs.block_label(info)) or ""
