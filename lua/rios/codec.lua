@@ -116,6 +116,11 @@ local function from_wire(v)
   return v
 end
 
+-- The walks recurse over small tables once per value: traces would only
+-- abort on the recursion, so they stay interpreted.
+jit.off(to_wire)
+jit.off(from_wire)
+
 -- The bytes for v. name starts the path in error messages ("otherargs").
 function M.encode(v, name)
   local w = to_wire(v, name or "value", {})
