@@ -189,9 +189,9 @@ print(blocks)
                      lines[1])
     -- the caller's array is untouched; the copies' counts add up to every
     -- block, and their sums to the first pixel of every block (r + c at
-    -- multiples of 10: 0 + 10 + ... over the 4 x 4 blocks = 240)
+    -- multiples of 10: 10 * (row block + col block) over the 4 x 4 blocks = 480)
     assert.are.equal("0 0", lines[2])
-    assert.are.equal("16\t240", lines[3])
+    assert.are.equal("16\t480", lines[3])
     assert.are.equal("16", lines[4])   -- every block saw the same values
   end)
 end)
