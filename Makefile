@@ -11,9 +11,11 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -l
 # Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
-# Debian packages the project needs to build, test and run.
+# Debian packages the project needs to build, test and run. slurm-wlm and
+# munge: the private single-node SLURM the batch specs run on.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
+  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time \
+  slurm-wlm munge
 
 SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
 HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
