@@ -35,6 +35,9 @@ rios.write = raster.write
 -- a PNG preview (see rios/quicklook.lua).
 rios.quicklook = require("rios.quicklook").quicklook
 
+-- rios.rat: raster attribute tables and colour tables (see rios/rat.lua).
+rios.rat = require("rios.rat")
+
 -- True inside a compute worker's Lua state (see the concurrency docs).
 function rios.is_worker()
   return require("rios.worker").active() ~= nil
