@@ -134,6 +134,9 @@ describe("colour tables", function()
         "color_table [1] must be {r, g, b [, a]} of whole numbers 0..255" },
       { "rios.rat.set_color_table(arg[1], {[1] = {1, 2, 3, 9}})",
         "a GeoTIFF palette keeps no alpha, and entry 1 has alpha 9" },
+      { "rios.rat.set_color_table(arg[1], 'grey', 2)", "has no band 2 (it has 1)" },
+      { "rios.rat.get_color_table(arg[1] .. '.nothing')",
+        "rios.rat.get_color_table: " .. keep .. ".nothing: cannot open as a raster" },
     }
     for _, case in ipairs(cases) do
       local status, _, err = H.run_script(dir, "bad.lua", "local rios = require('rios')\n"

@@ -166,8 +166,7 @@ function M.quicklook(src, path, opts)
   if type(path) ~= "string" then fail("the second argument must be the PNG's file name") end
   if type(opts) ~= "table" then fail("the options must be a table") end
   if type(src) == "string" then
-    local ok, r = pcall(raster.open, src)
-    if not ok then fail((tostring(r):gsub("^.-rios%.open: ", ""))) end
+    local r = raster.open_at(src, where, "rios.quicklook: ")
     local ok2, w, h = pcall(M.draw, r, path, opts, where)
     r:close()
     if not ok2 then error(w, 0) end

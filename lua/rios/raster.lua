@@ -26,11 +26,18 @@ local where_of = base.where
 -- pixel_size ({x, y}), nodata (per band, nil where none), band_names (per
 -- band, "" where none). The file stays open until r:close() or collection.
 function M.open(path)
+  return M.open_at(path, where_of(2), "")
+end
+
+-- rios.open for other modules: errors start with where (the user's
+-- "file:line: ") and prefix (the function the user called, "fn: ").
+function M.open_at(path, where, prefix)
   if type(path) ~= "string" then
-    base.raise(where_of(2), "rios.open: path must be a string, got " .. type(path))
+    base.raise(where, (prefix ~= "" and prefix or "rios.open: ") .. "path must be a string, got "
+               .. type(path))
   end
   local rec = { path = path }
-  inputs.open(rec, where_of(2))
+  inputs.open(rec, where .. prefix)
   local r = rec.raster
   local names = {}
   for b = 1, rec.nbands do

@@ -55,6 +55,7 @@ local handle_out = ffi.new("rios_rat *[1]")
 local name_out = ffi.new("const char *[1]")
 local int_out = ffi.new("int[3]")
 local dbl_out = ffi.new("double[1]")
+local dbl4 = ffi.new("double[4]")
 
 local where_of = base.where
 local floor = math.floor
@@ -552,10 +553,18 @@ end
 -- palette) as { [value] = {r, g, b, a} } from value 0, or nil.
 function M.get_color_table(path, band)
   local where = where_of(2)
-  local r = require("rios.raster").open(path)
-  local ok, ct = pcall(r.color_table, r, band or 1)
+  local fname = "rios.rat.get_color_table"
+  band = band or 1
+  check_band(fname, where, band)
+  local r = require("rios.raster").open_at(path, where, fname .. ": ")
+  if band > r.bands then
+    r:close()
+    base.raise(where, string.format("%s: %s has no band %d (it has %d)", fname, path, band,
+                                    r.bands))
+  end
+  local ok, ct = pcall(colortable.read, r.rec.raster, band, where .. fname .. ": ")
   r:close()
-  if not ok then base.raise(where, "rios.rat.get_color_table: " .. tostring(ct)) end
+  if not ok then error(ct, 0) end
   return ct
 end
 
@@ -569,13 +578,19 @@ function M.set_color_table(path, ct, band)
   check_band(fname, where, band)
   local raster = require("rios.raster")
   if type(path) ~= "string" then base.raise(where, fname .. ": the file must be a path") end
-  local r = raster.open(path)
-  local ok, lo, hi, dtype, nbands, driver, nodata = pcall(function()
-    local s = r:stats(band)
-    return s and s.min, s and s.max, r.dtype, r.bands, r.driver, r.nodata[band]
-  end)
+  local r = raster.open_at(path, where, "rios.rat.set_color_table: ")
+  if band > r.bands then
+    r:close()
+    base.raise(where, string.format("%s: has no band %d (it has %d)", fname, band, r.bands))
+  end
+  local got, s = C.rios_ffi_raster_stats(r.rec.raster, band, 0, dbl4, base.err), nil
+  if got == 0 then got = C.rios_ffi_raster_stats(r.rec.raster, band, 1, dbl4, base.err) end
+  if got > 0 then s = { dbl4[0], dbl4[1] } end
+  local msg = got < 0 and base.errmsg()
+  local dtype, nbands, driver, nodata = r.dtype, r.bands, r.driver, r.nodata[band]
   r:close()
-  if not ok then base.raise(where, fname .. ": " .. tostring(lo)) end
+  if msg then base.raise(where, fname .. ": " .. msg) end
+  local lo, hi = s and s[1], s and s[2]
   local n, rgba = colortable.encode(ct, { fname = fname, where = where, lo = lo, hi = hi,
                                           nodata = nodata })
   colortable.check_target(fname, where, driver, dtype, nbands, n, rgba)
