@@ -54,7 +54,8 @@ static int check_table(const char *driver, int dtype, int nbands, int n, const u
   double top = largest_index(dtype);
   if (top < 0) {
     rios_seterr(err, "a colour table needs a band of pixel values 0 and up (uint8, uint16, "
-                "int16, uint32 or int32), not %s", dtype < 0 ? "this type" : rios_dtype_name(dtype));
+                "int16, uint32 or int32), not %s",
+                dtype < 0 ? "this type" : rios_dtype_name(dtype));
     return RIOS_FAIL;
   }
   if (n < 1 || (double)(n - 1) > top) {

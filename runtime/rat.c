@@ -301,7 +301,8 @@ static CPLErr io_string(rios_rat *r, GDALRWFlag rw, int col, int start, int n, c
 
 int rios_ffi_rat_read(rios_rat *r, int col, int start, int n, void *buf, int dtype,
                       rios_err *err) {
-  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK) return RIOS_FAIL;
+  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK)
+    return RIOS_FAIL;
   GDALRATFieldType type = GDALRATGetTypeOfCol(r->rat, col);
   if (type == GFT_String) {
     rios_seterr(err, "%s: band %d: column \"%s\" holds strings, not numbers", r->label,
@@ -341,7 +342,8 @@ static double value_at(const void *buf, int i, int dtype) {
 int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, int dtype,
                        rios_err *err) {
   if (check_update(r, "write a column", err) != RIOS_OK) return RIOS_FAIL;
-  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK) return RIOS_FAIL;
+  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK)
+    return RIOS_FAIL;
   if (dtype < 0 || dtype >= RIOS_NDTYPES) {
     rios_seterr(err, "%s: band %d: column \"%s\": unknown dtype %d", r->label, r->bandno,
                 col_name(r, col), dtype);
@@ -398,7 +400,8 @@ int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, 
 int rios_ffi_rat_read_strings(rios_rat *r, int col, int start, int n, char **out,
                               rios_err *err) {
   for (int i = 0; i < n; i++) out[i] = NULL;
-  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK) return RIOS_FAIL;
+  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK)
+    return RIOS_FAIL;
   if (n == 0) return RIOS_OK;
   CPLErrorReset();
   if (io_string(r, GF_Read, col, start, n, out) != CE_None) {
@@ -426,7 +429,8 @@ void rios_ffi_rat_strings_free(char **list, int n) {
 int rios_ffi_rat_write_strings(rios_rat *r, int col, int start, int n, const char *const *list,
                                rios_err *err) {
   if (check_update(r, "write a column", err) != RIOS_OK) return RIOS_FAIL;
-  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK) return RIOS_FAIL;
+  if (check_col(r, col, err) != RIOS_OK || check_rows(r, col, start, n, err) != RIOS_OK)
+    return RIOS_FAIL;
   if (GDALRATGetTypeOfCol(r->rat, col) != GFT_String) {
     rios_seterr(err, "%s: band %d: column \"%s\" holds numbers, not strings", r->label,
                 r->bandno, col_name(r, col));

@@ -246,9 +246,9 @@ local function check_rows(fname, where, start, n, rows, what)
                .. "from 0, as pixel values are), got " .. tostring(start))
   end
   if type(n) ~= "number" or n ~= floor(n) or n < 1 or start + n > rows then
+    local last = start + (tonumber(n) or 1) - 1
     base.raise(where, string.format("%s: rows %s to %s are not in the table of %s (%d rows)",
-                                    fname, tostring(start), tostring(start + (tonumber(n) or 1) - 1),
-                                    what, rows))
+                                    fname, tostring(start), tostring(last), what, rows))
   end
 end
 
@@ -617,8 +617,8 @@ function M.write_color_columns(path, ct, band)
     for k = 1, 4 do
       for i = 0, n - 1 do a.data[i] = rgba[4 * i + k - 1] end
       local col, ty = M.find_or_create(t, fname, where, colour_columns[k], "int", {})
-      M.write_rows(t, fname, where, colour_columns[k], col, ty, 0, { kind = "int", n = n, data = a.data,
-                                                   dtype = "int32" })
+      M.write_rows(t, fname, where, colour_columns[k], col, ty, 0,
+                   { kind = "int", n = n, data = a.data, dtype = "int32" })
     end
   end)
 end

@@ -187,7 +187,9 @@ function Info:usage(name, column)
   local where = where_of(2)
   local run = self._run
   local rec = run.outs_by_name[name] or run.ins_by_name[name]
-  if not rec then base.raise(where, "info:usage: there is no input or output " .. tostring(name)) end
+  if not rec then
+    base.raise(where, "info:usage: there is no input or output " .. tostring(name))
+  end
   if rec.usages and rec.usages[column] then return rec.usages[column] end
   local t = rec.file.table
   if C.rios_ffi_rat_find_column(t.handle, column) >= 0 then return t:column_usage(column) end
