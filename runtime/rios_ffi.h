@@ -181,6 +181,10 @@ void rios_ffi_block_label(const rios_block *b, rios_text *out);
 /* *out is owned: rios_ffi_pipeline_free */
 int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios_err *err);
 int rios_ffi_pipeline_blocks(const rios_pipeline *p, int *nx, int *ny);
+/* the bytes of input buffers a pipeline with cfg would allocate, and its number of slots */
+int rios_ffi_pipeline_memory(const rios_pipe_config *cfg, double *bytes, int *nslots, rios_err *err);
+/* the machine's physical memory in bytes (0 when unknown) */
+int rios_ffi_physical_memory(double *bytes);
 int rios_ffi_pipeline_start(rios_pipeline *p, rios_err *err);
 /* the next block in order, read (by the caller when there is no read worker); *out NULL when every block has been taken */
 int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
@@ -204,7 +208,8 @@ typedef struct rios_threads rios_threads;
 /* *out is owned: rios_ffi_threads_free (which stops and joins them) */
 int rios_ffi_threads_start(rios_pipeline *p, int n, const char *job, size_t len, rios_threads **out, rios_err *err);
 int rios_ffi_threads_set_result(rios_threads *t, int worker, const char *s, size_t len, rios_err *err);
-int rios_ffi_threads_join(rios_threads *t, rios_err *err);
+/* wait at most timeout seconds (negative: forever); fails naming a worker that did not stop, which is then left running and never freed */
+int rios_ffi_threads_join(rios_threads *t, double timeout, rios_err *err);
 /* *s borrowed, NULL when the worker left no result */
 int rios_ffi_threads_result(rios_threads *t, int worker, const char **s, size_t *len, rios_err *err);
 void rios_ffi_threads_free(rios_threads *t);
