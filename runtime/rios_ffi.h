@@ -151,11 +151,14 @@ typedef struct rios_pipe_input {
   int nbands, dtype, xshift, yshift;
 } rios_pipe_input;
 
+/* schedule: which blocks are read, in what order. ALL: every block in order. OPEN: every block in order, then the blocks rios_ffi_pipeline_schedule adds until rios_ffi_pipeline_close_schedule (a lost worker's blocks read again). ASSIGNED: only the blocks rios_ffi_pipeline_schedule adds, in that order, until closed (a worker that reads its own input). */
+enum { RIOS_SCHEDULE_ALL = 0, RIOS_SCHEDULE_OPEN = 1, RIOS_SCHEDULE_ASSIGNED = 2 };
+
 typedef struct rios_pipe_config {
   int grid_cols, grid_rows, wx, wy, overlap;
   int ninputs, noutputs;
   const rios_pipe_input *inputs;
-  int read_workers, compute_workers;
+  int read_workers, compute_workers, schedule;
   double read_insert_timeout, read_pop_timeout, compute_insert_timeout, compute_pop_timeout;
 } rios_pipe_config;
 
@@ -186,12 +189,18 @@ int rios_ffi_pipeline_memory(const rios_pipe_config *cfg, double *bytes, int *ns
 /* the machine's physical memory in bytes (0 when unknown) */
 int rios_ffi_physical_memory(double *bytes);
 int rios_ffi_pipeline_start(rios_pipeline *p, rios_err *err);
-/* the next block in order, read (by the caller when there is no read worker); *out NULL when every block has been taken */
-int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+int rios_ffi_pipeline_schedule(rios_pipeline *p, int64_t index, rios_err *err);
+/* cannot fail */
+void rios_ffi_pipeline_close_schedule(rios_pipeline *p);
+/* The next block of the schedule, read (by the caller when there is no read worker). poll < 0: wait up to read_pop_timeout, a failure of the run when it passes; poll >= 0: at most poll seconds. *out NULL: none now, and *ended 1 when none will ever come. */
+int rios_ffi_pipeline_pop_read(rios_pipeline *p, double poll, rios_block **out, int *ended, double *waited, rios_err *err);
+/* a free slot for block index, not read; *out NULL when every slot is in use */
+int rios_ffi_pipeline_claim(rios_pipeline *p, int64_t index, rios_block **out, rios_err *err);
 int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rios_err *err);
-int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err);
-/* the next computed block in order; *out NULL when every block has been written */
-int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+/* into the compute buffer; wait 0: even when it is full (a thread that also writes must not wait on itself) */
+int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, int wait, double *waited, rios_err *err);
+/* the next computed block in block order; poll and *ended as pop_read's */
+int rios_ffi_pipeline_pop_done(rios_pipeline *p, double poll, rios_block **out, int *ended, double *waited, rios_err *err);
 /* cannot fail */
 void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b);
 /* stop the run with msg as its failure (the first failure is the one reported); cannot fail */

@@ -112,12 +112,13 @@ ReadSource.__index = ReadSource
 -- the caller reads itself and the readers' own timers count the reads).
 function M.read_source(p, timers, timer, on_stop)
   return setmetatable({ p = p, timers = timers, timer = timer, on_stop = on_stop,
-                        out = ffi.new("rios_block *[1]"), waited = ffi.new("double[1]"),
-                        err = ffi.new("rios_err") }, ReadSource)
+                        out = ffi.new("rios_block *[1]"), ended = ffi.new("int[1]"),
+                        waited = ffi.new("double[1]"), err = ffi.new("rios_err") }, ReadSource)
 end
 
 function ReadSource:next()
-  local rc = C.rios_ffi_pipeline_pop_read(self.p, self.out, self.waited, self.err)
+  local rc = C.rios_ffi_pipeline_pop_read(self.p, -1, self.out, self.ended, self.waited,
+                                          self.err)
   if self.timer then self.timers:add(self.timer, self.waited[0]) end
   if rc == OK then
     local b = self.out[0]
@@ -149,7 +150,7 @@ function ComputeSink:put(b, arrays)
       error(ffi.string(err.msg), 0)
     end
   end
-  local rc = C.rios_ffi_pipeline_push(p, b, self.waited, err)
+  local rc = C.rios_ffi_pipeline_push(p, b, 1, self.waited, err)
   self.timers:add("insert_computebuffer", self.waited[0])
   if rc ~= OK then error(M.STOPPED, 0) end
 end
@@ -174,11 +175,11 @@ end
 -- block order as they come out of the compute buffer, to the writer.
 function M.drain(run, writer)
   local p, info, err = run.pipeline, run.info, run.err
-  local out, waited = ffi.new("rios_block *[1]"), ffi.new("double[1]")
+  local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
   local views = {}
   for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
   while true do
-    local rc = C.rios_ffi_pipeline_pop_done(p, out, waited, err)
+    local rc = C.rios_ffi_pipeline_pop_done(p, -1, out, ended, waited, err)
     run.timers:add("pop_computebuffer", waited[0])
     if rc ~= OK then M.raise_failure(run) end
     local b = out[0]
