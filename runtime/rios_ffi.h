@@ -262,6 +262,15 @@ void rios_ffi_rat_strings_free(char **list, int n);
 int rios_ffi_rat_write_strings(rios_rat *r, int col, int start, int n, const char *const *list, rios_err *err);
 /* row i holds the values from row0_min + i * bin_size (a histogram's bins) */
 int rios_ffi_rat_set_linear_binning(rios_rat *r, double row0_min, double bin_size, rios_err *err);
+/* Local worker processes (workers/procs.c): kind "subproc". */
+enum { RIOS_PROC_RUNNING = 0, RIOS_PROC_EXITED = 1, RIOS_PROC_KILLED = 2 };
+/* argv[0] is the program's path; env_add: NAME=VALUE strings added to the environment (NULL-terminated, or NULL). Fails when the program cannot be run. */
+int rios_ffi_proc_spawn(const char *const *argv, const char *const *env_add, int *pid, rios_err *err);
+/* *state: RIOS_PROC_*, *code: the exit status or the signal */
+int rios_ffi_proc_poll(int pid, int *state, int *code, rios_err *err);
+int rios_ffi_proc_kill(int pid, int sig, rios_err *err);
+/* wait up to timeout seconds, then SIGKILL and wait */
+int rios_ffi_proc_reap(int pid, double timeout, int *state, int *code, rios_err *err);
 /* RIOS_FFI_END */
 
 #endif
