@@ -3,7 +3,7 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-PKGS := luajit gdal
+PKGS := luajit gdal libcrypto
 CFLAGS ?= -O2 -g
 # SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
 CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -13,28 +13,33 @@ LDFLAGS += -Wl,-E $(SANFLAGS)
 
 # Debian packages the project needs to build, test and run.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
+  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time \
+  libssl-dev clang libclang-rt-14-dev
 
-SRCS := $(wildcard runtime/*.c)
-HDRS := $(wildcard runtime/*.h)
+SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
+HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
 BUILD ?= build/default
-OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
+OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
+# The hash of the FFI declarations a worker says hello with: a worker built
+# from another rios_ffi.h is refused (workers/channel.h).
+FFI_HASH := $(shell sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*\/$$/p' \
+  runtime/rios_ffi.h | sha256sum | cut -c1-64)
 CDEF := lua/rios/cdef.lua
 REGISTRY := lua/rios/registry.lua
 BIN ?= rios-lua
 
-.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench
+.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench fuzz
 
 all: $(BIN) $(CDEF) $(REGISTRY)
 
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: runtime/%.c $(HDRS) | $(BUILD)
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD):
-	mkdir -p $@
+$(BUILD)/workers/%.o: CFLAGS += -DRIOS_FFI_HASH='"$(FFI_HASH)"'
 
 # The FFI declarations come from one header (see runtime/rios_ffi.h).
 $(CDEF): runtime/rios_ffi.h
