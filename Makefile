@@ -64,7 +64,7 @@ test: all
 # ASan/UBSan runs every spec, TSan the concurrency specs (real threads). TSan knows
 # nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
 # what is suppressed and why.
-SAN_SPECS := spec/concurrency_spec.lua
+SAN_SPECS := spec/concurrency_spec.lua spec/channel_spec.lua
 tsan:
 	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build/tsan BIN=rios-lua-tsan \
 	  SANFLAGS="-fsanitize=thread" all
@@ -79,6 +79,29 @@ asan:
 	  LSAN_OPTIONS="suppressions=$(CURDIR)/spec/support/lsan.supp print_suppressions=0" \
 	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
 	  ./rios-lua-asan spec/run.lua
+
+# The libFuzzer target over every decoder of bytes from a peer: frames,
+# the handshake, the address file and the payload codec (workers/fuzz/).
+# Built with clang and ASan/UBSan, run for FUZZ_SECONDS; not part of `make
+# test`. The corpus grows in build/fuzz/corpus from workers/fuzz/seeds.
+FUZZ_SECONDS ?= 300
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+fuzz: $(CDEF) $(REGISTRY)
+	@mkdir -p $(FUZZ_DIR)/corpus
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -std=c11 -D_GNU_SOURCE -DRIOS_FFI_HASH='"$(FFI_HASH)"' -DRIOS_LUA_DIR='"$(CURDIR)/lua"' \
+	  $(shell pkg-config --cflags $(PKGS)) -Wl,-E -o $(FUZZ_DIR)/channel_fuzz \
+	  workers/fuzz/channel_fuzz.c workers/wire.c workers/address.c \
+	  $(filter-out runtime/main.c,$(wildcard runtime/*.c)) $(LDLIBS)
+	@echo "fuzzing for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz.log)"
+	@cd $(FUZZ_DIR) && ASAN_OPTIONS=detect_leaks=1 ./channel_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536 corpus $(CURDIR)/workers/fuzz/seeds \
+	  >fuzz.log 2>&1; status=$$?; \
+	  grep -E "^(==|SUMMARY|channel_fuzz|codec|a hello)|Done [0-9]+ runs" fuzz.log; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log); \
+	  if [ $$status -eq 0 ]; then echo "fuzz: $$execs executions in $(FUZZ_SECONDS) s, no crash ($$(date -u +%F))"; \
+	  else echo "fuzz: FAILED after $$execs executions (see $(FUZZ_DIR)/fuzz.log)"; exit 1; fi
 
 # Benchmarks against hand-written C + GDAL (scripts/bench/); updates the
 # table in README.md. Data are cached in bench-data/.

@@ -310,6 +310,79 @@ describe("the data channel", function()
     assert.is_nil(next_frame(other, 0))
   end)
 
+  it("drops a worker that proves the key and then sends a bad frame, naming it", function()
+    local raw = require("support.rawchan")
+    local h = start_hub()
+    local key = ffi.string(h.key.bytes, 32)
+    local hello = ffi.new("rios_chan_hello")
+    C.rios_ffi_chan_hello_defaults(hello)
+    local cases = {
+      { raw.frame(99, 0, ""), "unknown frame type 99" },
+      { raw.frame(C.RIOS_FRAME_OUTPUT, 3, "", 2 ^ 40),
+        "OUTPUT frame of 1099511627776 bytes, more than the limit of 1073741824" },
+      { "GARBAGE!" .. string.rep("x", 16), "bad magic 0x42524147, not the rios%-lua channel" },
+      { raw.frame(C.RIOS_FRAME_HELLO, 0, ""), "a HELLO frame after the handshake" },
+      { raw.frame(C.RIOS_FRAME_BLOCK, "\254" .. string.rep("\255", 7), ""),
+        "BLOCK frame with block number %-2 out of range" },
+      { raw.frame(C.RIOS_FRAME_HEARTBEAT, 0, "x"), "HEARTBEAT frame with block 0 and 1 payload bytes" },
+    }
+    for i, case in ipairs(cases) do
+      local fd = raw.connect(h.port)
+      assert.are.equal(i, raw.worker_handshake(fd, key, hello))
+      assert.are.equal(i, expect(h, C.RIOS_FRAME_JOINED).worker)
+      -- frames made by hand from channel.h's description arrive as sent
+      raw.send(fd, raw.frame(C.RIOS_FRAME_HEARTBEAT, 0, "") .. raw.frame(C.RIOS_FRAME_OUTPUT, 5, "abc"))
+      local f = expect(h, C.RIOS_FRAME_OUTPUT)
+      assert.are.same({ i, 5, "abc" }, { f.worker, f.block, f.data })
+      raw.send(fd, case[1])
+      f = expect(h, C.RIOS_FRAME_LOST)
+      local name = "worker " .. i .. " %(" .. ffi.string(hello.host):gsub("%p", "%%%0") .. " pid "
+                   .. hello.pid .. ", 127%.0%.0%.1:%d+%)"
+      assert.matches("^" .. name .. " lost: sent a bad frame: " .. case[2] .. "$", f.data)
+      assert.matches("^rios%-lua: channel: dropped " .. name .. ": sent a bad frame: " .. case[2]
+                     .. "\n$", wait_log("dropped", 5))
+      assert.is_true(raw.closed(fd, 5))  -- by the hub
+      raw.close(fd)
+    end
+  end)
+
+  it("never lets a worker take a job from a main process that cannot prove the key", function()
+    local raw = require("support.rawchan")
+    local lfd, port = raw.listen()
+    local key = ffi.new("rios_chan_key")
+    assert(C.rios_ffi_chan_key_new(key, err) == base.OK)
+    local impostor = { addr = dir .. "/impostor.chnl", clients = {} }
+    assert(C.rios_ffi_chan_address_write(impostor.addr, "127.0.0.1", port, key, err) == base.OK)
+    local c = spawn(impostor, "echo")
+    local fd = raw.accept(lfd)
+    local nonce_m = string.rep("\1", 32)
+    raw.send(fd, raw.frame(C.RIOS_FRAME_CHALLENGE, 0, nonce_m))
+    local hello = assert(raw.recv(fd, 24 + 304))
+    -- the worker's proof is what channel.h says it is
+    local p = hello:sub(25)
+    assert.are.equal(p:sub(33, 64), raw.hmac(ffi.string(key.bytes, 32),
+                                             raw.WORKER_LABEL .. nonce_m .. p:sub(1, 32) .. p:sub(65)))
+    -- without the key the impostor can only guess its own proof
+    raw.send(fd, raw.frame(C.RIOS_FRAME_AUTH, 0, string.rep("\2", 32))
+             .. raw.frame(C.RIOS_FRAME_WELCOME, 0, raw.le(1, 4) .. raw.le(1000, 4))
+             .. raw.frame(C.RIOS_FRAME_JOB, -1, "a job"))
+    assert.is_true(raw.closed(fd, 10))  -- the worker hung up
+    local t0 = C.rios_ffi_now()
+    local function alive()
+      local r = os.execute("kill -0 " .. c.pid .. " 2>/dev/null")
+      return r == 0 or r == true
+    end
+    while alive() and C.rios_ffi_now() - t0 < 10 do
+      C.rios_ffi_sleep(0.05)
+    end
+    raw.close(fd)
+    raw.close(lfd)
+    assert.are.equal("", slurp(c.out))
+    assert.are.equal("client: handshake with the main process at 127.0.0.1:" .. port .. " failed: "
+                     .. "it did not prove the run's key: not our main process, or another run's "
+                     .. "key\n", slurp(c.err))
+  end)
+
   it("reports a worker killed with SIGKILL as lost at once", function()
     local h = start_hub({ lost_after = 5 })
     local c = spawn(h, "echo")

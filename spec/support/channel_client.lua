@@ -20,9 +20,17 @@ local C, err = base.C, base.err
 
 local path, mode, seconds = arg[1], arg[2] or "echo", tonumber(arg[3] or "0")
 
+local chan
+
+-- Every exit closes the channel first (joining its I/O thread).
+local function finish(status)
+  if chan ~= nil then C.rios_ffi_chan_close(chan) end
+  os.exit(status)
+end
+
 local function fail(msg)
   io.stderr:write("client: ", msg, "\n")
-  os.exit(2)
+  finish(2)
 end
 
 local addr = ffi.new("rios_chan_address")
@@ -46,7 +54,7 @@ local chanp = ffi.new("rios_chan *[1]")
 if C.rios_ffi_chan_connect(ffi.string(addr.host), addr.port, key, cfg, chanp, err) ~= base.OK then
   fail(base.errmsg())
 end
-local chan = chanp[0]
+chan = chanp[0]
 print("connected " .. C.rios_ffi_chan_worker(chan))
 io.stdout:flush()
 
@@ -83,7 +91,7 @@ while true do
   C.rios_ffi_frame_free(f)
   if ftype == C.RIOS_FRAME_LOST then
     io.stderr:write("client: ", data, "\n")
-    os.exit(3)
+    finish(3)
   elseif ftype == C.RIOS_FRAME_STOP then
     send(C.RIOS_FRAME_RESULT, -1, "bye")
     break
@@ -93,5 +101,4 @@ while true do
          data:sub(2 * third + 1))
   end
 end
-C.rios_ffi_chan_close(chan)
-os.exit(0)
+finish(0)
