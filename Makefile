@@ -95,8 +95,8 @@ fuzz: $(CDEF) $(REGISTRY)
 	  workers/fuzz/channel_fuzz.c workers/wire.c workers/address.c \
 	  $(filter-out runtime/main.c,$(wildcard runtime/*.c)) $(LDLIBS)
 	@echo "fuzzing for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz.log)"
-	@cd $(FUZZ_DIR) && ASAN_OPTIONS=detect_leaks=1 ./channel_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	  -print_final_stats=1 -rss_limit_mb=4096 -max_len=65536 corpus $(CURDIR)/workers/fuzz/seeds \
+	@cd $(FUZZ_DIR) && ASAN_OPTIONS=detect_leaks=0 ./channel_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 -rss_limit_mb=8192 -max_len=8192 corpus $(CURDIR)/workers/fuzz/seeds \
 	  >fuzz.log 2>&1; status=$$?; \
 	  grep -E "^(==|SUMMARY|channel_fuzz|codec|a hello)|Done [0-9]+ runs" fuzz.log; \
 	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log); \
