@@ -11,10 +11,11 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -l
 # Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
-# Debian packages the project needs to build, test and run.
+# Debian packages the project needs to build, test and run. slurm-wlm and
+# munge: the private single-node SLURM the batch specs run on.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
   lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time \
-  libssl-dev clang libclang-rt-14-dev
+  slurm-wlm munge libssl-dev clang libclang-rt-14-dev
 
 SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
 HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
@@ -37,7 +38,7 @@ $(BIN): $(OBJS)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -Iruntime -c -o $@ $<
 
 $(BUILD)/workers/%.o: CFLAGS += -DRIOS_FFI_HASH='"$(FFI_HASH)"'
 

@@ -141,7 +141,8 @@ void rios_ffi_sort_doubles(double *v, size_t n);
 int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
                      rios_err *err);
 
-/* Concurrency (pipeline.c): read workers, compute threads, block buffers. */
+/* The blocks of a run in flight (runtime/pipeline.c): read workers, the
+   read and compute buffers, their timeouts; block geometry. */
 typedef struct rios_pipeline rios_pipeline;
 
 /* read_name: what each reader opens (a file or VRT XML, see rios/inputs.lua); label: the file named in messages. */
@@ -163,30 +164,90 @@ typedef struct rios_block_out {
   int dtype, bands, rows, cols;
 } rios_block_out;
 
+/* A block in flight: its place on the grid (xoff, yoff, cols, rows: the window without the overlap), one buffer per input ((cols + 2 * overlap) x (rows + 2 * overlap) x bands), the arena of the arrays its function makes, its outputs; slot: which of the pipeline's slots it is in (its buffers and arena stay with the slot). Borrowed from the pipeline. */
 typedef struct rios_block {
-  int index, xblock, yblock;
+  int xblock, yblock, xoff, yoff, cols, rows, slot;
   void **inputs;
   rios_arena *arena;
   rios_block_out *outputs;
+  int64_t index;
 } rios_block;
 
 size_t rios_ffi_pipeline_layout(int what);
-rios_pipeline *rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_err *err);
-int rios_ffi_pipeline_start(rios_pipeline *p, const char *blob, size_t len, rios_err *err);
+/* the blocks across and down a grid */
+int rios_ffi_grid_blocks(int grid_cols, int grid_rows, int wx, int wy, int *nx, int *ny, rios_err *err);
+/* "(row r, col c) [x=.. y=.. WxH]": cannot fail */
+void rios_ffi_block_label(const rios_block *b, rios_text *out);
+/* *out is owned: rios_ffi_pipeline_free */
+int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios_err *err);
+int rios_ffi_pipeline_blocks(const rios_pipeline *p, int *nx, int *ny);
+int rios_ffi_pipeline_start(rios_pipeline *p, rios_err *err);
+/* the next block in order, read (by the caller when there is no read worker); *out NULL when every block has been taken */
 int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
 int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rios_err *err);
 int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err);
+/* the next computed block in order; *out NULL when every block has been written */
 int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+/* cannot fail */
 void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b);
+/* stop the run with msg as its failure (the first failure is the one reported); cannot fail */
 void rios_ffi_pipeline_fail(rios_pipeline *p, const char *msg);
-int rios_ffi_pipeline_failed(rios_pipeline *p, rios_err *err);
-int rios_ffi_pipeline_set_result(rios_pipeline *p, int worker, const char *s, size_t len, rios_err *err);
-const char *rios_ffi_pipeline_result(rios_pipeline *p, int worker, size_t *len);
-int rios_ffi_pipeline_finish(rios_pipeline *p);
-size_t rios_ffi_pipeline_timer(rios_pipeline *p, int which, double *out, size_t n);
+/* join the read workers; fails with the run's first failure when it failed */
+int rios_ffi_pipeline_finish(rios_pipeline *p, rios_err *err);
+int rios_ffi_pipeline_timer(rios_pipeline *p, int which, double *out, size_t n, size_t *total);
 void rios_ffi_pipeline_free(rios_pipeline *p);
 int rios_ffi_cpu_count(void);
 void rios_ffi_sleep(double seconds);
+
+/* Compute workers of kind "threads" (workers/threads.c). */
+typedef struct rios_threads rios_threads;
+/* *out is owned: rios_ffi_threads_free (which stops and joins them) */
+int rios_ffi_threads_start(rios_pipeline *p, int n, const char *job, size_t len, rios_threads **out, rios_err *err);
+int rios_ffi_threads_set_result(rios_threads *t, int worker, const char *s, size_t len, rios_err *err);
+int rios_ffi_threads_join(rios_threads *t, rios_err *err);
+/* *s borrowed, NULL when the worker left no result */
+int rios_ffi_threads_result(rios_threads *t, int worker, const char **s, size_t *len, rios_err *err);
+void rios_ffi_threads_free(rios_threads *t);
+
+/* ---- Colour tables and raster attribute tables (colortable.c, rat.c; the forms on an open dataset: bandtables.h) ---- */
+/* A colour entry is 4 bytes r, g, b, a (0..255); entry i is for pixel value i. Bands are 1-based; RAT rows and columns 0-based (row i: pixel value i). */
+/* Column types are GDAL's GFT_* (0 integer, 1 real, 2 string); usages GFU_* (0 Generic, 1 PixelCount, 2 Name, ..., 6-9 Red, Green, Blue, Alpha). */
+/* whether a band of dtype in a file of nbands written by driver can keep these entries (GTiff: uint8/uint16, one band, no alpha but 255) */
+int rios_ffi_color_table_check(const char *driver, int dtype, int nbands, int n, const uint8_t *rgba, rios_err *err);
+/* opens path for update, sets the table and the Palette interpretation of the band, closes */
+int rios_ffi_color_table_write(const char *path, int band, int n, const uint8_t *rgba, rios_err *err);
+/* *count = the band's entries (0: no table); the first min(*count, max) go into rgba */
+int rios_ffi_raster_color_table(rios_raster *r, int band, int max, uint8_t *rgba, int *count, rios_err *err);
+
+typedef struct rios_rat rios_rat;
+/* *out owned: release with rios_ffi_rat_close; update = 1 opens the file for writing */
+int rios_ffi_rat_open(const char *path, int band, int update, rios_rat **out, rios_err *err);
+/* writes a changed table back to the band, closes the file it opened and frees r, always; -1 if writing back failed */
+int rios_ffi_rat_close(rios_rat *r, rios_err *err);
+/* after a failure: frees r and closes the file it opened without giving a working copy back (drivers that write straight to the file keep what was written); cannot fail */
+void rios_ffi_rat_discard(rios_rat *r);
+/* cannot fail */
+int rios_ffi_rat_row_count(const rios_rat *r);
+/* cannot fail */
+int rios_ffi_rat_column_count(const rios_rat *r);
+/* the column's index, or -1 when there is none of that name; cannot fail */
+int rios_ffi_rat_find_column(const rios_rat *r, const char *name);
+/* the band's dtype (-1: none rios has), nodata and LAYER_TYPE; cannot fail */
+void rios_ffi_rat_band(const rios_rat *r, int *dtype, int *has_nodata, double *nodata, int *thematic);
+/* *name borrowed until the table next changes */
+int rios_ffi_rat_column(const rios_rat *r, int col, const char **name, int *type, int *usage, rios_err *err);
+int rios_ffi_rat_create_column(rios_rat *r, const char *name, int type, int usage, int *col, rios_err *err);
+int rios_ffi_rat_set_row_count(rios_rat *r, int n, rios_err *err);
+/* rows start..start+n-1 of a number column into buf as RIOS_FLOAT64, or RIOS_INT32 for an integer column */
+int rios_ffi_rat_read(rios_rat *r, int col, int start, int n, void *buf, int dtype, rios_err *err);
+/* n values of any dtype (contiguous) into rows start..; an integer column takes whole numbers in int32's range only */
+int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, int dtype, rios_err *err);
+/* out[0..n-1] owned: release with rios_ffi_rat_strings_free (also after a failure) */
+int rios_ffi_rat_read_strings(rios_rat *r, int col, int start, int n, char **out, rios_err *err);
+void rios_ffi_rat_strings_free(char **list, int n);
+int rios_ffi_rat_write_strings(rios_rat *r, int col, int start, int n, const char *const *list, rios_err *err);
+/* row i holds the values from row0_min + i * bin_size (a histogram's bins) */
+int rios_ffi_rat_set_linear_binning(rios_rat *r, double row0_min, double bin_size, rios_err *err);
 
 /* ---- The data channel (workers/channel.c): main process <-> rios-luaworker ---- */
 /* Wire format, handshake and security model: workers/channel.h. A hub (main process) listens; a chan (worker) connects. */

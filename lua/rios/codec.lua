@@ -78,7 +78,7 @@ local function to_wire(v, path, seen)
     for k, x in pairs(v) do
       local kt = type(k)
       if kt ~= "string" and kt ~= "number" and kt ~= "boolean" then
-        error(key_path(path, "?") .. " has a key that is a " .. kt
+        error(path .. " has a key that is a " .. kt
               .. " (keys must be strings, numbers or booleans)", 0)
       end
       w[k] = to_wire(x, key_path(path, k), seen)
@@ -107,14 +107,32 @@ local function from_wire_array(w)
   return a
 end
 
+-- What string.buffer can decode but this codec never encodes (64-bit
+-- integer and complex cdata, light userdata) is refused: only plain values
+-- come out.
+local plain = { number = true, string = true, boolean = true }
+
 local function from_wire(v)
-  if type(v) ~= "table" then return v end
+  local t = type(v)
+  if plain[t] or t == "nil" then return v end
+  if t ~= "table" then error("it holds a " .. t .. ", which rios-lua never encodes", 0) end
   if getmetatable(v) == WIRE_ARRAY then return from_wire_array(v) end
   for k, x in pairs(v) do
+    if not plain[type(k)] then
+      error("it holds a key that is a " .. type(k) .. ", which rios-lua never encodes", 0)
+    end
+    if type(x) ~= "table" and not plain[type(x)] then
+      error("it holds a " .. type(x) .. ", which rios-lua never encodes", 0)
+    end
     if type(x) == "table" then v[k] = from_wire(x) end
   end
   return v
 end
+
+-- The walks recurse over small tables once per value: traces would only
+-- abort on the recursion, so they stay interpreted.
+jit.off(to_wire)
+jit.off(from_wire)
 
 -- The bytes for v. name starts the path in error messages ("otherargs").
 function M.encode(v, name)
