@@ -7,7 +7,7 @@ PKGS := luajit gdal libcrypto
 CFLAGS ?= -O2 -g
 # SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
 CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 # Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
@@ -21,6 +21,11 @@ SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
 HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
 BUILD ?= build/default
 OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
+# The two commands share every object but their own main: rios-lua adds the
+# prompt (GNU readline), rios-luaworker does without it.
+CMD_OBJS := $(BUILD)/runtime/main.o $(BUILD)/runtime/repl.o
+WORKER_OBJS := $(BUILD)/workers/luaworker.o
+LIB_OBJS := $(filter-out $(CMD_OBJS) $(WORKER_OBJS),$(OBJS))
 # The hash of the FFI declarations a worker says hello with: a worker built
 # from another rios_ffi.h is refused (workers/channel.h).
 FFI_HASH := $(shell sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*\/$$/p' \
@@ -28,13 +33,19 @@ FFI_HASH := $(shell sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*
 CDEF := lua/rios/cdef.lua
 REGISTRY := lua/rios/registry.lua
 BIN ?= rios-lua
+# The worker binary is named after BIN (rios-lua-asan -> rios-luaworker-asan),
+# so each build starts its own workers.
+WORKER_BIN ?= $(subst rios-lua,rios-luaworker,$(BIN))
 
 .PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench fuzz
 
-all: $(BIN) $(CDEF) $(REGISTRY)
+all: $(BIN) $(WORKER_BIN) $(CDEF) $(REGISTRY)
 
-$(BIN): $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+$(BIN): $(LIB_OBJS) $(CMD_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lreadline
+
+$(WORKER_BIN): $(LIB_OBJS) $(WORKER_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -131,16 +142,20 @@ print-deb-packages:
 	@echo $(DEB_PACKAGES)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios
-	install -m 755 rios-lua $(DESTDIR)$(PREFIX)/bin/rios-lua
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios \
+	  $(DESTDIR)$(PREFIX)/share/rios-lua/workers
+	install -m 755 rios-lua rios-luaworker $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 lua/rios.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios.lua
 	install -m 644 lua/rios/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios/
+	install -m 644 workers/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/workers/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 644 rios-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
+	install -m 644 rios-lua.1 rios-luaworker.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/share/rios-lua \
-	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
+	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/bin/rios-luaworker \
+	  $(DESTDIR)$(PREFIX)/share/rios-lua $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-luaworker.1
 
 clean:
-	rm -rf build rios-lua rios-lua-tsan rios-lua-asan $(CDEF) $(REGISTRY) demo
+	rm -rf build rios-lua rios-luaworker rios-lua-tsan rios-luaworker-tsan rios-lua-asan \
+	  rios-luaworker-asan $(CDEF) $(REGISTRY) demo

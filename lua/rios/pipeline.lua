@@ -36,6 +36,7 @@ check_memory = function(run, cfg)
     base.raise(run.where, "rios.apply: " .. ffi.string(run.err.msg))
   end
   C.rios_ffi_physical_memory(phys)
+  run.nslots = mem_slots[0]
   local need, have = mem_bytes[0], phys[0]
   if have > 0 and need <= have * MEMORY_SHARE then return end
   if have == 0 and need < 2 ^ 40 then return end
@@ -54,7 +55,10 @@ end
 
 -- A pipeline for the run: run.grid, run.controls, run.ins (with read_name,
 -- nbands, dtype, xshift, yshift), run.outs, run.concurrency.
-function M.new(run)
+-- opts: read_workers (else the run's), schedule (RIOS_SCHEDULE_*, else
+-- every block in order).
+function M.new(run, opts)
+  opts = opts or {}
   local c, conc, ins = run.controls, run.concurrency, run.ins
   local cfg = ffi.new("rios_pipe_config")
   local cins = ffi.new("rios_pipe_input[?]", #ins)
@@ -70,7 +74,9 @@ function M.new(run)
   cfg.wy = math.min(c.window_ysize, run.grid.rows)
   cfg.overlap = c.overlap
   cfg.ninputs, cfg.noutputs, cfg.inputs = #ins, #run.outs, cins
-  cfg.read_workers, cfg.compute_workers = conc.read_workers, conc.compute_workers
+  cfg.read_workers = opts.read_workers or conc.read_workers
+  cfg.compute_workers = conc.compute_workers
+  cfg.schedule = opts.schedule or C.RIOS_SCHEDULE_ALL
   local t = conc.timeouts
   cfg.read_insert_timeout = t.read_buffer_insert_timeout
   cfg.read_pop_timeout = t.read_buffer_pop_timeout
