@@ -76,7 +76,7 @@ test: all
 # ASan/UBSan runs every spec, TSan the concurrency specs (real threads). TSan knows
 # nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
 # what is suppressed and why.
-SAN_SPECS := spec/concurrency_spec.lua spec/channel_spec.lua
+SAN_SPECS := spec/concurrency_spec.lua spec/channel_spec.lua spec/subproc_spec.lua
 tsan:
 	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build/tsan BIN=rios-lua-tsan \
 	  SANFLAGS="-fsanitize=thread" all

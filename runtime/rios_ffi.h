@@ -345,6 +345,8 @@ int rios_ffi_hub_peer(rios_hub *hub, int worker, rios_chan_peer *out, rios_err *
 void rios_ffi_hub_drop(rios_hub *hub, int worker, const char *why);
 /* Stops listening, closes every connection, joins every thread, frees undelivered frames. */
 void rios_ffi_hub_close(rios_hub *hub);
+/* From now on connections dropped in their handshake are not logged (the run is ending its workers on purpose). Cannot fail. */
+void rios_ffi_hub_quiet(rios_hub *hub);
 
 /* The worker side. connect: the whole handshake (at most cfg->handshake_timeout); a refusal is an error naming both sides' versions. *out owned (rios_ffi_chan_close). */
 int rios_ffi_chan_connect(const char *host, int port, const rios_chan_key *key, const rios_chan_config *cfg, rios_chan **out, rios_err *err);
