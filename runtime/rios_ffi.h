@@ -358,6 +358,9 @@ int rios_ffi_chan_send(rios_chan *chan, int type, int64_t block, const rios_part
 void rios_ffi_chan_close(rios_chan *chan);
 /* Cannot fail; NULL is fine. */
 void rios_ffi_frame_free(rios_frame *frame);
+/* rios.codec's bytes (after its magic) checked before string.buffer decodes them (runtime/codec.c): only what rios.codec writes, no table larger than its bytes. */
+int rios_ffi_codec_check(const char *bytes, size_t len, rios_err *err);
+
 /* Local worker processes (workers/procs.c): kind "subproc". */
 enum { RIOS_PROC_RUNNING = 0, RIOS_PROC_EXITED = 1, RIOS_PROC_KILLED = 2 };
 /* argv[0] is the program's path; env_add: NAME=VALUE strings added to the environment (NULL-terminated, or NULL). Fails when the program cannot be run. */
