@@ -5,7 +5,7 @@
  * reads from an overview or resampled to a smaller buffer, and PNG previews
  * written by GDAL's PNG driver from an in-memory dataset.
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -18,11 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
 
 /* Borrowed: lives as long as the driver registry. */
 const char *rios_ffi_raster_driver(rios_raster *r) {
@@ -88,7 +83,7 @@ static int compute_stats(rios_raster *r, GDALRasterBandH b, double *out4, rios_e
     CPLErrorReset();
     if (GDALRasterIO(b, GF_Read, 0, y, cols, n, buf, cols, n, GDT_Float64, 0, 0) != CE_None) {
       rios_seterr(err, "%s: reading rows %d-%d for statistics failed: %s", rios_raster_path(r), y,
-                y + n - 1, last_gdal_error());
+                y + n - 1, rios_gdal_error());
       free(buf);
       return -1;
     }
@@ -204,7 +199,7 @@ int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff
     if (GDALRasterIOEx(b, GF_Read, xoff, yoff, xsize, ysize, (char *)buf + plane * (size_t)i,
                        buf_cols, buf_rows, rios_gdal_type(dtype), esize,
                        (GSpacing)esize * buf_cols, &extra) != CE_None) {
-      rios_seterr(err, "%s: read of band %d failed: %s", path, bands[i], last_gdal_error());
+      rios_seterr(err, "%s: read of band %d failed: %s", path, bands[i], rios_gdal_error());
       return -1;
     }
   }
@@ -242,7 +237,7 @@ int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int 
   CPLErrorReset();
   GDALDatasetH ds = GDALCreate(mem, "", cols, rows, nbands, GDT_Byte, NULL);
   if (!ds) {
-    rios_seterr(err, "%s: cannot make the in-memory image: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot make the in-memory image: %s", path, rios_gdal_error());
     return -1;
   }
   int ok = GDALDatasetRasterIO(ds, GF_Write, 0, 0, cols, rows, (void *)pixels, cols, rows,
@@ -253,14 +248,14 @@ int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int 
                                           interp[nbands - 1][b]) == CE_None;
   }
   if (!ok) {
-    rios_seterr(err, "%s: cannot fill the in-memory image: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot fill the in-memory image: %s", path, rios_gdal_error());
     GDALClose(ds);
     return -1;
   }
   GDALDatasetH out = GDALCreateCopy(png, path, ds, FALSE, NULL, NULL, NULL);
   GDALClose(ds);
   if (!out) {
-    rios_seterr(err, "%s: cannot write the PNG: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot write the PNG: %s", path, rios_gdal_error());
     return -1;
   }
   GDALClose(out);

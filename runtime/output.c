@@ -19,7 +19,7 @@
  *   - Minimum, maximum, mean and standard deviation are exact (running sums
  *     of the values less the first one, in double).
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -94,11 +94,6 @@ struct rios_output {
   int gather_stats, gather_hist;  /* what write gathers (both by default) */
   rios_ovr ovr;              /* overviews built while writing, when active */
 };
-
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
 
 /* Number of per-value counters and the value of counter 0, for direct types. */
 static int direct_range(int dtype, long *offset) {
@@ -202,13 +197,13 @@ rios_output *rios_ffi_output_create(const char *path, const char *driver,
   o->ds = GDALCreate(drv, path, xsize, ysize, nbands, rios_gdal_type(dtype), opts);
   CSLDestroy(opts);
   if (!o->ds) {
-    rios_seterr(err, "%s: cannot create with driver %s: %s", path, driver, last_gdal_error());
+    rios_seterr(err, "%s: cannot create with driver %s: %s", path, driver, rios_gdal_error());
     output_free(o);
     return NULL;
   }
   if (GDALSetGeoTransform(o->ds, (double *)transform) != CE_None ||
       (projection && *projection && GDALSetProjection(o->ds, projection) != CE_None)) {
-    rios_seterr(err, "%s: cannot set the grid: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot set the grid: %s", path, rios_gdal_error());
     rios_ffi_output_close(o);
     return NULL;
   }
@@ -216,7 +211,7 @@ rios_output *rios_ffi_output_create(const char *path, const char *driver,
     GDALRasterBandH band = GDALGetRasterBand(o->ds, b);
     if (has_nodata && GDALSetRasterNoDataValue(band, nodata) != CE_None) {
       rios_seterr(err, "%s: cannot set nodata %g on band %d: %s", path, nodata, b,
-                last_gdal_error());
+                rios_gdal_error());
       rios_ffi_output_close(o);
       return NULL;
     }
@@ -567,7 +562,7 @@ static int ovr_store(rios_output *o, int k, int j, rios_err *err) {
     if (!ov || GDALRasterIO(ov, GF_Write, 0, j, w, 1, v->line, w, 1, GDT_Float64, 0, 0)
         != CE_None) {
       rios_seterr(err, "%s: writing row %d of the 1:%d overview of band %d failed: %s",
-                o->path, j, v->levels[k], b + 1, last_gdal_error());
+                o->path, j, v->levels[k], b + 1, rios_gdal_error());
       return -1;
     }
   }
@@ -733,7 +728,7 @@ static int flush_finished_rows(rios_output *o, int xend, int yend, rios_err *err
   CPLErrorReset();
   for (int b = 1; b <= o->nbands; b++) {
     if (GDALFlushRasterCache(GDALGetRasterBand(o->ds, b)) != CE_None) {
-      rios_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, last_gdal_error());
+      rios_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, rios_gdal_error());
       return -1;
     }
   }
@@ -759,7 +754,7 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
                                  esize, (GSpacing)buf_cols * esize, (GSpacing)plane);
   if (e != CE_None) {
     rios_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
-              xsize, ysize, last_gdal_error());
+              xsize, ysize, rios_gdal_error());
     return -1;
   }
   for (int b = 0; b < o->nbands; b++)
@@ -882,7 +877,7 @@ static int write_histogram(rios_output *o, int b, rios_err *err) {
   }
   if (GDALSetDefaultHistogramEx(band, h.lo, h.hi, h.nbins, h.counts) != CE_None) {
     rios_seterr(err, "%s: cannot store the histogram of band %d: %s", o->path, b + 1,
-              last_gdal_error());
+              rios_gdal_error());
     free(h.counts);
     return -1;
   }
@@ -928,7 +923,7 @@ static int write_basic_stats(rios_output *o, int b, rios_err *err) {
   double sd = var > 0 ? sqrt(var) : 0;
   if (GDALSetRasterStatistics(band, a->min, a->max, mean, sd) != CE_None) {
     rios_seterr(err, "%s: cannot store the statistics of band %d: %s", o->path, b + 1,
-              last_gdal_error());
+              rios_gdal_error());
     return -1;
   }
   if (o->has_nodata) set_double_item(band, "STATISTICS_EXCLUDEDVALUES", o->nodata, 0);
@@ -959,7 +954,7 @@ int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
       CPLErr built = GDALBuildOverviews(o->ds, agg, n, levels, 0, NULL, NULL, NULL);
       if (chunky) CPLSetThreadLocalConfigOption("GDAL_OVR_CHUNKYSIZE", NULL);
       if (built != CE_None) {
-        rios_seterr(err, "%s: building overviews failed: %s", o->path, last_gdal_error());
+        rios_seterr(err, "%s: building overviews failed: %s", o->path, rios_gdal_error());
         return -1;
       }
     }

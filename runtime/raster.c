@@ -4,7 +4,7 @@
  * the raster's edge (overlap margins, union footprints); that part is filled
  * with the band's nodata value, else 0.
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -23,71 +23,12 @@ struct rios_raster {
   int xsize, ysize, nbands, dtype;
 };
 
-GDALDataType rios_gdal_type(int dtype) {
-  switch (dtype) {
-#if RIOS_HAVE_GDT_INT8
-    case RIOS_INT8: return GDT_Int8;
-#else
-    case RIOS_INT8: return GDT_Byte;
-#endif
-    case RIOS_UINT8: return GDT_Byte;
-    case RIOS_INT16: return GDT_Int16;
-    case RIOS_UINT16: return GDT_UInt16;
-    case RIOS_INT32: return GDT_Int32;
-    case RIOS_UINT32: return GDT_UInt32;
-    case RIOS_FLOAT32: return GDT_Float32;
-    case RIOS_FLOAT64: return GDT_Float64;
-    default: return GDT_Unknown;
-  }
-}
-
-int rios_band_dtype(GDALRasterBandH band) {
-  switch (GDALGetRasterDataType(band)) {
-    case GDT_Byte: {
-      const char *pt = GDALGetMetadataItem(band, "PIXELTYPE", "IMAGE_STRUCTURE");
-      return (pt && strcmp(pt, "SIGNEDBYTE") == 0) ? RIOS_INT8 : RIOS_UINT8;
-    }
-#if RIOS_HAVE_GDT_INT8
-    case GDT_Int8: return RIOS_INT8;
-#endif
-    case GDT_Int16: return RIOS_INT16;
-    case GDT_UInt16: return RIOS_UINT16;
-    case GDT_Int32: return RIOS_INT32;
-    case GDT_UInt32: return RIOS_UINT32;
-    case GDT_Float32: return RIOS_FLOAT32;
-    case GDT_Float64: return RIOS_FLOAT64;
-    default: return -1;
-  }
-}
-
-void rios_store_value(void *buf, size_t i, int dtype, double v) {
-#define CLAMPED(T, lo, hi) \
-  ((T)(isnan(v) ? 0 : v < (double)(lo) ? (lo) : v > (double)(hi) ? (hi) : v))
-  switch (dtype) {
-    case RIOS_INT8: ((int8_t *)buf)[i] = CLAMPED(int8_t, INT8_MIN, INT8_MAX); break;
-    case RIOS_UINT8: ((uint8_t *)buf)[i] = CLAMPED(uint8_t, 0, UINT8_MAX); break;
-    case RIOS_INT16: ((int16_t *)buf)[i] = CLAMPED(int16_t, INT16_MIN, INT16_MAX); break;
-    case RIOS_UINT16: ((uint16_t *)buf)[i] = CLAMPED(uint16_t, 0, UINT16_MAX); break;
-    case RIOS_INT32: ((int32_t *)buf)[i] = CLAMPED(int32_t, INT32_MIN, INT32_MAX); break;
-    case RIOS_UINT32: ((uint32_t *)buf)[i] = CLAMPED(uint32_t, 0, UINT32_MAX); break;
-    case RIOS_FLOAT32: ((float *)buf)[i] = (float)v; break;
-    case RIOS_FLOAT64: ((double *)buf)[i] = v; break;
-    default: break;
-  }
-#undef CLAMPED
-}
-
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
-
 rios_raster *rios_ffi_raster_open(const char *path, rios_err *err) {
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
                                NULL, NULL, NULL);
   if (!ds) {
-    rios_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot open as a raster: %s", path, rios_gdal_error());
     return NULL;
   }
   int nbands = GDALGetRasterCount(ds);
@@ -228,7 +169,7 @@ int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysiz
                                  (GSpacing)plane * esize);
   if (e != CE_None) {
     rios_seterr(err, "%s: read of window x=%d y=%d %dx%d failed: %s", r->path, x0, y0,
-              x1 - x0, y1 - y0, last_gdal_error());
+              x1 - x0, y1 - y0, rios_gdal_error());
     return -1;
   }
   return 0;

@@ -57,7 +57,15 @@ typedef struct rios_finish_times {
   double basicstats, histogram, pyramids;
 } rios_finish_times;
 
+/* One dtype (dtype.c builds the table from the list in dtype.h): name "uint16", ctype "uint16_t", gdal_name "UInt16". */
+typedef struct rios_dtype_info {
+  const char *name, *ctype, *gdal_name;
+  int size, is_integer;
+} rios_dtype_info;
+
 double rios_ffi_now(void);
+/* The RIOS_NDTYPES dtypes, indexed by code (static, borrowed); cannot fail. */
+const rios_dtype_info *rios_ffi_dtypes(void);
 int rios_ffi_dtype_size(int dtype);
 size_t rios_ffi_layout(int what);
 

@@ -2,6 +2,7 @@
 #ifndef RIOS_INTERNAL_H
 #define RIOS_INTERNAL_H
 
+#include <gdal.h>
 #include <stdarg.h>
 #include "rios_ffi.h"
 
@@ -12,8 +13,13 @@
 #endif
 
 void rios_seterr(rios_err *err, const char *fmt, ...) RIOS_PRINTF(2, 3);
-const char *rios_dtype_name(int dtype);
+/* GDAL's last error message on this thread, or "unknown GDAL error" when it
+   left none; reset with CPLErrorReset before the call it describes. */
+const char *rios_gdal_error(void);
 /* Whether [p, p + nbytes) lies in memory the arena has handed out. */
 int rios_arena_owns(const rios_arena *a, const void *p, size_t nbytes);
+/* The dataset and path of an open rios_raster (borrowed; raster.c). */
+GDALDatasetH rios_raster_dataset(rios_raster *r);
+const char *rios_raster_path(rios_raster *r);
 
 #endif

@@ -1,8 +1,10 @@
-/* util.c: clock, dtype sizes, heap blocks and block arenas for the FFI. */
+/* util.c: clock, struct layouts, error messages, heap blocks and block
+   arenas for the FFI. */
 #define _POSIX_C_SOURCE 200809L
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
+#include <cpl_error.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +15,6 @@ double rios_ffi_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static const int dtype_sizes[RIOS_NDTYPES] = {1, 1, 2, 2, 4, 4, 4, 8};
-static const char *const dtype_names[RIOS_NDTYPES] = {
-  "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"};
-
-int rios_ffi_dtype_size(int dtype) {
-  return (dtype >= 0 && dtype < RIOS_NDTYPES) ? dtype_sizes[dtype] : 0;
-}
-
-const char *rios_dtype_name(int dtype) {
-  return (dtype >= 0 && dtype < RIOS_NDTYPES) ? dtype_names[dtype] : "?";
 }
 
 /* Sizes and offsets the layout spec compares with ffi.sizeof/ffi.offsetof. */
@@ -38,6 +28,8 @@ size_t rios_ffi_layout(int what) {
     case 5: return offsetof(rios_finish_opts, overview_levels);
     case 6: return offsetof(rios_finish_opts, overview_aggtype);
     case 7: return sizeof(rios_finish_times);
+    case 8: return sizeof(rios_dtype_info);
+    case 9: return offsetof(rios_dtype_info, size);
     default: return 0;
   }
 }
@@ -48,6 +40,11 @@ void rios_seterr(rios_err *err, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
   va_end(ap);
+}
+
+const char *rios_gdal_error(void) {
+  const char *m = CPLGetLastErrorMsg();
+  return (m && *m) ? m : "unknown GDAL error";
 }
 
 /* Pixel memory is aligned for vector loads; RIOS_ALIGN must be a power of 2. */

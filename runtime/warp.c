@@ -9,7 +9,7 @@
  * dataset name, so any thread can open its own handle on it and nothing is
  * written to disk.
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -23,11 +23,6 @@
 #include <ogr_srs_api.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *gdal_msg(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
 
 /* A heap copy owned by the caller (rios_ffi_heap_free), or NULL. */
 static char *heap_copy(const char *s, rios_err *err) {
@@ -44,7 +39,7 @@ static GDALDatasetH open_source(const char *src, unsigned kind, const char *what
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(src, kind | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
                                NULL, NULL);
-  if (!ds) rios_seterr(err, "%s: %s", what, gdal_msg());
+  if (!ds) rios_seterr(err, "%s: %s", what, rios_gdal_error());
   return ds;
 }
 
@@ -52,7 +47,7 @@ static GDALDatasetH open_source(const char *src, unsigned kind, const char *what
 static char *vrt_text(GDALDatasetH vrt, rios_err *err) {
   char **xml = GDALGetMetadata(vrt, "xml:VRT");
   if (!xml || !xml[0]) {
-    rios_seterr(err, "made no VRT text: %s", gdal_msg());
+    rios_seterr(err, "made no VRT text: %s", rios_gdal_error());
     return NULL;
   }
   return heap_copy(xml[0], err);
@@ -75,7 +70,7 @@ char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err)
 #endif
   GDALWarpAppOptions *opts = GDALWarpAppOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad warp options: %s", gdal_msg());
+    rios_seterr(err, "bad warp options: %s", rios_gdal_error());
     GDALClose(in);
     return NULL;
   }
@@ -83,7 +78,7 @@ char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err)
   GDALDatasetH out = GDALWarp("", NULL, 1, &in, opts, &usage_error);
   GDALWarpAppOptionsFree(opts);
   if (!out) {
-    rios_seterr(err, "warp failed: %s", gdal_msg());
+    rios_seterr(err, "warp failed: %s", rios_gdal_error());
     GDALClose(in);
     return NULL;
   }
@@ -99,7 +94,7 @@ char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nband
   if (!in) return NULL;
   GDALTranslateOptions *opts = GDALTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad translate options: %s", gdal_msg());
+    rios_seterr(err, "bad translate options: %s", rios_gdal_error());
     GDALClose(in);
     return NULL;
   }
@@ -107,7 +102,7 @@ char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nband
   GDALDatasetH out = GDALTranslate("", in, opts, &usage_error);
   GDALTranslateOptionsFree(opts);
   if (!out) {
-    rios_seterr(err, "cannot make a VRT: %s", gdal_msg());
+    rios_seterr(err, "cannot make a VRT: %s", rios_gdal_error());
     GDALClose(in);
     return NULL;
   }
@@ -118,7 +113,7 @@ char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nband
     int ok = 1;
     for (int b = 1; nodata && b <= nbands && ok; b++) {
       if (GDALSetRasterNoDataValue(GDALGetRasterBand(out, b), nodata[b - 1]) != CE_None) {
-        rios_seterr(err, "cannot set nodata of band %d: %s", b, gdal_msg());
+        rios_seterr(err, "cannot set nodata of band %d: %s", b, rios_gdal_error());
         ok = 0;
       }
     }
@@ -134,7 +129,7 @@ int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv
   if (!in) return -1;
   GDALRasterizeOptions *opts = GDALRasterizeOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad rasterize options: %s", gdal_msg());
+    rios_seterr(err, "bad rasterize options: %s", rios_gdal_error());
     GDALClose(in);
     return -1;
   }
@@ -143,12 +138,12 @@ int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv
   GDALRasterizeOptionsFree(opts);
   int rc = 0;
   if (!out) {
-    rios_seterr(err, "rasterize failed: %s", gdal_msg());
+    rios_seterr(err, "rasterize failed: %s", rios_gdal_error());
     rc = -1;
   } else {
     GDALClose(out);
     if (CPLGetLastErrorType() >= CE_Failure) {
-      rios_seterr(err, "rasterize failed: %s", gdal_msg());
+      rios_seterr(err, "rasterize failed: %s", rios_gdal_error());
       rc = -1;
     }
   }
@@ -188,7 +183,7 @@ int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const do
   OSRDestroySpatialReference(a);
   OSRDestroySpatialReference(b);
   if (!ct) {
-    rios_seterr(err, "no transformation between the two projections: %s", gdal_msg());
+    rios_seterr(err, "no transformation between the two projections: %s", rios_gdal_error());
     return -1;
   }
   enum { N = (RIOS_EXTENT_STEPS + 1) * (RIOS_EXTENT_STEPS + 1) };
@@ -245,7 +240,7 @@ int rios_ffi_vector_translate(const char *src, const char *dst, const char *cons
   if (!in) return -1;
   GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad vector translate options: %s", gdal_msg());
+    rios_seterr(err, "bad vector translate options: %s", rios_gdal_error());
     GDALClose(in);
     return -1;
   }
@@ -254,7 +249,7 @@ int rios_ffi_vector_translate(const char *src, const char *dst, const char *cons
   GDALVectorTranslateOptionsFree(opts);
   int rc = 0;
   if (!out) {
-    rios_seterr(err, "reprojecting the vectors failed: %s", gdal_msg());
+    rios_seterr(err, "reprojecting the vectors failed: %s", rios_gdal_error());
     rc = -1;
   } else {
     GDALClose(out);

@@ -124,8 +124,7 @@ local input_keys = {
   vector_null = number_,
   filter_sql = string_,
   all_touched = boolean,
-  vector_datatype = one_of("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32",
-                           "float64"),
+  vector_datatype = one_of(unpack(base.dtypes)),
   vector_layer = layer,
 }
 local input_defaults = {

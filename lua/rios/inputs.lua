@@ -104,11 +104,6 @@ local function take_string(p)
   return s
 end
 
--- GDAL's names for the dtypes of rasterized vectors.
-local gdal_type = { int8 = "Int8", uint8 = "Byte", int16 = "Int16", uint16 = "UInt16",
-                    int32 = "Int32", uint32 = "UInt32", float32 = "Float32",
-                    float64 = "Float64" }
-
 -- The bands to read (file band numbers, in order) and the nodata value of
 -- each (nil where there is none): layer_selection and input_nodata applied.
 local function bands_and_nodata(rec, s, label, where)
@@ -188,7 +183,7 @@ local function rasterize(rec, grid, s, label, ctx, where)
   end
   local args = { "-of", "GTiff", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE",
                  "-te", l, b, r, t, "-tr", num(grid.xres), num(grid.yres),
-                 "-ot", old_int8 and "Byte" or gdal_type[s.vector_datatype],
+                 "-ot", base.dtype_gdal[s.vector_datatype],
                  "-init", value(s.vector_null), "-a_nodata", num(s.vector_null) }
   if old_int8 then
     args[#args + 1], args[#args + 2] = "-co", "PIXELTYPE=SIGNEDBYTE"
