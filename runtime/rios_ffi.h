@@ -100,7 +100,7 @@ rios_output *rios_ffi_output_create(const char *path, const char *driver,
 int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
                         rios_err *err);
-int rios_ffi_output_gather(rios_output *o, int stats, int histogram);
+void rios_ffi_output_gather(rios_output *o, int stats, int histogram);
 int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios_err *err);
 int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
                          rios_finish_times *times, rios_err *err);
