@@ -27,6 +27,17 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* The defaults of rios.apply's overview controls and of rios.write, set
+   here only (see rios_ffi.h). */
+void rios_ffi_finish_defaults(rios_finish_opts *opts) {
+  static const int levels[] = {4, 8, 16, 32, 64, 128, 256, 512};
+  int n = (int)(sizeof(levels) / sizeof(levels[0]));
+  opts->noverview_levels = n;
+  for (int i = 0; i < n; i++) opts->overview_levels[i] = levels[i];
+  opts->overview_min_dim = 128;
+  opts->overview_aggtype = NULL;
+}
+
 /* The levels kept for this raster (those whose smaller dimension stays at
    least min_dim), ascending. */
 static int kept_levels(const rios_output *o, const rios_finish_opts *opts, int *levels) {

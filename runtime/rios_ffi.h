@@ -57,6 +57,9 @@ typedef struct rios_finish_times {
   double basicstats, histogram, pyramids;
 } rios_finish_times;
 
+/* overviews.c: the default overview levels (4..512), minimum dimension (128) and aggregation (NULL: AVERAGE, NEAREST for thematic outputs), set there only; cannot fail. */
+void rios_ffi_finish_defaults(rios_finish_opts *opts);
+
 /* One dtype (dtype.c builds the table from the list in dtype.h): name "uint16", ctype "uint16_t", gdal_name "UInt16". */
 typedef struct rios_dtype_info {
   const char *name, *ctype, *gdal_name;

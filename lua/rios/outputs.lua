@@ -100,7 +100,7 @@ local function finish_opts(c, s)
   fo.omit_histogram = c.omit_histogram and 1 or 0
   fo.omit_pyramids = c.omit_pyramids and 1 or 0
   fo.thematic = s.thematic and 1 or 0
-  local n = math.min(#c.overview_levels, 32)
+  local n = math.min(#c.overview_levels, ffi.sizeof(fo.overview_levels) / ffi.sizeof("int"))
   fo.noverview_levels = n
   for i = 1, n do fo.overview_levels[i - 1] = c.overview_levels[i] end
   fo.overview_min_dim = c.overview_min_dim

@@ -276,13 +276,10 @@ function M.write(path, arr, opts)
   if data == nil then ffi.copy(base.err.msg, "rios.write: give a:copy() of this view") end
   if ok then
     local fo = ffi.new("rios_finish_opts")
+    C.rios_ffi_finish_defaults(fo)
     local all = opts.stats and 0 or 1
     fo.omit_basic_stats, fo.omit_histogram, fo.omit_pyramids = all, all, all
     fo.thematic = opts.thematic and 1 or 0
-    local levels = { 4, 8, 16, 32, 64, 128, 256, 512 }
-    fo.noverview_levels = #levels
-    for i = 1, #levels do fo.overview_levels[i - 1] = levels[i] end
-    fo.overview_min_dim = 128
     ok = C.rios_ffi_output_finish(o, fo, ffi.new("rios_finish_times"), base.err) == 0
   end
   local msg = not ok and base.errmsg()
