@@ -15,10 +15,10 @@ LDFLAGS += -Wl,-E $(SANFLAGS)
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
   lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
 
-SRCS := $(wildcard runtime/*.c)
-HDRS := $(wildcard runtime/*.h)
+SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
+HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
 BUILD ?= build/default
-OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
+OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
 CDEF := lua/rios/cdef.lua
 REGISTRY := lua/rios/registry.lua
 BIN ?= rios-lua
@@ -30,11 +30,9 @@ all: $(BIN) $(CDEF) $(REGISTRY)
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: runtime/%.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
-
-$(BUILD):
-	mkdir -p $@
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iruntime -c -o $@ $<
 
 # The FFI declarations come from one header (see runtime/rios_ffi.h).
 $(CDEF): runtime/rios_ffi.h

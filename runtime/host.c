@@ -49,12 +49,13 @@ lua_State *rios_state_new(char *err, size_t errlen) {
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART, -1);
 
-  /* package.path: our modules first, then the system's (busted, cjson). */
+  /* package.path: our modules first (rios.* under lua/, workers.* in the
+     top-level workers/ folder), then the system's (busted, cjson). */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   const char *old = lua_tostring(L, -1);
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", rios_process.lua_dir,
-                  rios_process.lua_dir, old ? old : "");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s", rios_process.lua_dir,
+                  rios_process.lua_dir, rios_process.root_dir, old ? old : "");
   lua_setfield(L, -3, "path");
   lua_pop(L, 2);
 
@@ -64,6 +65,8 @@ lua_State *rios_state_new(char *err, size_t errlen) {
   lua_setfield(L, -2, "exe_path");
   lua_pushstring(L, rios_process.lua_dir);
   lua_setfield(L, -2, "lua_dir");
+  lua_pushstring(L, rios_process.root_dir);
+  lua_setfield(L, -2, "root_dir");
   lua_pushstring(L, RIOS_VERSION);
   lua_setfield(L, -2, "version");
   lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);

@@ -152,7 +152,8 @@ void rios_ffi_sort_doubles(double *v, size_t n);
 int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
                      rios_err *err);
 
-/* Concurrency (pipeline.c): read workers, compute threads, block buffers. */
+/* The blocks of a run in flight (runtime/pipeline.c): read workers, the
+   read and compute buffers, their timeouts; block geometry. */
 typedef struct rios_pipeline rios_pipeline;
 
 /* read_name: what each reader opens (a file or VRT XML, see rios/inputs.lua); label: the file named in messages. */
@@ -174,30 +175,50 @@ typedef struct rios_block_out {
   int dtype, bands, rows, cols;
 } rios_block_out;
 
+/* A block in flight: its place on the grid (xoff, yoff, cols, rows: the window without the overlap), one buffer per input ((cols + 2 * overlap) x (rows + 2 * overlap) x bands), the arena of the arrays its function makes, its outputs; slot: which of the pipeline's slots it is in (its buffers and arena stay with the slot). Borrowed from the pipeline. */
 typedef struct rios_block {
-  int index, xblock, yblock;
+  int xblock, yblock, xoff, yoff, cols, rows, slot;
   void **inputs;
   rios_arena *arena;
   rios_block_out *outputs;
+  int64_t index;
 } rios_block;
 
 size_t rios_ffi_pipeline_layout(int what);
-rios_pipeline *rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_err *err);
-int rios_ffi_pipeline_start(rios_pipeline *p, const char *blob, size_t len, rios_err *err);
+/* the blocks across and down a grid */
+int rios_ffi_grid_blocks(int grid_cols, int grid_rows, int wx, int wy, int *nx, int *ny, rios_err *err);
+/* "(row r, col c) [x=.. y=.. WxH]": cannot fail */
+void rios_ffi_block_label(const rios_block *b, rios_text *out);
+/* *out is owned: rios_ffi_pipeline_free */
+int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios_err *err);
+int rios_ffi_pipeline_blocks(const rios_pipeline *p, int *nx, int *ny);
+int rios_ffi_pipeline_start(rios_pipeline *p, rios_err *err);
+/* the next block in order, read (by the caller when there is no read worker); *out NULL when every block has been taken */
 int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
 int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rios_err *err);
 int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err);
+/* the next computed block in order; *out NULL when every block has been written */
 int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+/* cannot fail */
 void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b);
+/* stop the run with msg as its failure (the first failure is the one reported); cannot fail */
 void rios_ffi_pipeline_fail(rios_pipeline *p, const char *msg);
-int rios_ffi_pipeline_failed(rios_pipeline *p, rios_err *err);
-int rios_ffi_pipeline_set_result(rios_pipeline *p, int worker, const char *s, size_t len, rios_err *err);
-const char *rios_ffi_pipeline_result(rios_pipeline *p, int worker, size_t *len);
-int rios_ffi_pipeline_finish(rios_pipeline *p);
-size_t rios_ffi_pipeline_timer(rios_pipeline *p, int which, double *out, size_t n);
+/* join the read workers; fails with the run's first failure when it failed */
+int rios_ffi_pipeline_finish(rios_pipeline *p, rios_err *err);
+int rios_ffi_pipeline_timer(rios_pipeline *p, int which, double *out, size_t n, size_t *total);
 void rios_ffi_pipeline_free(rios_pipeline *p);
 int rios_ffi_cpu_count(void);
 void rios_ffi_sleep(double seconds);
+
+/* Compute workers of kind "threads" (workers/threads.c). */
+typedef struct rios_threads rios_threads;
+/* *out is owned: rios_ffi_threads_free (which stops and joins them) */
+int rios_ffi_threads_start(rios_pipeline *p, int n, const char *job, size_t len, rios_threads **out, rios_err *err);
+int rios_ffi_threads_set_result(rios_threads *t, int worker, const char *s, size_t len, rios_err *err);
+int rios_ffi_threads_join(rios_threads *t, rios_err *err);
+/* *s borrowed, NULL when the worker left no result */
+int rios_ffi_threads_result(rios_threads *t, int worker, const char **s, size_t *len, rios_err *err);
+void rios_ffi_threads_free(rios_threads *t);
 /* RIOS_FFI_END */
 
 #endif

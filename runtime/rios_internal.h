@@ -10,6 +10,11 @@
 #define RIOS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define RIOS_PRINTF(a, b)
+/* A kind of worker that keeps pointers to a pipeline holds a reference
+   (runtime/pipeline.c); the last unref frees it. */
+void rios_pipeline_ref(rios_pipeline *p);
+void rios_pipeline_unref(rios_pipeline *p);
+
 #endif
 
 void rios_seterr(rios_err *err, const char *fmt, ...) RIOS_PRINTF(2, 3);
@@ -21,5 +26,10 @@ int rios_arena_owns(const rios_arena *a, const void *p, size_t nbytes);
 /* The dataset and path of an open rios_raster (borrowed; raster.c). */
 GDALDatasetH rios_raster_dataset(rios_raster *r);
 const char *rios_raster_path(rios_raster *r);
+
+/* A kind of worker that keeps pointers to a pipeline holds a reference
+   (runtime/pipeline.c); the last unref frees it. */
+void rios_pipeline_ref(rios_pipeline *p);
+void rios_pipeline_unref(rios_pipeline *p);
 
 #endif

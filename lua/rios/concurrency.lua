@@ -90,6 +90,15 @@ function M.from_command_line()
   return any and t or nil, "the command line (-j, --read-workers, --kind)"
 end
 
+-- c with .timeouts: each timeout in seconds for C; negative waits forever.
+local function with_timeouts(c)
+  c.timeouts = {}
+  for _, k in ipairs(timeout_keys) do
+    c.timeouts[k] = c[k] == false and -1 or c[k]
+  end
+  return c
+end
+
 -- Check user's table (nil: the command line's, else none at all) and return
 -- the resolved settings. label names where it came from in messages.
 function M.resolve(user, where)
@@ -99,7 +108,7 @@ function M.resolve(user, where)
     if cli then user, label = cli, cli_label end
   end
   local c = M.defaults()
-  if user == nil then return c end
+  if user == nil then return with_timeouts(c) end
   if type(user) ~= "table" then
     base.raise(where, "controls key 'concurrency' must be a table, got " .. type(user))
   end
@@ -165,12 +174,7 @@ function M.resolve(user, where)
                                     .. "they will share the CPUs\n", ncompute, ncpu))
     end
   end
-  -- Timeouts in seconds for C; negative waits forever.
-  c.timeouts = {}
-  for _, k in ipairs(timeout_keys) do
-    c.timeouts[k] = c[k] == false and -1 or c[k]
-  end
-  return c
+  return with_timeouts(c)
 end
 
 return M
