@@ -116,13 +116,13 @@ static int store_rios_keys(rios_output *o, int b, const rios_hist *h, rios_err *
       rios_output_set_number(o, b, "STATISTICS_HISTONUMBINS", h->nbins, 1, err) != 0 ||
       rios_output_set_item(o, b, "STATISTICS_HISTOBINFUNCTION",
                            h->direct ? "direct" : "linear", err) != 0)
-    return -1;
+    return RIOS_FAIL;
   /* "c0|c1|...|" as RIOS writes it; 20 characters per count is enough. */
   size_t len = (size_t)h->nbins * 21 + 1;
   char *s = malloc(len);
   if (!s) {
     rios_seterr(err, "%s: out of memory for the histogram", o->path);
-    return -1;
+    return RIOS_FAIL;
   }
   size_t pos = 0;
   for (int i = 0; i < h->nbins; i++)
@@ -139,7 +139,7 @@ int rios_histogram_store(rios_output *o, int b, rios_err *err) {
   h.counts = calloc((size_t)h.nbins, sizeof(GUIntBig));
   if (!h.counts) {
     rios_seterr(err, "%s: out of memory for the histogram", o->path);
-    return -1;
+    return RIOS_FAIL;
   }
   count_bins(o, a, &h);
   GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
@@ -148,7 +148,7 @@ int rios_histogram_store(rios_output *o, int b, rios_err *err) {
     rios_seterr(err, "%s: cannot store the histogram of band %d: %s", o->path, b + 1,
                 rios_gdal_error());
     free(h.counts);
-    return -1;
+    return RIOS_FAIL;
   }
   int rc = store_rios_keys(o, b, &h, err);
   free(h.counts);

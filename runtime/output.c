@@ -34,14 +34,14 @@ static void output_free(rios_output *o) {
 
 /* An existing file is replaced, with its sidecars (.aux.xml, .ovr). */
 static int remove_existing(const char *path, rios_err *err) {
-  if (access(path, F_OK) != 0) return 0;
+  if (access(path, F_OK) != 0) return RIOS_OK;
   GDALDriverH old = GDALIdentifyDriver(path, NULL);
   CPLErrorReset();
   if (!(old && GDALDeleteDataset(old, path) == CE_None) && unlink(path) != 0) {
     rios_seterr(err, "%s: exists and cannot be removed to be replaced", path);
-    return -1;
+    return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 /* The grid, nodata, band names and layer type of a new file. */
@@ -51,56 +51,60 @@ static int describe(rios_output *o, const double *transform, const char *project
   if (GDALSetGeoTransform(o->ds, (double *)transform) != CE_None ||
       (projection && *projection && GDALSetProjection(o->ds, projection) != CE_None)) {
     rios_seterr(err, "%s: cannot set the grid: %s", o->path, rios_gdal_error());
-    return -1;
+    return RIOS_FAIL;
   }
   for (int b = 0; b < o->nbands; b++) {
     GDALRasterBandH band = GDALGetRasterBand(o->ds, b + 1);
     if (!band) {
       rios_seterr(err, "%s: GDAL made no band %d", o->path, b + 1);
-      return -1;
+      return RIOS_FAIL;
     }
     if (o->has_nodata && GDALSetRasterNoDataValue(band, o->nodata) != CE_None) {
       rios_seterr(err, "%s: cannot set nodata %g on band %d: %s", o->path, o->nodata, b + 1,
                   rios_gdal_error());
-      return -1;
+      return RIOS_FAIL;
     }
     if (layer_names && layer_names[b]) {
       CPLErrorReset();
       GDALSetDescription(band, layer_names[b]);
       if (CPLGetLastErrorType() >= CE_Failure) {
         rios_seterr(err, "%s: cannot name band %d: %s", o->path, b + 1, rios_gdal_error());
-        return -1;
+        return RIOS_FAIL;
       }
     }
     if (rios_output_set_item(o, b, "LAYER_TYPE", o->thematic ? "thematic" : "athematic",
                              err) != 0)
-      return -1;
+      return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
-rios_output *rios_ffi_output_create(const char *path, const char *driver,
-                                int xsize, int ysize, int nbands, int dtype,
-                                const double *transform, const char *projection,
-                                const char *const *options, int has_nodata,
-                                double nodata, const char *const *layer_names,
-                                int thematic, rios_err *err) {
+int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
+                           int nbands, int dtype, const double *transform,
+                           const char *projection, const char *const *options,
+                           int has_nodata, double nodata, const char *const *layer_names,
+                           int thematic, rios_output **out, rios_err *err) {
   GDALDriverH drv = GDALGetDriverByName(driver);
   if (!drv) {
     rios_seterr(err, "%s: no GDAL driver named '%s'", path, driver);
-    return NULL;
+    return RIOS_FAIL;
   }
   if (!GDALGetMetadataItem(drv, GDAL_DCAP_CREATE, NULL)) {
     rios_seterr(err, "%s: the GDAL driver '%s' cannot create files", path, driver);
-    return NULL;
+    return RIOS_FAIL;
   }
-  if (remove_existing(path, err) != 0) return NULL;
+  if (dtype < 0 || dtype >= RIOS_NDTYPES || nbands < 1 || xsize < 1 || ysize < 1) {
+    rios_seterr(err, "%s: cannot make a raster of %d x %d pixels, %d bands of dtype %d", path,
+                xsize, ysize, nbands, dtype);
+    return RIOS_FAIL;
+  }
+  if (remove_existing(path, err) != 0) return RIOS_FAIL;
   rios_output *o = calloc(1, sizeof(*o));
   if (o) o->path = strdup(path);
   if (!o || !o->path) {
     output_free(o);
     rios_seterr(err, "%s: out of memory", path);
-    return NULL;
+    return RIOS_FAIL;
   }
   o->xsize = xsize;
   o->ysize = ysize;
@@ -112,7 +116,7 @@ rios_output *rios_ffi_output_create(const char *path, const char *driver,
   o->gather_stats = o->gather_hist = 1;
   if (rios_stats_init(o, err) != 0) {
     output_free(o);
-    return NULL;
+    return RIOS_FAIL;
   }
 
   char **opts = NULL;
@@ -125,13 +129,14 @@ rios_output *rios_ffi_output_create(const char *path, const char *driver,
   if (!o->ds) {
     rios_seterr(err, "%s: cannot create with driver %s: %s", path, driver, rios_gdal_error());
     output_free(o);
-    return NULL;
+    return RIOS_FAIL;
   }
   if (describe(o, transform, projection, layer_names, err) != 0) {
     rios_ffi_output_close(o);
-    return NULL;
+    return RIOS_FAIL;
   }
-  return o;
+  *out = o;
+  return RIOS_OK;
 }
 
 int rios_output_set_item(rios_output *o, int b, const char *key, const char *value,
@@ -141,9 +146,9 @@ int rios_output_set_item(rios_output *o, int b, const char *key, const char *val
   if (!band || GDALSetMetadataItem(band, key, value, NULL) != CE_None) {
     rios_seterr(err, "%s: cannot set %s on band %d: %s", o->path, key, b + 1,
                 rios_gdal_error());
-    return -1;
+    return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 int rios_output_set_number(rios_output *o, int b, const char *key, double v, int integer,
@@ -173,18 +178,18 @@ void rios_ffi_output_gather(rios_output *o, int stats, int histogram) {
 void rios_ffi_output_flush_rows(rios_output *o, int on) { o->flush_rows = on ? 1 : 0; }
 
 static int flush_finished_rows(rios_output *o, int xend, int yend, rios_err *err) {
-  if (!o->flush_rows || xend != o->xsize) return 0;
+  if (!o->flush_rows || xend != o->xsize) return RIOS_OK;
   int tile_w = 0, tile_h = 0;
   GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &tile_w, &tile_h);
-  if (tile_h <= 0 || (yend % tile_h != 0 && yend != o->ysize)) return 0;
+  if (tile_h <= 0 || (yend % tile_h != 0 && yend != o->ysize)) return RIOS_OK;
   CPLErrorReset();
   for (int b = 1; b <= o->nbands; b++) {
     if (GDALFlushRasterCache(GDALGetRasterBand(o->ds, b)) != CE_None) {
       rios_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, rios_gdal_error());
-      return -1;
+      return RIOS_FAIL;
     }
   }
-  return 0;
+  return RIOS_OK;
 }
 
 int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
@@ -195,7 +200,7 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
       buf_cols < xsize + 2 * margin || buf_rows < ysize + 2 * margin) {
     rios_seterr(err, "%s: write of window x=%d y=%d %dx%d is outside the %dx%d raster",
               o->path, xoff, yoff, xsize, ysize, o->xsize, o->ysize);
-    return -1;
+    return RIOS_FAIL;
   }
   size_t plane = (size_t)buf_cols * (size_t)buf_rows * (size_t)esize;
   const unsigned char *start = (const unsigned char *)buf +
@@ -207,7 +212,7 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
   if (e != CE_None) {
     rios_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
               xsize, ysize, rios_gdal_error());
-    return -1;
+    return RIOS_FAIL;
   }
   for (int b = 0; b < o->nbands; b++)
     rios_stats_add(o, b, (const unsigned char *)buf + (size_t)b * plane, xsize, ysize,
@@ -215,7 +220,7 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
   if (o->ovr.active &&
       rios_ovr_add(o, xoff, yoff, xsize, ysize, (const unsigned char *)buf, plane, buf_cols,
                    margin, err) != 0)
-    return -1;
+    return RIOS_FAIL;
   return flush_finished_rows(o, xoff + xsize, yoff + ysize, err);
 }
 
@@ -224,23 +229,30 @@ int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
   times->basicstats = times->histogram = times->pyramids = 0;
   if (!opts->omit_pyramids) {
     double t0 = rios_ffi_now();
-    if (rios_ovr_finish(o, opts, err) != 0) return -1;
+    if (rios_ovr_finish(o, opts, err) != 0) return RIOS_FAIL;
     times->pyramids = rios_ffi_now() - t0;
   }
   for (int b = 0; b < o->nbands; b++) {
     if (o->acc[b].count == 0) continue;  /* all nodata: nothing to describe */
     if (!opts->omit_basic_stats && (o->gather_stats || o->gather_hist)) {
       double t0 = rios_ffi_now();
-      if (rios_stats_store(o, b, err) != 0) return -1;
+      if (rios_stats_store(o, b, err) != 0) return RIOS_FAIL;
       times->basicstats += rios_ffi_now() - t0;
     }
     if (!opts->omit_histogram && o->gather_hist) {
       double t0 = rios_ffi_now();
-      if (rios_histogram_store(o, b, err) != 0) return -1;
+      if (rios_histogram_store(o, b, err) != 0) return RIOS_FAIL;
       times->histogram += rios_ffi_now() - t0;
     }
   }
-  return 0;
+  /* Hand every tile to the driver now: closing cannot report a failure. */
+  CPLErrorReset();
+  GDALFlushCache(o->ds);
+  if (CPLGetLastErrorType() >= CE_Failure) {
+    rios_seterr(err, "%s: writing failed: %s", o->path, rios_gdal_error());
+    return RIOS_FAIL;
+  }
+  return RIOS_OK;
 }
 
 void rios_ffi_output_close(rios_output *o) {

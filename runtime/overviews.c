@@ -77,23 +77,23 @@ static GDALRasterBandH overview_band(rios_output *o, int b, int l) {
 
 int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios_err *err) {
   rios_ovr *v = &o->ovr;
-  if (opts->omit_pyramids || v->active) return 0;
+  if (opts->omit_pyramids || v->active) return RIOS_OK;
   int n = kept_levels(o, opts, v->levels);
   const char *agg = overview_agg(opts);
   int nearest = EQUAL(agg, "NEAREST");
-  if (n == 0 || (!nearest && !EQUAL(agg, "AVERAGE"))) return 0;
+  if (n == 0 || (!nearest && !EQUAL(agg, "AVERAGE"))) return RIOS_OK;
   for (int k = 1; k < n && !nearest; k++)
-    if (v->levels[k] % v->levels[0] != 0) return 0;
+    if (v->levels[k] % v->levels[0] != 0) return RIOS_OK;
   /* Make the (empty) overviews now; a driver that cannot gets them built
      by GDAL after the last block instead. */
   CPLErrorReset();
   if (GDALBuildOverviews(o->ds, "NONE", n, v->levels, 0, NULL, NULL, NULL) != CE_None) {
     CPLErrorReset();
-    return 0;
+    return RIOS_OK;
   }
   for (int b = 0; b < o->nbands; b++)
     for (int k = 0; k < n; k++)
-      if (!overview_band(o, b, v->levels[k])) return 0;
+      if (!overview_band(o, b, v->levels[k])) return RIOS_OK;
   v->nlevels = n;
   for (int k = 0; k < n; k++) {
     int l = v->levels[k];
@@ -106,10 +106,10 @@ int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios
   if (!v->line) goto oom;
   v->nearest = nearest;
   v->active = 1;
-  return 0;
+  return RIOS_OK;
 oom:
   rios_seterr(err, "%s: out of memory for overviews", o->path);
-  return -1;
+  return RIOS_FAIL;
 }
 
 static void row_free(rios_ovrrow *row) {
@@ -160,7 +160,7 @@ static int ovr_merge_up(rios_output *o, int j, rios_err *err) {
     rios_ovrrow *dst = ovr_row(o, k, J);
     if (!dst) {
       rios_seterr(err, "%s: out of memory for overviews", o->path);
-      return -1;
+      return RIOS_FAIL;
     }
     for (int b = 0; b < o->nbands; b++) {
       const double *s = src->sum + (size_t)b * v->ow[0];
@@ -174,16 +174,16 @@ static int ovr_merge_up(rios_output *o, int j, rios_err *err) {
     }
     dst->seen++;
     int under = (J + 1) * f <= v->oh[0] ? f : v->oh[0] - J * f;
-    if (dst->seen == (uint64_t)under && ovr_store(o, k, J, err) != 0) return -1;
+    if (dst->seen == (uint64_t)under && ovr_store(o, k, J, err) != 0) return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 /* Store row j of level k (complete) in every band, then free it. */
 static int ovr_store(rios_output *o, int k, int j, rios_err *err) {
   rios_ovr *v = &o->ovr;
   rios_ovrrow *row = v->rows[k][j];
-  if (!v->nearest && k == 0 && ovr_merge_up(o, j, err) != 0) return -1;
+  if (!v->nearest && k == 0 && ovr_merge_up(o, j, err) != 0) return RIOS_FAIL;
   double empty = o->has_nodata ? o->nodata : (rios_dtype_is_integer(o->dtype) ? 0 : NAN);
   int w = v->ow[k];
   for (int b = 0; b < o->nbands; b++) {
@@ -196,12 +196,12 @@ static int ovr_store(rios_output *o, int k, int j, rios_err *err) {
         != CE_None) {
       rios_seterr(err, "%s: writing row %d of the 1:%d overview of band %d failed: %s",
                   o->path, j, v->levels[k], b + 1, rios_gdal_error());
-      return -1;
+      return RIOS_FAIL;
     }
   }
   row_free(row);
   v->rows[k][j] = NULL;
-  return 0;
+  return RIOS_OK;
 }
 
 /* One band's window of a block: where it is, and what is skipped. */
@@ -283,9 +283,9 @@ static int ovr_rows_done(rios_output *o, int k, int yoff, int ysize, int xsize, 
     row->seen += (uint64_t)(y1 - y0) * (uint64_t)xsize;
     int under = (j + 1) * l <= o->ysize ? l : o->ysize - j * l;
     if (row->seen == (uint64_t)under * (uint64_t)o->xsize && ovr_store(o, k, j, err) != 0)
-      return -1;
+      return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 int rios_ovr_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
@@ -298,7 +298,7 @@ int rios_ovr_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
     for (int j = yoff / l; j <= (yoff + ysize - 1) / l; j++) {
       if (!ovr_row(o, k, j)) {
         rios_seterr(err, "%s: out of memory for overviews", o->path);
-        return -1;
+        return RIOS_FAIL;
       }
     }
     for (int b = 0; b < o->nbands; b++) {
@@ -314,9 +314,9 @@ int rios_ovr_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
 #undef RIOS_DTYPE_BODY
       }
     }
-    if (ovr_rows_done(o, k, yoff, ysize, xsize, err) != 0) return -1;
+    if (ovr_rows_done(o, k, yoff, ysize, xsize, err) != 0) return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 /* GDAL builds the overviews from the finished raster. It reads it in
@@ -326,7 +326,7 @@ int rios_ovr_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
 static int gdal_build(rios_output *o, const rios_finish_opts *opts, rios_err *err) {
   int levels[RIOS_MAX_LEVELS];
   int n = kept_levels(o, opts, levels);
-  if (n == 0) return 0;
+  if (n == 0) return RIOS_OK;
   const char *agg = overview_agg(opts);
   CPLErrorReset();
   int chunky = CPLGetConfigOption("GDAL_OVR_CHUNKYSIZE", NULL) == NULL;
@@ -335,9 +335,9 @@ static int gdal_build(rios_output *o, const rios_finish_opts *opts, rios_err *er
   if (chunky) CPLSetThreadLocalConfigOption("GDAL_OVR_CHUNKYSIZE", NULL);
   if (built != CE_None) {
     rios_seterr(err, "%s: building overviews failed: %s", o->path, rios_gdal_error());
-    return -1;
+    return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 int rios_ovr_finish(rios_output *o, const rios_finish_opts *opts, rios_err *err) {
@@ -349,9 +349,9 @@ int rios_ovr_finish(rios_output *o, const rios_finish_opts *opts, rios_err *err)
       if (v->rows[k][j]) {
         rios_seterr(err, "%s: row %d of the 1:%d overview was not complete when the output "
                     "was finished", o->path, j, v->levels[k]);
-        return -1;
+        return RIOS_FAIL;
       }
     }
   }
-  return 0;
+  return RIOS_OK;
 }

@@ -38,10 +38,10 @@ int rios_stats_init(rios_output *o, rios_err *err) {
     else a->fine = calloc(RIOS_FINE_BINS, sizeof(uint64_t));
     if (!a->direct && !a->fine) goto oom;
   }
-  return 0;
+  return RIOS_OK;
 oom:
   rios_seterr(err, "%s: out of memory", o->path);
-  return -1;
+  return RIOS_FAIL;
 }
 
 void rios_stats_free(rios_output *o) {
@@ -272,13 +272,13 @@ int rios_stats_store(rios_output *o, int b, rios_err *err) {
   if (!band || GDALSetRasterStatistics(band, a->min, a->max, mean, sd) != CE_None) {
     rios_seterr(err, "%s: cannot store the statistics of band %d: %s", o->path, b + 1,
                 rios_gdal_error());
-    return -1;
+    return RIOS_FAIL;
   }
   if (o->has_nodata &&
       rios_output_set_number(o, b, "STATISTICS_EXCLUDEDVALUES", o->nodata, 0, err) != 0)
-    return -1;
+    return RIOS_FAIL;
   if (rios_output_set_item(o, b, "STATISTICS_SKIPFACTORX", "1", err) != 0 ||
       rios_output_set_item(o, b, "STATISTICS_SKIPFACTORY", "1", err) != 0)
-    return -1;
-  return 0;
+    return RIOS_FAIL;
+  return RIOS_OK;
 }

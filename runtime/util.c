@@ -50,19 +50,29 @@ const char *rios_gdal_error(void) {
 /* Pixel memory is aligned for vector loads; RIOS_ALIGN must be a power of 2. */
 #define RIOS_ALIGN 64
 
-void *rios_ffi_heap_alloc(size_t nbytes, rios_err *err) {
+int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err) {
   size_t rounded = (nbytes + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
   if (rounded == 0) rounded = RIOS_ALIGN;
   void *p = aligned_alloc(RIOS_ALIGN, rounded);
   if (!p) {
     rios_seterr(err, "out of memory allocating %zu bytes", nbytes);
-    return NULL;
+    return RIOS_FAIL;
   }
   memset(p, 0, rounded);
-  return p;
+  *out = p;
+  return RIOS_OK;
 }
 
 void rios_ffi_heap_free(void *p) { free(p); }
+
+int rios_heap_strdup(const char *s, char **out, rios_err *err) {
+  size_t n = strlen(s) + 1;
+  void *p;
+  if (rios_ffi_heap_alloc(n, &p, err) != RIOS_OK) return RIOS_FAIL;
+  memcpy(p, s, n);
+  *out = p;
+  return RIOS_OK;
+}
 
 /*
  * A block arena hands out zeroed pixel memory for arrays made while one block
@@ -101,13 +111,17 @@ static void chunk_free_all(rios_chunk *c) {
   }
 }
 
-rios_arena *rios_ffi_arena_new(rios_err *err) {
+int rios_ffi_arena_new(rios_arena **out, rios_err *err) {
   rios_arena *a = calloc(1, sizeof(*a));
-  if (!a) rios_seterr(err, "out of memory making a block arena");
-  return a;
+  if (!a) {
+    rios_seterr(err, "out of memory making a block arena");
+    return RIOS_FAIL;
+  }
+  *out = a;
+  return RIOS_OK;
 }
 
-void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err) {
+int rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, void **out, rios_err *err) {
   size_t need = (nbytes + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
   if (need == 0) need = RIOS_ALIGN;
   if (!a->head || a->head->size - a->head->used < need) {
@@ -117,7 +131,7 @@ void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err) {
     rios_chunk *c = chunk_new(size);
     if (!c) {
       rios_seterr(err, "out of memory allocating %zu bytes for a block array", nbytes);
-      return NULL;
+      return RIOS_FAIL;
     }
     c->next = a->head;
     a->head = c;
@@ -126,7 +140,8 @@ void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err) {
   void *p = a->head->mem + a->head->used;
   a->head->used += need;
   memset(p, 0, need);
-  return p;
+  *out = p;
+  return RIOS_OK;
 }
 
 void rios_ffi_arena_reset(rios_arena *a) {

@@ -23,6 +23,18 @@ function M.errmsg()
   return ffi.string(M.err.msg)
 end
 
+-- The out-parameter of the functions that hand back an owned C string
+-- (WKT, VRT text); M.take_string() turns it into a Lua string and frees it.
+M.str_out = ffi.new("char *[1]")
+
+function M.take_string()
+  local p = M.str_out[0]
+  M.str_out[0] = nil
+  local s = ffi.string(p)
+  C.rios_ffi_heap_free(p)
+  return s
+end
+
 -- The dtypes, read once from the runtime's table (runtime/dtype.h lists
 -- them; C is the one source, so names, sizes and GDAL types cannot drift).
 M.dtypes = {}        -- code + 1 -> dtype name

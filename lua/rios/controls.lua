@@ -189,6 +189,8 @@ local aggtypes = { NEAREST = true, AVERAGE = true, RMS = true, BILINEAR = true, 
 local overview_defaults = ffi.new("rios_finish_opts")
 C.rios_ffi_finish_defaults(overview_defaults)
 
+local can_create = ffi.new("int[1]")  -- an out-parameter, made once
+
 -- A new list of the default overview levels.
 local function default_overview_levels()
   local levels = {}
@@ -210,7 +212,8 @@ function M.defaults(where)
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
   if drv and drv ~= "" then
-    if base.C.rios_ffi_driver_can_create(drv) ~= 1 then
+    if C.rios_ffi_driver_can_create(drv, can_create, base.err) ~= base.OK
+       or can_create[0] == 0 then
       env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
     end
     d.driver = drv

@@ -167,7 +167,7 @@ function M.quicklook(src, path, opts)
     end
   end
   for i = 0, n - 1 do out[nb * n + i] = valid[i] ~= 0 and 255 or 0 end
-  if C.rios_ffi_png_write(path, out, nb + 1, rows, cols, base.err) ~= 0 then
+  if C.rios_ffi_png_write(path, out, nb + 1, rows, cols, base.err) ~= base.OK then
     base.raise(where_of(2), "rios.quicklook: " .. base.errmsg())
   end
   return cols, rows
