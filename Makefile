@@ -7,7 +7,10 @@ PKGS := luajit gdal
 CFLAGS ?= -O2 -g
 # SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
 CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
+# LDLIBS: what the runtime needs; CMD_LDLIBS: what the rios-lua command adds
+# (its prompt's line editing).
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CMD_LDLIBS := -lreadline
 # Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
@@ -15,10 +18,17 @@ LDFLAGS += -Wl,-E $(SANFLAGS)
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
   lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
 
-SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
+# The runtime (every C file but the command's own, and the worker kinds) is
+# apart from the rios-lua command (its main and the readline prompt), so
+# another program (rios-luaworker) links RUNTIME_OBJS with its own main and
+# without readline. Objects, not an archive: Lua reaches rios_ffi_* through
+# the FFI, so no C caller would pull them out of a library.
+CMD_SRCS := runtime/main.c runtime/repl.c
+RUNTIME_SRCS := $(filter-out $(CMD_SRCS),$(wildcard runtime/*.c)) $(wildcard workers/*.c)
 HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
 BUILD ?= build/default
-OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
+RUNTIME_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(RUNTIME_SRCS))
+CMD_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(CMD_SRCS))
 CDEF := lua/rios/cdef.lua
 REGISTRY := lua/rios/registry.lua
 BIN ?= rios-lua
@@ -27,8 +37,8 @@ BIN ?= rios-lua
 
 all: $(BIN) $(CDEF) $(REGISTRY)
 
-$(BIN): $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+$(BIN): $(CMD_OBJS) $(RUNTIME_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(RUNTIME_OBJS) $(LDLIBS) $(CMD_LDLIBS)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -99,11 +109,16 @@ deps:
 print-deb-packages:
 	@echo $(DEB_PACKAGES)
 
+# The workers/ modules (require("workers.NAME")) go beside lua/, in the
+# root_dir the host finds; none yet is fine.
+WORKERS_LUA := $(wildcard workers/*.lua)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios
 	install -m 755 rios-lua $(DESTDIR)$(PREFIX)/bin/rios-lua
 	install -m 644 lua/rios.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios.lua
 	install -m 644 lua/rios/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios/
+	install -d $(DESTDIR)$(PREFIX)/share/rios-lua/workers
+	$(if $(WORKERS_LUA),install -m 644 $(WORKERS_LUA) $(DESTDIR)$(PREFIX)/share/rios-lua/workers/)
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 rios-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
 
