@@ -14,9 +14,11 @@ CMD_LDLIBS := -lreadline
 # Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
-# Debian packages the project needs to build, test and run.
+# Debian packages the project needs to build, test and run. slurm-wlm and
+# munge: the private single-node SLURM the batch specs run on.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
+  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time \
+  slurm-wlm munge
 
 # The runtime (every C file but the command's own, and the worker kinds) is
 # apart from the rios-lua command (its main and the readline prompt), so

@@ -104,10 +104,24 @@ static int traceback(lua_State *L) {
     return 1;
   }
   if (!lua_isstring(L, 1)) {
-    if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") ||
-        !lua_isstring(L, -1)) {
-      lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    /* Lua adds "file:line: " to string errors only: give other values the
+       place of the Lua code that raised them, and their __tostring text,
+       else their type. */
+    lua_Debug ar;
+    int where = 0;
+    for (int level = 1; level <= 4 && lua_getstack(L, level, &ar); level++) {
+      if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+        lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        where = 1;
+        break;
+      }
     }
+    if (!where) lua_pushliteral(L, "");
+    if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") || !lua_isstring(L, -1)) {
+      lua_pushfstring(L, "error raised with a %s value (it has no __tostring)",
+                      luaL_typename(L, 1));
+    }
+    lua_concat(L, 2);
     lua_replace(L, 1);
     lua_settop(L, 1);
   }

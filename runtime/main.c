@@ -352,6 +352,24 @@ static int run_option_chunk(const rios_option *o, const char *value, void *ud) {
   return run_chunk(L, status, 0) != 0 ? -1 : 0;
 }
 
+/* Before any script code runs in the main state: the script's output goes
+   through rios.console (the progress line steps aside for it), and what it
+   reads from stdin is recorded for compute workers' re-runs (rios.replay),
+   unless stdin is the script itself. */
+static int prepare_console(lua_State *L, int stdin_is_script) {
+  static const char code[] =
+    "local stdin_is_script = ...\n"
+    "require('rios.console').install()\n"
+    "if not stdin_is_script then require('rios.replay').record_stdin() end\n";
+  int status = luaL_loadbuffer(L, code, sizeof(code) - 1, "=rios.console");
+  if (status == 0) {
+    lua_pushboolean(L, stdin_is_script);
+    status = rios_docall(L, 1, 0);
+  }
+  rios_report(L, status);
+  return status;
+}
+
 typedef struct pmain_ctx {
   int argc;
   char **argv;
@@ -383,6 +401,9 @@ static int pmain(lua_State *L) {
     lua_setfield(L, -2, "quiet");
     lua_pop(L, 1);
   }
+  int stdin_is_script = a.script ? strcmp(argv[a.script], "-") == 0
+                                  : (!a.has_e && !a.interactive && !isatty(0));
+  if (prepare_console(L, stdin_is_script) != 0) return 0;
   /* Pass 2: run -e chunks in order, then the script. */
   int script;
   if (walk_options(argc, argv, run_option_chunk, L, &script) != 0) return 0;

@@ -317,6 +317,50 @@ void rios_ffi_pipeline_free(rios_pipeline *p) {
   rios_pipeline_unref(p);
 }
 
+/* Just enough slots that the pool itself never makes anyone wait: with no
+   worker at all, the one block being computed and written; with read
+   workers, the read buffer and then either the main thread's block (it
+   computes and writes) or one per compute worker, the compute buffer (plus
+   the block the writer waits for, which always goes in) and the one being
+   written. Never more than there are blocks (and one spare). */
+static int slot_count(const rios_pipe_config *cfg, int64_t nblocks) {
+  int rbuf = 2 * (cfg->read_workers > 0 ? cfg->read_workers : 1);
+  int cbuf = 2 * (cfg->compute_workers > 0 ? cfg->compute_workers : 1);
+  int n;
+  if (cfg->compute_workers > 0) {
+    n = rbuf + cfg->compute_workers + cbuf + 1 + 1;
+  } else if (cfg->read_workers > 0) {
+    n = rbuf + 1;
+  } else {
+    n = 1;
+  }
+  return n > nblocks + 1 ? (int)(nblocks + 1) : n;
+}
+
+/* The bytes of input buffers a pipeline with cfg would allocate (its
+   slots times one block of every input), computed in double so no size
+   overflows; checked by rios.apply before anything is allocated. */
+int rios_ffi_pipeline_memory(const rios_pipe_config *cfg, double *bytes, int *nslots,
+                             rios_err *err) {
+  int nx, ny;
+  if (rios_ffi_grid_blocks(cfg->grid_cols, cfg->grid_rows, cfg->wx, cfg->wy, &nx, &ny, err) != 0)
+    return RIOS_FAIL;
+  double bcols = (double)(cfg->wx < cfg->grid_cols ? cfg->wx : cfg->grid_cols) + 2.0 * cfg->overlap;
+  double brows = (double)(cfg->wy < cfg->grid_rows ? cfg->wy : cfg->grid_rows) + 2.0 * cfg->overlap;
+  double one = 0;
+  for (int i = 0; i < cfg->ninputs; i++)
+    one += (double)cfg->inputs[i].nbands * bcols * brows * rios_ffi_dtype_size(cfg->inputs[i].dtype);
+  *nslots = slot_count(cfg, (int64_t)nx * ny);
+  *bytes = one * *nslots;
+  return RIOS_OK;
+}
+
+int rios_ffi_physical_memory(double *bytes) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  *bytes = pages > 0 && size > 0 ? (double)pages * (double)size : 0;
+  return RIOS_OK;
+}
+
 int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios_err *err) {
   *out = NULL;
   int nx, ny;
@@ -349,20 +393,7 @@ int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios
   p->njobs = p->nblocks * nin;
   p->rbuf_cap = 2 * (cfg->read_workers > 0 ? cfg->read_workers : 1);
   p->cbuf_cap = 2 * (cfg->compute_workers > 0 ? cfg->compute_workers : 1);
-  /* Just enough slots that the pool itself never makes anyone wait: with
-     no worker at all, the one block being computed and written; with read
-     workers, the read buffer and then either the main thread's block (it
-     computes and writes) or one per compute worker, the compute buffer
-     (plus the block the writer waits for, which always goes in) and the
-     one being written. */
-  if (cfg->compute_workers > 0) {
-    p->nslots = p->rbuf_cap + cfg->compute_workers + p->cbuf_cap + 1 + 1;
-  } else if (cfg->read_workers > 0) {
-    p->nslots = p->rbuf_cap + 1;
-  } else {
-    p->nslots = 1;
-  }
-  if (p->nslots > p->nblocks + 1) p->nslots = (int)(p->nblocks + 1);
+  p->nslots = slot_count(cfg, p->nblocks);
 
   p->inputs = calloc((size_t)nin, sizeof(rios_pipe_input));
   p->slots = calloc((size_t)p->nslots, sizeof(rios_slot));

@@ -211,6 +211,10 @@ void rios_ffi_block_label(const rios_block *b, rios_text *out);
 /* *out is owned: rios_ffi_pipeline_free */
 int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios_err *err);
 int rios_ffi_pipeline_blocks(const rios_pipeline *p, int *nx, int *ny);
+/* the bytes of input buffers a pipeline with cfg would allocate, and its number of slots */
+int rios_ffi_pipeline_memory(const rios_pipe_config *cfg, double *bytes, int *nslots, rios_err *err);
+/* the machine's physical memory in bytes (0 when unknown) */
+int rios_ffi_physical_memory(double *bytes);
 int rios_ffi_pipeline_start(rios_pipeline *p, rios_err *err);
 /* the next block in order, read (by the caller when there is no read worker); *out NULL when every block has been taken */
 int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
@@ -234,10 +238,51 @@ typedef struct rios_threads rios_threads;
 /* *out is owned: rios_ffi_threads_free (which stops and joins them) */
 int rios_ffi_threads_start(rios_pipeline *p, int n, const char *job, size_t len, rios_threads **out, rios_err *err);
 int rios_ffi_threads_set_result(rios_threads *t, int worker, const char *s, size_t len, rios_err *err);
-int rios_ffi_threads_join(rios_threads *t, rios_err *err);
+/* wait at most timeout seconds (negative: forever); fails naming a worker that did not stop, which is then left running and never freed */
+int rios_ffi_threads_join(rios_threads *t, double timeout, rios_err *err);
 /* *s borrowed, NULL when the worker left no result */
 int rios_ffi_threads_result(rios_threads *t, int worker, const char **s, size_t *len, rios_err *err);
 void rios_ffi_threads_free(rios_threads *t);
+
+/* ---- Colour tables and raster attribute tables (colortable.c, rat.c; the forms on an open dataset: bandtables.h) ---- */
+/* A colour entry is 4 bytes r, g, b, a (0..255); entry i is for pixel value i. Bands are 1-based; RAT rows and columns 0-based (row i: pixel value i). */
+/* Column types are GDAL's GFT_* (0 integer, 1 real, 2 string); usages GFU_* (0 Generic, 1 PixelCount, 2 Name, ..., 6-9 Red, Green, Blue, Alpha). */
+/* whether a band of dtype in a file of nbands written by driver can keep these entries (GTiff: uint8/uint16, one band, no alpha but 255) */
+int rios_ffi_color_table_check(const char *driver, int dtype, int nbands, int n, const uint8_t *rgba, rios_err *err);
+/* opens path for update, sets the table and the Palette interpretation of the band, closes */
+int rios_ffi_color_table_write(const char *path, int band, int n, const uint8_t *rgba, rios_err *err);
+/* *count = the band's entries (0: no table); the first min(*count, max) go into rgba */
+int rios_ffi_raster_color_table(rios_raster *r, int band, int max, uint8_t *rgba, int *count, rios_err *err);
+
+typedef struct rios_rat rios_rat;
+/* *out owned: release with rios_ffi_rat_close; update = 1 opens the file for writing */
+int rios_ffi_rat_open(const char *path, int band, int update, rios_rat **out, rios_err *err);
+/* writes a changed table back to the band, closes the file it opened and frees r, always; -1 if writing back failed */
+int rios_ffi_rat_close(rios_rat *r, rios_err *err);
+/* after a failure: frees r and closes the file it opened without giving a working copy back (drivers that write straight to the file keep what was written); cannot fail */
+void rios_ffi_rat_discard(rios_rat *r);
+/* cannot fail */
+int rios_ffi_rat_row_count(const rios_rat *r);
+/* cannot fail */
+int rios_ffi_rat_column_count(const rios_rat *r);
+/* the column's index, or -1 when there is none of that name; cannot fail */
+int rios_ffi_rat_find_column(const rios_rat *r, const char *name);
+/* the band's dtype (-1: none rios has), nodata and LAYER_TYPE; cannot fail */
+void rios_ffi_rat_band(const rios_rat *r, int *dtype, int *has_nodata, double *nodata, int *thematic);
+/* *name borrowed until the table next changes */
+int rios_ffi_rat_column(const rios_rat *r, int col, const char **name, int *type, int *usage, rios_err *err);
+int rios_ffi_rat_create_column(rios_rat *r, const char *name, int type, int usage, int *col, rios_err *err);
+int rios_ffi_rat_set_row_count(rios_rat *r, int n, rios_err *err);
+/* rows start..start+n-1 of a number column into buf as RIOS_FLOAT64, or RIOS_INT32 for an integer column */
+int rios_ffi_rat_read(rios_rat *r, int col, int start, int n, void *buf, int dtype, rios_err *err);
+/* n values of any dtype (contiguous) into rows start..; an integer column takes whole numbers in int32's range only */
+int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, int dtype, rios_err *err);
+/* out[0..n-1] owned: release with rios_ffi_rat_strings_free (also after a failure) */
+int rios_ffi_rat_read_strings(rios_rat *r, int col, int start, int n, char **out, rios_err *err);
+void rios_ffi_rat_strings_free(char **list, int n);
+int rios_ffi_rat_write_strings(rios_rat *r, int col, int start, int n, const char *const *list, rios_err *err);
+/* row i holds the values from row0_min + i * bin_size (a histogram's bins) */
+int rios_ffi_rat_set_linear_binning(rios_rat *r, double row0_min, double bin_size, rios_err *err);
 /* RIOS_FFI_END */
 
 #endif

@@ -16,6 +16,8 @@
 #include "rios_internal.h"
 
 #include <errno.h>
+#include <math.h>
+#include <time.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <pthread.h>
@@ -39,6 +41,7 @@ struct rios_threads {
   char *job;             /* what every worker's Lua state boots from */
   size_t job_len;
   int joined;
+  int abandoned;         /* a thread did not stop in time: never freed */
 };
 
 /* The bootstrap a worker's Lua state runs: rios.worker reads what it
@@ -158,17 +161,39 @@ int rios_ffi_threads_set_result(rios_threads *t, int worker, const char *s, size
 }
 
 /* Wait for every thread to end (after a failure they stop at their next
-   wait on the pipeline). Safe to call more than once. */
-int rios_ffi_threads_join(rios_threads *t, rios_err *err) {
-  (void)err;
-  if (!t->joined) {
-    for (int i = 0; i < t->n; i++) {
-      rios_cthread *w = &t->workers[i];
-      if (w->started) pthread_join(w->thread, NULL);
-      w->started = 0;
+   wait on the pipeline), at most timeout seconds in all (negative: as long
+   as it takes). Fails, naming the first worker that is still running, when
+   one did not end in time: a block function in an endless compiled loop
+   never looks at the pipeline again. Such a thread is left running (the
+   process ends without it) and the threads are never freed. Safe to call
+   more than once. */
+int rios_ffi_threads_join(rios_threads *t, double timeout, rios_err *err) {
+  if (t->joined) return RIOS_OK;
+  struct timespec dl;
+  if (timeout >= 0) {
+    clock_gettime(CLOCK_REALTIME, &dl);
+    double whole = floor(timeout);
+    dl.tv_sec += (time_t)whole;
+    dl.tv_nsec += (long)((timeout - whole) * 1e9);
+    if (dl.tv_nsec >= 1000000000L) {
+      dl.tv_sec += 1;
+      dl.tv_nsec -= 1000000000L;
     }
-    t->joined = 1;
   }
+  for (int i = 0; i < t->n; i++) {
+    rios_cthread *w = &t->workers[i];
+    if (!w->started) continue;
+    int rc = timeout >= 0 ? pthread_timedjoin_np(w->thread, NULL, &dl)
+                          : pthread_join(w->thread, NULL);
+    if (rc == ETIMEDOUT) {
+      rios_seterr(err, "compute worker %d did not stop within %g seconds", w->id, timeout);
+      t->abandoned = 1;
+      return RIOS_FAIL;
+    }
+    w->started = 0;
+  }
+  t->joined = 1;
+  t->abandoned = 0;
   return RIOS_OK;
 }
 
@@ -188,7 +213,10 @@ int rios_ffi_threads_result(rios_threads *t, int worker, const char **s, size_t 
 void rios_ffi_threads_free(rios_threads *t) {
   if (!t) return;
   if (!t->joined) rios_ffi_pipeline_fail(t->p, "the run was stopped");
+  /* A thread that did not stop when asked still uses t and its pipeline:
+     both stay allocated until the process ends. */
+  if (t->abandoned) return;
   rios_err ignored;
-  rios_ffi_threads_join(t, &ignored);
+  rios_ffi_threads_join(t, -1, &ignored);
   threads_destroy(t);
 }

@@ -36,17 +36,22 @@ function M.start(run, job)
   return self
 end
 
--- Wait until every thread has ended (they end after their last block, or
--- at their next wait once the run has failed).
+-- After a failure: wait until every thread has ended (they stop at their
+-- next wait on the pipeline), but not for one that does not answer (a
+-- block function in an endless compiled loop): then the message that says
+-- so, else nil.
+local STOP_WAIT = 2   -- seconds
 function Manager:join()
-  C.rios_ffi_threads_join(self.t, self.run.err)
+  if C.rios_ffi_threads_join(self.t, STOP_WAIT, self.run.err) ~= OK then
+    return ffi.string(self.run.err.msg) .. "; rios-lua does not wait for it"
+  end
 end
 
 -- Join the threads (the writer has written every block) and take each
 -- worker's result.
 function Manager:finish()
   local run, t = self.run, self.t
-  self:join()
+  C.rios_ffi_threads_join(t, -1, run.err)
   local s, len = ffi.new("const char *[1]"), ffi.new("size_t[1]")
   local results = {}
   for w = 1, self.n do

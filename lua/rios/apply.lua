@@ -21,6 +21,8 @@ local concurrency = require("rios.concurrency")
 local pipeline = require("rios.pipeline")
 local worker = require("rios.worker")
 local writer_mod = require("rios.writer")
+local console = require("rios.console")
+local replay = require("rios.replay")
 local ffi, C = base.ffi, base.C
 
 local M = {}
@@ -136,6 +138,7 @@ local function worker_job(run, ordinal, otherargs_bytes)
                source = script.source, chunkname = script.chunkname },
     otherargs = otherargs_bytes,
     history = history,
+    stdin = replay.stdin_consumed(),
     run = { grid = run.grid, window_xsize = c.window_xsize, window_ysize = c.window_ysize,
             overlap = c.overlap, ins = ins, outs = outs },
   }, "job")
@@ -173,13 +176,85 @@ local function compute_in_workers(run, ordinal, otherargs_bytes)
   return copies
 end
 
+local run_apply
+
 function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   ncalls = ncalls + 1
   local ordinal = ncalls
   local where = caller_where()
+  if worker.active() then
+    check_args(fn, infiles, outfiles, otherargs, where)
+    return worker.apply(fn, otherargs, where)
+  end
+  local ok, result = pcall(run_apply, ordinal, where, fn, infiles, outfiles, otherargs,
+                           user_controls)
+  local script = debug.getregistry()[base.registry.SCRIPT]
+  if type(script) == "table" and script.source then
+    -- Encoded now, as it is when this call ends: a worker of a later call
+    -- gets it instead of running this call again (returns the same result,
+    -- or raises the same error, with otherargs as they were).
+    local entry = { otherargs = type(otherargs) == "table" and otherargs or nil }
+    if ok then
+      entry.otherargs_list, entry.working_grid = result.otherargs_list, result.working_grid
+      if entry.otherargs_list[1] == otherargs then entry.otherargs_list = nil end
+    else
+      entry.failed, entry.message, entry.user = true, tostring(result), base.is_user_error(result)
+    end
+    local okh, bytes = pcall(codec.encode, entry)
+    history[ordinal] = okh and bytes or false
+  end
+  if not ok then error(result, 0) end
+  return result
+end
+
+-- The keys of otherargs whose value in some copy differs from the caller's
+-- (the copies started equal to it), sorted.
+local function same(a, b)
+  if a == b or (a ~= a and b ~= b) then return true end
+  if array.is_array(a) and array.is_array(b) then
+    if a.dtype ~= b.dtype or a.bands ~= b.bands or a.rows ~= b.rows or a.cols ~= b.cols
+       or a.data == nil or b.data == nil then
+      return false
+    end
+    for bb = 1, a.bands do
+      for r = 1, a.rows do
+        for c = 1, a.cols do
+          local x, y = a:get(bb, r, c), b:get(bb, r, c)
+          if x ~= y and (x == x or y == y) then return false end
+        end
+      end
+    end
+    return true
+  end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not same(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+local function changed_keys(otherargs, copies)
+  local keys, seen = {}, {}
+  for _, copy in ipairs(copies) do
+    for _, t in ipairs({ copy, otherargs }) do
+      for k in pairs(t) do
+        if not seen[k] and not same(otherargs[k], copy[k]) then
+          seen[k] = true
+          keys[#keys + 1] = tostring(k)
+        end
+      end
+    end
+  end
+  table.sort(keys)
+  return keys
+end
+
+function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_controls)
   local wall0 = C.rios_ffi_now()
   check_args(fn, infiles, outfiles, otherargs, where)
-  if worker.active() then return worker.apply(fn, otherargs, where) end
   otherargs = otherargs or {}
   local ins, innames = files.records(infiles, "infiles", where)
   local outs, outnames = files.records(outfiles, "outfiles", where)
@@ -239,7 +314,7 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     -- User errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.
     if base.is_user_error(e) then return e end
-    local tb = debug.traceback(tostring(e), 2)
+    local tb = debug.traceback(base.error_text(e), 2)
     if run.in_user_function and run.info then
       tb = tb .. "\nrios.apply: the error happened in the block function, block "
            .. run.info:label()
@@ -253,6 +328,15 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   end
   if copies and c.merge_otherargs then
     for _, copy in ipairs(copies) do c.merge_otherargs(otherargs, copy) end
+  elseif copies then
+    local keys = changed_keys(otherargs, copies)
+    if #keys > 0 then
+      console.stderr():write("rios-lua: warning: ", where, "rios.apply: compute workers "
+        .. "changed otherargs key" .. (#keys > 1 and "s" or "") .. " '"
+        .. table.concat(keys, "', '") .. "' in their own copies; the caller's otherargs is "
+        .. "unchanged (the copies are in result.otherargs_list; controls.merge_otherargs "
+        .. "folds them in)\n")
+    end
   end
   run.timers:add("walltime", C.rios_ffi_now() - wall0)
   local cli = debug.getregistry()[base.registry.CLI]
@@ -266,14 +350,6 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     working_grid = { projection = g.projection, transform = g.transform, rows = g.rows,
                      cols = g.cols },
   }
-  local script = debug.getregistry()[base.registry.SCRIPT]
-  if type(script) == "table" and script.source then
-    -- Encoded now, as it is when this call returns; a worker of a later
-    -- call gets it instead of running this call again.
-    local okh, bytes = pcall(codec.encode, { otherargs = otherargs, otherargs_list = copies,
-                                             working_grid = result.working_grid })
-    history[ordinal] = okh and bytes or false
-  end
   return result
 end
 

@@ -103,6 +103,30 @@ function M.raise(where, msg)
   error(setmetatable({ msg = (where or "") .. tostring(msg) }, UserError), 0)
 end
 
+-- The text of an error value, called from a message handler (xpcall's)
+-- while the stack that raised it is still there. A string is as it is. Any
+-- other value gets the "file:line: " of the Lua code that raised it (Lua
+-- adds it to strings only) and its __tostring text, else its type:
+--   script.lua:7: error raised with a table value (it has no __tostring)
+function M.error_text(e)
+  if type(e) == "string" then return e end
+  local where = ""
+  for level = 3, 6 do   -- 1: this function, 2: the handler, then error() or the code
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and info.currentline and info.currentline > 0 then
+      where = info.short_src .. ":" .. info.currentline .. ": "
+      break
+    end
+  end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, text = pcall(tostring, e)
+    if ok and type(text) == "string" then return where .. text end
+  end
+  return where .. "error raised with a " .. type(e) .. " value (it has no __tostring)"
+end
+
 -- The host's facts (exe path, module folder, version), set by rios_state_new.
 M.host = R[registry.HOST] or {}
 M.registry = registry

@@ -21,8 +21,8 @@ function M.new(grid, c, by_array)
   local self = setmetatable({ grid = grid, wx = c.window_xsize, wy = c.window_ysize,
                               ov = c.overlap, by_array = by_array }, Info)
   local err = base.err
-  if C.rios_ffi_grid_blocks(grid.cols, grid.rows, self.wx, self.wy, nx_out, ny_out,
-                            err) ~= base.OK then
+  if C.rios_ffi_grid_blocks(grid.cols, grid.rows, math.min(self.wx, grid.cols),
+                            math.min(self.wy, grid.rows), nx_out, ny_out, err) ~= base.OK then
     error(base.errmsg(), 0)
   end
   self.nx, self.ny = nx_out[0], ny_out[0]

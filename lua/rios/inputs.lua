@@ -292,8 +292,9 @@ end
 
 -- The inputs table the block function sees: name -> array, or name -> list
 -- of arrays for a list entry (the records' arrays, made once per run).
+-- Reading a name that is not an input is an error that lists the inputs.
 function M.block_table(recs)
-  local t = {}
+  local t, names = {}, {}
   for _, rec in ipairs(recs) do
     if rec.index then
       t[rec.name] = t[rec.name] or {}
@@ -302,7 +303,13 @@ function M.block_table(recs)
       t[rec.name] = rec.array
     end
   end
-  return t
+  for name in pairs(t) do names[#names + 1] = name end
+  table.sort(names)
+  local list = table.concat(names, ", ")
+  return setmetatable(t, { __index = function(_, key)
+    base.raise(base.where(2), "inputs has no '" .. tostring(key) .. "' (the inputs are: "
+               .. list .. ")")
+  end })
 end
 
 return M

@@ -20,6 +20,25 @@ local M = {}
 local now = C.rios_ffi_now
 local dtype_ptr = base.dtype_ptr
 
+-- The outputs table the block function fills: setting a name that is not
+-- an output is an error that lists the outputs.
+function M.outputs_table(outs)
+  local known, names = {}, {}
+  for _, rec in ipairs(outs) do
+    if not known[rec.name] then names[#names + 1] = rec.name end
+    known[rec.name] = true
+  end
+  table.sort(names)
+  local list = #names > 0 and table.concat(names, ", ") or "none"
+  return setmetatable({}, { __newindex = function(t, key, value)
+    if not known[key] then
+      base.raise(base.where(2), "outputs has no '" .. tostring(key) .. "' (the outputs are: "
+                 .. list .. ")")
+    end
+    rawset(t, key, value)
+  end })
+end
+
 -- ctx: fn, otherargs, info, ins (input records with .array), intable (the
 -- inputs table the function sees), outs (output records), where, timers.
 -- ctx.in_user_function is true while the block function runs.
@@ -28,7 +47,7 @@ function M.run(ctx, source, sink)
                                             ctx.intable
   local outs, where, timers = ctx.outs, ctx.where, ctx.timers
   local ov = info.ov
-  local outtable, arrays = {}, {}
+  local outtable, arrays = M.outputs_table(outs), {}
   -- A slot's buffers and arena stay with it: their typed pointers are made
   -- once per slot, not per block.
   local slots = {}

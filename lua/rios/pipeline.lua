@@ -20,6 +20,37 @@ local M = {}
 M.STOPPED = setmetatable({}, { __tostring = function() return "rios pipeline stopped" end })
 
 local now = C.rios_ffi_now
+local check_memory
+
+local function gb(bytes)
+  return string.format("%.1f GB", bytes / 2 ^ 30)
+end
+
+-- The block buffers must fit: a block size, overlap or number of workers
+-- that would need more than MEMORY_SHARE of the machine's memory is a user
+-- error naming the controls (or environment variables) and the memory.
+local MEMORY_SHARE = 0.75
+local mem_bytes, mem_slots, phys = ffi.new("double[1]"), ffi.new("int[1]"), ffi.new("double[1]")
+check_memory = function(run, cfg)
+  if C.rios_ffi_pipeline_memory(cfg, mem_bytes, mem_slots, run.err) ~= OK then
+    base.raise(run.where, "rios.apply: " .. ffi.string(run.err.msg))
+  end
+  C.rios_ffi_physical_memory(phys)
+  local need, have = mem_bytes[0], phys[0]
+  if have > 0 and need <= have * MEMORY_SHARE then return end
+  if have == 0 and need < 2 ^ 40 then return end
+  local c = run.controls
+  local function key(k)
+    local origin = c.origin and c.origin[k]
+    return string.format("%s = %.0f%s", k, c[k], origin and (" (from " .. origin .. ")") or "")
+  end
+  base.raise(run.where, string.format("rios.apply: controls %s, %s and %s need %s for the "
+    .. "input buffers of %d block%s in flight (%d input%s, grid %s), more than %d%% of this "
+    .. "machine's %s; use a smaller window or overlap", key("window_xsize"),
+    key("window_ysize"), key("overlap"), gb(need), mem_slots[0],
+    mem_slots[0] > 1 and "s" or "", #run.ins, #run.ins > 1 and "s" or "",
+    run.grid.cols .. " x " .. run.grid.rows .. " pixels", MEMORY_SHARE * 100, gb(have)))
+end
 
 -- A pipeline for the run: run.grid, run.controls, run.ins (with read_name,
 -- nbands, dtype, xshift, yshift), run.outs, run.concurrency.
@@ -34,7 +65,10 @@ function M.new(run)
     ci.xshift, ci.yshift = rec.xshift, rec.yshift
   end
   cfg.grid_cols, cfg.grid_rows = run.grid.cols, run.grid.rows
-  cfg.wx, cfg.wy, cfg.overlap = c.window_xsize, c.window_ysize, c.overlap
+  -- a window larger than the grid is the grid
+  cfg.wx = math.min(c.window_xsize, run.grid.cols)
+  cfg.wy = math.min(c.window_ysize, run.grid.rows)
+  cfg.overlap = c.overlap
   cfg.ninputs, cfg.noutputs, cfg.inputs = #ins, #run.outs, cins
   cfg.read_workers, cfg.compute_workers = conc.read_workers, conc.compute_workers
   local t = conc.timeouts
@@ -42,6 +76,7 @@ function M.new(run)
   cfg.read_pop_timeout = t.read_buffer_pop_timeout
   cfg.compute_insert_timeout = t.compute_buffer_insert_timeout
   cfg.compute_pop_timeout = t.compute_buffer_pop_timeout
+  check_memory(run, cfg)
   local out = ffi.new("rios_pipeline *[1]")
   if C.rios_ffi_pipeline_new(cfg, out, run.err) ~= OK then
     base.raise(run.where, "rios.apply: " .. ffi.string(run.err.msg))
@@ -57,10 +92,11 @@ end
 -- Raise the run's first failure (a worker's error, a timeout, a read that
 -- failed), once the workers have stopped (so every failure is counted).
 function M.raise_failure(run)
-  if run.workers then run.workers:join() end
+  local stuck = run.workers and run.workers:join()
   local err = ffi.new("rios_err")
   if C.rios_ffi_pipeline_finish(run.pipeline, err) ~= OK then
-    base.raise(run.where, "rios.apply failed: " .. ffi.string(err.msg))
+    base.raise(run.where, "rios.apply failed: " .. ffi.string(err.msg)
+               .. (stuck and ("; " .. stuck) or ""))
   end
   base.raise(run.where, "rios.apply failed: the block pipeline stopped without saying why")
 end

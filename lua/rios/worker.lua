@@ -12,6 +12,8 @@
 -- function, its kind's source and sink, and then ends the script.
 local base = require("rios.base")
 local codec = require("rios.codec")
+local console = require("rios.console")
+local replay = require("rios.replay")
 
 local M = {}
 
@@ -46,7 +48,7 @@ local function handler(e)
   if e == DONE then return e end
   if e == require("rios.pipeline").STOPPED then return e end
   if base.is_user_error(e) then return e end
-  local tb = debug.traceback(tostring(e), 2)
+  local tb = debug.traceback(base.error_text(e), 2)
   local msg_end = tb:find("\nstack traceback:\n", 1, true)
   if not msg_end or not lua_dir then return tb end
   local lines = { tb:sub(1, msg_end - 1), "stack traceback:" }
@@ -67,6 +69,11 @@ function M.boot()
   local ok, job = pcall(codec.decode, w.job, "the worker's job")
   if not ok then return fail(tostring(job)) end
   state.job = job
+  -- The re-run shows nothing until it reaches its apply, and reads from
+  -- stdin what the main state had read (see rios.replay).
+  console.install()
+  console.mute()
+  replay.replay_stdin(job.stdin)
   local s = job.script
   local argt = {}
   for i = 0, #s.argv do argt[i - s.base] = s.argv[i] end
@@ -134,7 +141,11 @@ function M.apply(fn, otherargs, where)
     local h = job.history[state.applies]
     if h then
       h = codec.decode(h, "the history of rios.apply call " .. state.applies)
-      if type(otherargs) == "table" then refill(otherargs, h.otherargs) end
+      if type(otherargs) == "table" and h.otherargs then refill(otherargs, h.otherargs) end
+      if h.failed then
+        if h.user then base.raise("", h.message) end
+        error(h.message, 0)
+      end
       result.otherargs_list = h.otherargs_list or { otherargs }
       result.working_grid = h.working_grid
     end
@@ -142,6 +153,7 @@ function M.apply(fn, otherargs, where)
   end
   if state.applies > job.ordinal then finish() end
   state.reached = true
+  console.unmute()
   local array = require("rios.array")
   local info_mod = require("rios.info")
   local loop = require("rios.loop")
