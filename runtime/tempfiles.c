@@ -135,8 +135,8 @@ int rios_ffi_tempdir_new(const char *parent, rios_tempdir **out, rios_err *err) 
     return RIOS_FAIL;
   }
   memcpy(rios_process.temps[slot].path, t->path, sizeof(t->path));
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  rios_process.temps[slot].state = RIOS_TEMP_READY;
+  /* The path is in place before a signal handler (on any thread) sees READY. */
+  __atomic_store_n(&rios_process.temps[slot].state, RIOS_TEMP_READY, __ATOMIC_SEQ_CST);
   t->slot = slot;
   *out = t;
   return RIOS_OK;
