@@ -51,6 +51,7 @@ enum { SLOT_FREE, SLOT_READING, SLOT_READY, SLOT_COMPUTING, SLOT_DONE, SLOT_WRIT
 
 typedef struct rios_slot {
   rios_block pub;        /* what Lua sees; first member */
+  int64_t seq;           /* its place in the read schedule (-1: not read) */
   int state;
   int nmissing;          /* inputs not yet read */
   size_t *inbytes;       /* capacity of each input buffer */
@@ -78,7 +79,7 @@ struct rios_pipeline {
   rios_pipe_config cfg;  /* inputs points at our own copy */
   rios_pipe_input *inputs;
   int nx, ny;
-  int64_t nblocks, njobs;
+  int64_t nblocks;
 
   pthread_mutex_t mu;
   pthread_cond_t changed;
@@ -88,9 +89,18 @@ struct rios_pipeline {
   rios_slot *slots;
 
   /* Guarded by mu. */
-  int64_t next_job;      /* read jobs (block * ninputs + input) claimed */
+  /* The read schedule: the blocks in the order they are read and taken
+     from the read buffer. Position seq < nblocks is block seq unless the
+     schedule is assigned (a worker that reads its own input reads only the
+     blocks the main process gives it, in that order); every position past
+     that is in sched. An open schedule may still grow (blocks read again
+     for a lost worker, or assigned later); readers wait for it. */
+  int assigned, sched_open;
+  int64_t *sched;
+  int64_t nsched, sched_cap;
+  int64_t next_job;      /* read jobs (seq * ninputs + input) claimed */
   int rbuf_count, rbuf_cap;
-  int64_t npopped;       /* blocks taken out of the read buffer */
+  int64_t npopped;       /* schedule positions taken out of the read buffer */
   int cbuf_count, cbuf_cap;
   int64_t next_write;    /* the block the writer waits for */
   int stopped;
@@ -242,6 +252,56 @@ int rios_ffi_pipeline_blocks(const rios_pipeline *p, int *nx, int *ny) {
   return RIOS_OK;
 }
 
+/* ---- the read schedule ------------------------------------------------ */
+
+/* Positions in the schedule so far. mu is held. */
+static int64_t sched_len(const rios_pipeline *p) {
+  return p->assigned ? p->nsched : p->nblocks + p->nsched;
+}
+
+/* The block at position seq (< sched_len). mu is held. */
+static int64_t sched_at(const rios_pipeline *p, int64_t seq) {
+  if (p->assigned) return p->sched[seq];
+  return seq < p->nblocks ? seq : p->sched[seq - p->nblocks];
+}
+
+int rios_ffi_pipeline_schedule(rios_pipeline *p, int64_t index, rios_err *err) {
+  if (index < 0 || index >= p->nblocks) {
+    rios_seterr(err, "there is no block %lld (the grid has %lld)", (long long)index,
+                (long long)p->nblocks);
+    return RIOS_FAIL;
+  }
+  pthread_mutex_lock(&p->mu);
+  int rc = RIOS_OK;
+  if (!p->sched_open) {
+    rios_seterr(err, "the read schedule is closed");
+    rc = RIOS_FAIL;
+  } else if (p->nsched == p->sched_cap) {
+    int64_t cap = p->sched_cap ? p->sched_cap * 2 : 64;
+    int64_t *bigger = realloc(p->sched, (size_t)cap * sizeof(int64_t));
+    if (!bigger) {
+      rios_seterr(err, "out of memory scheduling block %lld", (long long)index);
+      rc = RIOS_FAIL;
+    } else {
+      p->sched = bigger;
+      p->sched_cap = cap;
+    }
+  }
+  if (rc == RIOS_OK) {
+    p->sched[p->nsched++] = index;
+    pthread_cond_broadcast(&p->changed);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+void rios_ffi_pipeline_close_schedule(rios_pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  p->sched_open = 0;
+  pthread_cond_broadcast(&p->changed);
+  pthread_mutex_unlock(&p->mu);
+}
+
 /* ---- making and freeing ----------------------------------------------- */
 
 static void slots_free(rios_pipeline *p) {
@@ -289,6 +349,7 @@ static void pipeline_destroy(rios_pipeline *p) {
     free(p->inputs);
   }
   free(p->errmsg);
+  free(p->sched);
   pthread_cond_destroy(&p->changed);
   pthread_mutex_destroy(&p->mu);
   free(p);
@@ -390,7 +451,8 @@ int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios
   p->nx = nx;
   p->ny = ny;
   p->nblocks = (int64_t)nx * ny;
-  p->njobs = p->nblocks * nin;
+  p->assigned = cfg->schedule == RIOS_SCHEDULE_ASSIGNED;
+  p->sched_open = cfg->schedule != RIOS_SCHEDULE_ALL;
   p->rbuf_cap = 2 * (cfg->read_workers > 0 ? cfg->read_workers : 1);
   p->cbuf_cap = 2 * (cfg->compute_workers > 0 ? cfg->compute_workers : 1);
   p->nslots = slot_count(cfg, p->nblocks);
@@ -413,6 +475,7 @@ int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios
   for (int s = 0; s < p->nslots; s++) {
     rios_slot *sl = &p->slots[s];
     sl->pub.index = -1;
+    sl->seq = -1;
     sl->pub.slot = s;
     sl->pub.inputs = calloc((size_t)nin, sizeof(void *));
     sl->inbytes = calloc((size_t)nin, sizeof(size_t));
@@ -445,9 +508,18 @@ static rios_slot *free_slot(rios_pipeline *p) {
   return NULL;
 }
 
+/* The slot in `state` holding block `index` (the compute buffer), or
+   schedule position `seq` (the read buffer). */
 static rios_slot *slot_of(rios_pipeline *p, int64_t index, int state) {
   for (int s = 0; s < p->nslots; s++) {
     if (p->slots[s].pub.index == index && p->slots[s].state == state) return &p->slots[s];
+  }
+  return NULL;
+}
+
+static rios_slot *slot_at(rios_pipeline *p, int64_t seq, int state) {
+  for (int s = 0; s < p->nslots; s++) {
+    if (p->slots[s].seq == seq && p->slots[s].state == state) return &p->slots[s];
   }
   return NULL;
 }
@@ -513,8 +585,13 @@ static void *reader_main(void *arg) {
   struct timespec dl;
   int bounded = 0;
   for (;;) {
-    if (p->stopped || p->next_job >= p->njobs) break;
-    int64_t job = p->next_job, index = job / nin;
+    if (p->stopped) break;
+    if (p->next_job >= sched_len(p) * nin) {
+      if (!p->sched_open) break;
+      pthread_cond_wait(&p->changed, &p->mu);   /* more may be scheduled */
+      continue;
+    }
+    int64_t job = p->next_job, seq = job / nin, index = sched_at(p, seq);
     int i = (int)(job % nin);
     rios_slot *sl;
     if (i == 0) {
@@ -542,10 +619,11 @@ static void *reader_main(void *arg) {
       }
       sl->state = SLOT_READING;
       block_place(p, index, &sl->pub);
+      sl->seq = seq;
       sl->nmissing = nin;
       p->rbuf_count++;
     } else {
-      sl = slot_of(p, index, SLOT_READING);
+      sl = slot_at(p, seq, SLOT_READING);
       if (!sl) {
         failf_locked(p, "read worker %d: internal error: no slot for block %lld", r->id,
                      (long long)index);
@@ -584,14 +662,18 @@ typedef struct rios_pop_kind {
   const char *buffer, *done, *worker, *key;
 } rios_pop_kind;
 
+/* poll < 0: wait up to timeout, whose end is a failure of the run; poll
+   >= 0: wait up to poll seconds, whose end only returns no block (*ended
+   0). *ended is 1 when no block will ever come. */
 static int pop_in_order(rios_pipeline *p, int64_t *next, int *count, int ready, int taken,
-                        double timeout, const rios_pop_kind *which, rios_block **out,
-                        double *waited, rios_err *err) {
+                        int by_seq, double timeout, double poll, const rios_pop_kind *which,
+                        rios_block **out, int *ended, double *waited, rios_err *err) {
   double t0 = rios_ffi_now();
   struct timespec dl;
-  int bounded = deadline_in(timeout, &dl);
+  int bounded = poll >= 0 ? deadline_in(poll, &dl) : deadline_in(timeout, &dl);
   int rc;
   *out = NULL;
+  *ended = 0;
   pthread_mutex_lock(&p->mu);
   for (;;) {
     if (p->stopped) {
@@ -599,11 +681,14 @@ static int pop_in_order(rios_pipeline *p, int64_t *next, int *count, int ready, 
       rc = RIOS_FAIL;
       break;
     }
-    if (*next >= p->nblocks) {
+    int64_t end = by_seq ? sched_len(p) : p->nblocks;
+    if (*next >= end && (!by_seq || !p->sched_open)) {
+      *ended = 1;
       rc = RIOS_OK;
       break;
     }
-    rios_slot *sl = slot_of(p, *next, ready);
+    rios_slot *sl = *next >= end ? NULL
+                  : by_seq ? slot_at(p, *next, ready) : slot_of(p, *next, ready);
     if (sl) {
       sl->state = taken;
       (*count)--;
@@ -614,6 +699,10 @@ static int pop_in_order(rios_pipeline *p, int64_t *next, int *count, int ready, 
       break;
     }
     if (wait_change(p, bounded, &dl)) {
+      if (poll >= 0) {
+        rc = RIOS_OK;
+        break;
+      }
       failf_locked(p, "timeout waiting for block %lld from the %s buffer (%lld blocks had "
                    "already been %s); if no %s worker is stuck or failing, raise "
                    "controls.concurrency.%s (current value = %g)",
@@ -632,20 +721,23 @@ static int pop_in_order(rios_pipeline *p, int64_t *next, int *count, int ready, 
 /* With no read worker, the thread that asks for a block reads it: the next
    block in order, into the one free slot, with the inline reader's own
    handles (opened at the first block). */
-static int read_inline(rios_pipeline *p, rios_block **out, rios_err *err) {
+static int read_inline(rios_pipeline *p, rios_block **out, int *ended, rios_err *err) {
   rios_reader *r = &p->inline_reader;
   *out = NULL;
+  *ended = 0;
   pthread_mutex_lock(&p->mu);
   if (p->stopped) {
     pthread_mutex_unlock(&p->mu);
     rios_seterr(err, "stopped");
     return RIOS_FAIL;
   }
-  if (p->npopped >= p->nblocks) {
+  if (p->npopped >= sched_len(p)) {
+    /* nothing scheduled to read now (the caller knows whether more will be) */
+    *ended = !p->sched_open;
     pthread_mutex_unlock(&p->mu);
     return RIOS_OK;
   }
-  int64_t index = p->npopped;
+  int64_t seq = p->npopped, index = sched_at(p, seq);
   rios_slot *sl = free_slot(p);
   if (!sl) {
     failf_locked(p, "internal error: no free slot for block %lld (was the last one "
@@ -656,6 +748,7 @@ static int read_inline(rios_pipeline *p, rios_block **out, rios_err *err) {
   }
   sl->state = SLOT_READING;
   block_place(p, index, &sl->pub);
+  sl->seq = seq;
   pthread_mutex_unlock(&p->mu);
 
   rios_err e;
@@ -684,15 +777,41 @@ static int read_inline(rios_pipeline *p, rios_block **out, rios_err *err) {
    with later blocks while the one the writer waits for is still unread, and
    with one compute thread nobody would be left to compute it. In order,
    the block the writer waits for has always been taken already. */
-int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited,
-                               rios_err *err) {
+int rios_ffi_pipeline_pop_read(rios_pipeline *p, double poll, rios_block **out, int *ended,
+                               double *waited, rios_err *err) {
   static const rios_pop_kind which = {"read", "taken from it", "read", "read_buffer_pop_timeout"};
   if (p->cfg.read_workers == 0) {
     *waited = 0;
-    return read_inline(p, out, err);
+    return read_inline(p, out, ended, err);
   }
-  return pop_in_order(p, &p->npopped, &p->rbuf_count, SLOT_READY, SLOT_COMPUTING,
-                      p->cfg.read_pop_timeout, &which, out, waited, err);
+  return pop_in_order(p, &p->npopped, &p->rbuf_count, SLOT_READY, SLOT_COMPUTING, 1,
+                      p->cfg.read_pop_timeout, poll, &which, out, ended, waited, err);
+}
+
+/* A free slot for block index, without reading it (the main process when
+   its workers read their own input: the slot only carries the outputs to
+   the writer). *out is NULL when every slot is in use. */
+int rios_ffi_pipeline_claim(rios_pipeline *p, int64_t index, rios_block **out, rios_err *err) {
+  *out = NULL;
+  if (index < 0 || index >= p->nblocks) {
+    rios_seterr(err, "there is no block %lld", (long long)index);
+    return RIOS_FAIL;
+  }
+  pthread_mutex_lock(&p->mu);
+  rios_slot *sl = p->stopped ? NULL : free_slot(p);
+  if (sl) {
+    sl->state = SLOT_COMPUTING;
+    sl->seq = -1;
+    block_place(p, index, &sl->pub);
+    *out = &sl->pub;
+  }
+  int stopped = p->stopped;
+  pthread_mutex_unlock(&p->mu);
+  if (stopped) {
+    rios_seterr(err, "stopped");
+    return RIOS_FAIL;
+  }
+  return RIOS_OK;
 }
 
 /* An output must stay put until the writer has written it: memory from the
@@ -728,7 +847,8 @@ int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *d
   return RIOS_OK;
 }
 
-int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err) {
+int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, int wait, double *waited,
+                           rios_err *err) {
   rios_slot *sl = (rios_slot *)b;
   double t0 = rios_ffi_now();
   struct timespec dl;
@@ -737,7 +857,7 @@ int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios
   pthread_mutex_lock(&p->mu);
   /* The block the writer waits for always goes in, so a full buffer of
      later blocks cannot block the writer. */
-  while (!p->stopped && p->cbuf_count >= p->cbuf_cap && b->index != p->next_write) {
+  while (wait && !p->stopped && p->cbuf_count >= p->cbuf_cap && b->index != p->next_write) {
     if (wait_change(p, bounded, &dl) && !p->stopped && p->cbuf_count >= p->cbuf_cap &&
         b->index != p->next_write) {
       failf_locked(p, "timeout inserting a computed block into the compute buffer (%lld blocks "
@@ -759,12 +879,12 @@ int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios
   return rc;
 }
 
-int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited,
-                               rios_err *err) {
+int rios_ffi_pipeline_pop_done(rios_pipeline *p, double poll, rios_block **out, int *ended,
+                               double *waited, rios_err *err) {
   static const rios_pop_kind which = {"compute", "written", "compute",
                                       "compute_buffer_pop_timeout"};
-  return pop_in_order(p, &p->next_write, &p->cbuf_count, SLOT_DONE, SLOT_WRITING,
-                      p->cfg.compute_pop_timeout, &which, out, waited, err);
+  return pop_in_order(p, &p->next_write, &p->cbuf_count, SLOT_DONE, SLOT_WRITING, 0,
+                      p->cfg.compute_pop_timeout, poll, &which, out, ended, waited, err);
 }
 
 void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b) {
@@ -775,6 +895,7 @@ void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b) {
   pthread_mutex_lock(&p->mu);
   sl->state = SLOT_FREE;
   sl->pub.index = -1;
+  sl->seq = -1;
   pthread_cond_broadcast(&p->changed);
   pthread_mutex_unlock(&p->mu);
 }

@@ -181,11 +181,14 @@ typedef struct rios_pipe_input {
   int nbands, dtype, xshift, yshift;
 } rios_pipe_input;
 
+/* schedule: which blocks are read, in what order. ALL: every block in order. OPEN: every block in order, then the blocks rios_ffi_pipeline_schedule adds until rios_ffi_pipeline_close_schedule (a lost worker's blocks read again). ASSIGNED: only the blocks rios_ffi_pipeline_schedule adds, in that order, until closed (a worker that reads its own input). */
+enum { RIOS_SCHEDULE_ALL = 0, RIOS_SCHEDULE_OPEN = 1, RIOS_SCHEDULE_ASSIGNED = 2 };
+
 typedef struct rios_pipe_config {
   int grid_cols, grid_rows, wx, wy, overlap;
   int ninputs, noutputs;
   const rios_pipe_input *inputs;
-  int read_workers, compute_workers;
+  int read_workers, compute_workers, schedule;
   double read_insert_timeout, read_pop_timeout, compute_insert_timeout, compute_pop_timeout;
 } rios_pipe_config;
 
@@ -216,12 +219,18 @@ int rios_ffi_pipeline_memory(const rios_pipe_config *cfg, double *bytes, int *ns
 /* the machine's physical memory in bytes (0 when unknown) */
 int rios_ffi_physical_memory(double *bytes);
 int rios_ffi_pipeline_start(rios_pipeline *p, rios_err *err);
-/* the next block in order, read (by the caller when there is no read worker); *out NULL when every block has been taken */
-int rios_ffi_pipeline_pop_read(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+int rios_ffi_pipeline_schedule(rios_pipeline *p, int64_t index, rios_err *err);
+/* cannot fail */
+void rios_ffi_pipeline_close_schedule(rios_pipeline *p);
+/* The next block of the schedule, read (by the caller when there is no read worker). poll < 0: wait up to read_pop_timeout, a failure of the run when it passes; poll >= 0: at most poll seconds. *out NULL: none now, and *ended 1 when none will ever come. */
+int rios_ffi_pipeline_pop_read(rios_pipeline *p, double poll, rios_block **out, int *ended, double *waited, rios_err *err);
+/* a free slot for block index, not read; *out NULL when every slot is in use */
+int rios_ffi_pipeline_claim(rios_pipeline *p, int64_t index, rios_block **out, rios_err *err);
 int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *data, int dtype, int bands, int rows, int cols, rios_err *err);
-int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, double *waited, rios_err *err);
-/* the next computed block in order; *out NULL when every block has been written */
-int rios_ffi_pipeline_pop_done(rios_pipeline *p, rios_block **out, double *waited, rios_err *err);
+/* into the compute buffer; wait 0: even when it is full (a thread that also writes must not wait on itself) */
+int rios_ffi_pipeline_push(rios_pipeline *p, rios_block *b, int wait, double *waited, rios_err *err);
+/* the next computed block in block order; poll and *ended as pop_read's */
+int rios_ffi_pipeline_pop_done(rios_pipeline *p, double poll, rios_block **out, int *ended, double *waited, rios_err *err);
 /* cannot fail */
 void rios_ffi_pipeline_release(rios_pipeline *p, rios_block *b);
 /* stop the run with msg as its failure (the first failure is the one reported); cannot fail */
@@ -283,6 +292,109 @@ void rios_ffi_rat_strings_free(char **list, int n);
 int rios_ffi_rat_write_strings(rios_rat *r, int col, int start, int n, const char *const *list, rios_err *err);
 /* row i holds the values from row0_min + i * bin_size (a histogram's bins) */
 int rios_ffi_rat_set_linear_binning(rios_rat *r, double row0_min, double bin_size, rios_err *err);
+
+/* ---- The data channel (workers/channel.c): main process <-> rios-luaworker ---- */
+/* Wire format, handshake and security model: workers/channel.h. A hub (main process) listens; a chan (worker) connects. */
+enum {
+  RIOS_CHAN_PROTOCOL = 1, RIOS_CHAN_KEY_SIZE = 32, RIOS_FRAME_HEADER_SIZE = 24,
+  RIOS_FRAME_CHALLENGE = 1, RIOS_FRAME_HELLO = 2, RIOS_FRAME_AUTH = 3, RIOS_FRAME_WELCOME = 4,
+  RIOS_FRAME_REFUSE = 5, RIOS_FRAME_HEARTBEAT = 6,
+  RIOS_FRAME_JOB = 16, RIOS_FRAME_BLOCK = 17, RIOS_FRAME_OUTPUT = 18, RIOS_FRAME_ERROR = 19,
+  RIOS_FRAME_RESULT = 20, RIOS_FRAME_STOP = 21,
+  RIOS_FRAME_JOINED = 64, RIOS_FRAME_LOST = 65
+};
+/* Types 1-6: the channel's own (never returned by next); 16-21: the job protocol's, payload is the caller's; 64-65: events made locally, never on the wire, payload a one-line text. */
+typedef struct rios_chan_key { uint8_t bytes[32]; } rios_chan_key;
+/* What a worker says about itself; rios_ffi_chan_hello_defaults fills this process's values. Strings: printable ASCII, NUL-terminated. */
+typedef struct rios_chan_hello {
+  char rios_version[32], luajit_version[32], gdal_version[32];
+  char ffi_hash[72];
+  char host[64];
+  int pid;
+} rios_chan_hello;
+typedef struct rios_chan_address { char host[256]; int port; rios_chan_key key; } rios_chan_address;
+/* A received frame or event; owned by the caller until rios_ffi_frame_free. data: len bytes, 64-byte aligned, a NUL after them. */
+typedef struct rios_frame {
+  int type;
+  int worker;
+  int64_t block;
+  size_t len;
+  char *data;
+} rios_frame;
+/* One piece of a payload to send; the bytes are written from where they are (writev), not copied. */
+typedef struct rios_part { const void *data; size_t len; } rios_part;
+/* Seconds. bind: a numeric address or host name to listen on ("127.0.0.1" for local kinds). hello: the main process's versions, compared with each worker's. */
+typedef struct rios_hub_config {
+  const char *bind;
+  double heartbeat, lost_after, handshake_timeout;
+  uint64_t max_payload;
+  rios_chan_hello hello;
+} rios_hub_config;
+typedef struct rios_chan_config {
+  double heartbeat, lost_after, handshake_timeout;
+  uint64_t max_payload;
+  rios_chan_hello hello;
+} rios_chan_config;
+/* A worker as the hub knows it: its hello, its address "ip:port", lost = 1 once lost, with why. */
+typedef struct rios_chan_peer {
+  rios_chan_hello hello;
+  char address[64];
+  int lost;
+  char why[256];
+} rios_chan_peer;
+typedef struct rios_hub rios_hub;
+typedef struct rios_chan rios_chan;
+
+size_t rios_ffi_chan_layout(int what);
+/* Cannot fail: this process's versions, FFI hash, host name and pid. */
+void rios_ffi_chan_hello_defaults(rios_chan_hello *out);
+/* Cannot fail: loopback, heartbeat 1 s, lost after 10 s, handshake 10 s, 1 GiB payloads, this process's hello. */
+void rios_ffi_hub_config_defaults(rios_hub_config *out);
+void rios_ffi_chan_config_defaults(rios_chan_config *out);
+
+/* Keys: a new random one (getrandom), from a file or an environment variable (64 hex digits; the file must be private to the user), as 64 hex digits. */
+int rios_ffi_chan_key_new(rios_chan_key *out, rios_err *err);
+int rios_ffi_chan_key_from_file(const char *path, rios_chan_key *out, rios_err *err);
+int rios_ffi_chan_key_from_env(const char *name, rios_chan_key *out, rios_err *err);
+/* Cannot fail: out gets 64 hex digits and a NUL. */
+void rios_ffi_chan_key_hex(const rios_chan_key *key, char *out);
+/* The address file: written atomically with mode 0600 into a folder private to the user (never through a symlink); read back only when it is a regular private file of ours in the expected format. */
+int rios_ffi_chan_address_write(const char *path, const char *host, int port, const rios_chan_key *key, rios_err *err);
+int rios_ffi_chan_address_read(const char *path, rios_chan_address *out, rios_err *err);
+
+/* The main side. new: listens and accepts in its own thread; *out owned (rios_ffi_hub_close). */
+int rios_ffi_hub_new(const rios_hub_config *cfg, const rios_chan_key *key, rios_hub **out, rios_err *err);
+/* Cannot fail: the port the OS chose. */
+int rios_ffi_hub_port(const rios_hub *hub);
+/* Waits up to timeout seconds (< 0: forever) for the next frame or event of any worker; *out NULL on timeout, else owned (rios_ffi_frame_free). */
+int rios_ffi_hub_next(rios_hub *hub, double timeout, rios_frame **out, rios_err *err);
+/* One frame to worker (its number from JOINED): the header, then each part in order. Fails when the worker is lost or unknown. */
+int rios_ffi_hub_send(rios_hub *hub, int worker, int type, int64_t block, const rios_part *parts, int nparts, rios_err *err);
+int rios_ffi_hub_peer(rios_hub *hub, int worker, rios_chan_peer *out, rios_err *err);
+/* Closes one worker's connection; a LOST event with why follows. Cannot fail (an unknown or lost worker is left as it is). */
+void rios_ffi_hub_drop(rios_hub *hub, int worker, const char *why);
+/* Stops listening, closes every connection, joins every thread, frees undelivered frames. */
+void rios_ffi_hub_close(rios_hub *hub);
+
+/* The worker side. connect: the whole handshake (at most cfg->handshake_timeout); a refusal is an error naming both sides' versions. *out owned (rios_ffi_chan_close). */
+int rios_ffi_chan_connect(const char *host, int port, const rios_chan_key *key, const rios_chan_config *cfg, rios_chan **out, rios_err *err);
+/* Cannot fail: the number the main process gave this worker. */
+int rios_ffi_chan_worker(const rios_chan *chan);
+/* As hub_next; frames have worker 0. The loss of the connection comes once as a LOST event; next then fails with the reason. */
+int rios_ffi_chan_next(rios_chan *chan, double timeout, rios_frame **out, rios_err *err);
+int rios_ffi_chan_send(rios_chan *chan, int type, int64_t block, const rios_part *parts, int nparts, rios_err *err);
+void rios_ffi_chan_close(rios_chan *chan);
+/* Cannot fail; NULL is fine. */
+void rios_ffi_frame_free(rios_frame *frame);
+/* Local worker processes (workers/procs.c): kind "subproc". */
+enum { RIOS_PROC_RUNNING = 0, RIOS_PROC_EXITED = 1, RIOS_PROC_KILLED = 2 };
+/* argv[0] is the program's path; env_add: NAME=VALUE strings added to the environment (NULL-terminated, or NULL). Fails when the program cannot be run. */
+int rios_ffi_proc_spawn(const char *const *argv, const char *const *env_add, int *pid, rios_err *err);
+/* *state: RIOS_PROC_*, *code: the exit status or the signal */
+int rios_ffi_proc_poll(int pid, int *state, int *code, rios_err *err);
+int rios_ffi_proc_kill(int pid, int sig, rios_err *err);
+/* wait up to timeout seconds, then SIGKILL and wait */
+int rios_ffi_proc_reap(int pid, double timeout, int *state, int *code, rios_err *err);
 /* RIOS_FFI_END */
 
 #endif

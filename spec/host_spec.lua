@@ -75,13 +75,11 @@ describe("rios-lua command", function()
                    .. " -e 'assert(require(\"rios\").apply)'")
     assert.are.equal(0, status)
     -- compute threads need the workers/ modules, installed beside lua/
+    H.make_raster(dir .. "/in.tif", "int16", 1, 40, 30, function(_, r, c) return r * 30 + c end)
     local script = dir .. "/twice.lua"
     local f = assert(io.open(script, "w"))
     f:write([[
 local rios = require("rios")
-local a = rios.array("int16", 1, 40, 30)
-for i = 0, 40 * 30 - 1 do a.data[i] = i end
-rios.write(arg[1] .. "/in.tif", a)
 rios.apply(function(_, i, o) o.b = i.a:mul(2) end, { a = arg[1] .. "/in.tif" },
            { b = arg[1] .. "/out.tif" }, nil, { window_ysize = 8 })
 print(rios.open(arg[1] .. "/out.tif"):stats(1).max, require("rios.base").host.root_dir)

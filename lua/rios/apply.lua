@@ -163,7 +163,8 @@ local function compute_in_workers(run, ordinal, otherargs_bytes)
   run.workers = kind.start(run, job)
   run.timers:add("startcomputeworkers", C.rios_ffi_now() - t0)
   -- This thread mostly waits for the workers: compress as rows finish.
-  pipeline.drain(run, writer_mod.new(run, true))
+  local writer = writer_mod.new(run, true)
+  if run.workers.drain then run.workers:drain(writer) else pipeline.drain(run, writer) end
   local results = run.workers:finish()
   local copies = {}
   for w, bytes in ipairs(results) do
@@ -301,7 +302,14 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
     end
     run.intable = inputs.block_table(ins)
     run.info = info_mod.new(run.grid, c, by_array)
-    run.pipeline = pipeline.new(run)
+    run.uses_otherargs = next(otherargs) ~= nil or c.merge_otherargs ~= nil
+    local remote = conc.kind ~= "none" and conc.kind ~= "threads"
+    run.pipeline = pipeline.new(run, remote and {
+      -- the main process reads for its workers, and may read a lost
+      -- worker's blocks again; or its workers read their own input
+      read_workers = conc.compute_workers_read and 0 or conc.read_workers,
+      schedule = C.RIOS_SCHEDULE_OPEN,
+    } or nil)
     run.progress = require("rios.progress").start(run.info.nx * run.info.ny, c.progress, where)
     if conc.compute_workers == 0 then
       compute_here(run, fn, otherargs)

@@ -10,7 +10,7 @@ local M = {}
 -- Kinds of compute worker. Only these run for now; the others are known so
 -- that a script naming one is told it is not available yet.
 local kinds = { "none", "threads", "subproc", "slurm", "pbs", "ecs" }
-local available = { none = true, threads = true }
+local available = { none = true, threads = true, subproc = true }
 
 -- Whether each kind's workers read their own input when
 -- compute_workers_read is nil (as RIOS's compute managers choose).
@@ -27,7 +27,7 @@ function M.defaults()
     single_block_workers = false, shared_temp = true, extra = nil,
     read_buffer_insert_timeout = 10, read_buffer_pop_timeout = 10,
     compute_buffer_insert_timeout = 10, compute_buffer_pop_timeout = 20,
-    barrier_timeout = 600,
+    barrier_timeout = 600, max_worker_failures = 2,
   }
 end
 
@@ -59,6 +59,7 @@ local checks = {
   extra = function(v)
     if type(v) ~= "table" then return "must be a table of parameters for the kind" end
   end,
+  max_worker_failures = whole,
 }
 for _, k in ipairs(timeout_keys) do checks[k] = timeout end
 
@@ -117,7 +118,7 @@ function M.resolve(user, where)
     if not check then
       base.raise(where, "unknown " .. label .. " key '" .. tostring(key) .. "' (known: "
                  .. "read_workers, compute_workers, kind, compute_workers_read, "
-                 .. "single_block_workers, shared_temp, extra, "
+                 .. "single_block_workers, shared_temp, extra, max_worker_failures, "
                  .. table.concat(timeout_keys, ", ") .. ")")
     end
     local problem = check(value)
@@ -157,7 +158,7 @@ function M.resolve(user, where)
   end
   if not available[kind] then
     refuse("kind \"" .. kind .. "\" is not available in this rios-lua yet (available: "
-           .. "\"none\", \"threads\")")
+           .. "\"none\", \"threads\", \"subproc\")")
   end
   local reads = c.compute_workers_read
   if reads == nil then reads = reads_by_default[kind] end

@@ -55,11 +55,13 @@ function M.run(ctx, source, sink)
     local b = source:next()
     if b == nil then return end
     info:set_block(b)
-    local s = slots[b.slot]
+    local slot = b.slot
+    local s = slot >= 0 and slots[slot]
     if not s then
+      -- (a block that is not in a slot, as one from a socket, is new each time)
       s = { arena = b.arena }
       for i = 1, #ins do s[i] = ffi.cast(dtype_ptr[ins[i].array.dtype], b.inputs[i - 1]) end
-      slots[b.slot] = s
+      if slot >= 0 then slots[slot] = s end
     end
     local cols, rows = b.cols + 2 * ov, b.rows + 2 * ov
     for i = 1, #ins do

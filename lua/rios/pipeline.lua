@@ -36,6 +36,7 @@ check_memory = function(run, cfg)
     base.raise(run.where, "rios.apply: " .. ffi.string(run.err.msg))
   end
   C.rios_ffi_physical_memory(phys)
+  run.nslots = mem_slots[0]
   local need, have = mem_bytes[0], phys[0]
   if have > 0 and need <= have * MEMORY_SHARE then return end
   if have == 0 and need < 2 ^ 40 then return end
@@ -54,7 +55,10 @@ end
 
 -- A pipeline for the run: run.grid, run.controls, run.ins (with read_name,
 -- nbands, dtype, xshift, yshift), run.outs, run.concurrency.
-function M.new(run)
+-- opts: read_workers (else the run's), schedule (RIOS_SCHEDULE_*, else
+-- every block in order).
+function M.new(run, opts)
+  opts = opts or {}
   local c, conc, ins = run.controls, run.concurrency, run.ins
   local cfg = ffi.new("rios_pipe_config")
   local cins = ffi.new("rios_pipe_input[?]", #ins)
@@ -70,7 +74,9 @@ function M.new(run)
   cfg.wy = math.min(c.window_ysize, run.grid.rows)
   cfg.overlap = c.overlap
   cfg.ninputs, cfg.noutputs, cfg.inputs = #ins, #run.outs, cins
-  cfg.read_workers, cfg.compute_workers = conc.read_workers, conc.compute_workers
+  cfg.read_workers = opts.read_workers or conc.read_workers
+  cfg.compute_workers = conc.compute_workers
+  cfg.schedule = opts.schedule or C.RIOS_SCHEDULE_ALL
   local t = conc.timeouts
   cfg.read_insert_timeout = t.read_buffer_insert_timeout
   cfg.read_pop_timeout = t.read_buffer_pop_timeout
@@ -112,12 +118,13 @@ ReadSource.__index = ReadSource
 -- the caller reads itself and the readers' own timers count the reads).
 function M.read_source(p, timers, timer, on_stop)
   return setmetatable({ p = p, timers = timers, timer = timer, on_stop = on_stop,
-                        out = ffi.new("rios_block *[1]"), waited = ffi.new("double[1]"),
-                        err = ffi.new("rios_err") }, ReadSource)
+                        out = ffi.new("rios_block *[1]"), ended = ffi.new("int[1]"),
+                        waited = ffi.new("double[1]"), err = ffi.new("rios_err") }, ReadSource)
 end
 
 function ReadSource:next()
-  local rc = C.rios_ffi_pipeline_pop_read(self.p, self.out, self.waited, self.err)
+  local rc = C.rios_ffi_pipeline_pop_read(self.p, -1, self.out, self.ended, self.waited,
+                                          self.err)
   if self.timer then self.timers:add(self.timer, self.waited[0]) end
   if rc == OK then
     local b = self.out[0]
@@ -149,7 +156,7 @@ function ComputeSink:put(b, arrays)
       error(ffi.string(err.msg), 0)
     end
   end
-  local rc = C.rios_ffi_pipeline_push(p, b, self.waited, err)
+  local rc = C.rios_ffi_pipeline_push(p, b, 1, self.waited, err)
   self.timers:add("insert_computebuffer", self.waited[0])
   if rc ~= OK then error(M.STOPPED, 0) end
 end
@@ -174,11 +181,11 @@ end
 -- block order as they come out of the compute buffer, to the writer.
 function M.drain(run, writer)
   local p, info, err = run.pipeline, run.info, run.err
-  local out, waited = ffi.new("rios_block *[1]"), ffi.new("double[1]")
+  local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
   local views = {}
   for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
   while true do
-    local rc = C.rios_ffi_pipeline_pop_done(p, out, waited, err)
+    local rc = C.rios_ffi_pipeline_pop_done(p, -1, out, ended, waited, err)
     run.timers:add("pop_computebuffer", waited[0])
     if rc ~= OK then M.raise_failure(run) end
     local b = out[0]
