@@ -717,10 +717,9 @@ function M.worker_io(w, timers)
   else
     local block = ffi.new("rios_block")
     local inputs = ffi.new("void *[?]", math.max(#io.ins, 1))
-    local arena = ffi.new("rios_arena *[1]")
-    local a = C.rios_ffi_arena_new(io.err)
-    if a == nil then error(ffi.string(io.err.msg), 0) end
-    arena = ffi.gc(a, C.rios_ffi_arena_free)
+    local arena_out = ffi.new("rios_arena *[1]")
+    if C.rios_ffi_arena_new(arena_out, io.err) ~= OK then error(ffi.string(io.err.msg), 0) end
+    local arena = ffi.gc(arena_out[0], C.rios_ffi_arena_free)
     block.inputs, block.arena, block.slot = inputs, arena, -1
     source = setmetatable({ io = io, block = block, inputs = inputs, keep = arena }, FrameSource)
   end
