@@ -35,15 +35,15 @@ local function same(x, y)
   return x == y
 end
 
--- Every element of a (1-based b, r, c) against want(b, r, c).
+-- Every element of a (x, y 0-based, band b 1-based) against want(x, y, b).
 local function check_all(a, want, what)
   for b = 1, a.bands do
-    for r = 1, a.rows do
-      for c = 1, a.cols do
-        local got, exp = a:get(b, r, c), want(b, r, c)
+    for y = 0, a.rows - 1 do
+      for x = 0, a.cols - 1 do
+        local got, exp = a:get(x, y, b), want(x, y, b)
         if not same(got, exp) then
-          error(string.format("%s: element (%d, %d, %d) is %s, expected %s", what, b, r, c,
-                              tostring(got), tostring(exp)), 2)
+          error(string.format("%s: element (x %d, y %d, band %d) is %s, expected %s", what, x,
+                              y, b, tostring(got), tostring(exp)), 2)
         end
       end
     end
@@ -52,8 +52,8 @@ end
 
 -- Values that fit every dtype's range loosely (clamped by set for unsigned
 -- and small types): some negative, some fractional for floats.
-local function value(dtype, b, r, c, salt)
-  local v = ((b * 7 + r * 5 + c * 3 + (salt or 0)) % 23) - (ranges[dtype] and ranges[dtype][1] == 0
+local function value(dtype, x, y, b, salt)
+  local v = ((b * 7 + (y + 1) * 5 + (x + 1) * 3 + (salt or 0)) % 23) - (ranges[dtype] and ranges[dtype][1] == 0
                                                              and 0 or 9)
   if is_float(dtype) then v = v + 0.25 end
   return v
@@ -62,34 +62,35 @@ end
 local function filled(dtype, bands, rows, cols, salt)
   local a = rios.array(dtype, bands, rows, cols)
   for b = 1, bands do
-    for r = 1, rows do
-      for c = 1, cols do a:set(b, r, c, value(dtype, b, r, c, salt)) end
+    for y = 0, rows - 1 do
+      for x = 0, cols - 1 do a:set(x, y, value(dtype, x, y, b, salt), b) end
     end
   end
   return a
 end
 
 -- The same values as filled(), inside a bigger parent: returns the window
--- view (rows 2.., cols 3..) and the parent.
+-- view (cols 2.., rows 1.., 0-based) and the parent.
 local function windowed(dtype, bands, rows, cols, salt)
   local p = rios.array(dtype, bands, rows + 3, cols + 4)
   p:fill(ranges[dtype] and ranges[dtype][2] or 999)
-  local w = p:window(2, 3, rows, cols)
+  local w = p:window(2, 1, cols, rows)
   for b = 1, bands do
-    for r = 1, rows do
-      for c = 1, cols do w:set(b, r, c, value(dtype, b, r, c, salt)) end
+    for y = 0, rows - 1 do
+      for x = 0, cols - 1 do w:set(x, y, value(dtype, x, y, b, salt), b) end
     end
   end
   return w, p
 end
 
--- The parent's elements outside the window still hold the fill value.
-local function outside_untouched(p, w_row, w_col, rows, cols, fillv)
+-- The parent's elements outside the window {xoff, yoff, cols, rows} still
+-- hold the fill value.
+local function outside_untouched(p, xoff, yoff, cols, rows, fillv)
   for b = 1, p.bands do
-    for r = 1, p.rows do
-      for c = 1, p.cols do
-        local inside = r >= w_row and r < w_row + rows and c >= w_col and c < w_col + cols
-        if not inside then assert.are.equal(fillv, p:get(b, r, c)) end
+    for y = 0, p.rows - 1 do
+      for x = 0, p.cols - 1 do
+        local inside = y >= yoff and y < yoff + rows and x >= xoff and x < xoff + cols
+        if not inside then assert.are.equal(fillv, p:get(x, y, b)) end
       end
     end
   end
@@ -111,8 +112,8 @@ describe("rios.array", function()
         assert.is_true(a:is_contiguous())
         assert.are.equal(Cc, a.row_stride)
         assert.are.equal(R * Cc, a.band_stride)
-        check_all(a, function(b, r, c)
-          return a.data[((b - 1) * a.rows + (r - 1)) * a.cols + (c - 1)]
+        check_all(a, function(x, y, b)
+          return a.data[((b - 1) * a.rows + y) * a.cols + x]
         end, d)
       end
     end)
@@ -123,66 +124,91 @@ describe("rios.array", function()
         local v = a:band(2)
         assert.are.equal(1, v.bands)
         assert.is_true(v:is_contiguous())
-        check_all(v, function(_, r, c) return a:get(2, r, c) end, d)
-        v:set(1, 1, 1, 3)
-        assert.are.equal(3, a:get(2, 1, 1))
+        check_all(v, function(x, y) return a:get(x, y, 2) end, d)
+        v:set(0, 0, 3)
+        assert.are.equal(3, a:get(0, 0, 2))
         local ok, err = pcall(a.band, a, 4)
         assert.is_false(ok)
         assert.truthy(err:find("band (1-based) must be a whole number from 1 to 3, got 4", 1, true))
       end
     end)
 
-    it("a:window(r, c, nr, nc) is a strided view sharing memory", function()
+    it("a:window(xoff, yoff, xsize, ysize) is a strided view sharing memory", function()
       for _, d in ipairs(dtypes) do
         local p = filled(d, B, 6, 9)
-        local w = p:window(2, 3, 3, 4)
+        local w = p:window(2, 1, 4, 3)
         assert.is_false(w:is_contiguous())
         assert.are.same({ B, 3, 4 }, { w.bands, w.rows, w.cols })
         assert.are.equal(9, w.row_stride)
         assert.are.equal(54, w.band_stride)
-        check_all(w, function(b, r, c) return p:get(b, r + 1, c + 2) end, d)
+        check_all(w, function(x, y, b) return p:get(x + 2, y + 1, b) end, d)
+        -- the same window given as a table, as r:read takes it
+        check_all(p:window{ 2, 1, 4, 3 }, function(x, y, b) return p:get(x + 2, y + 1, b) end, d)
         -- raw access through the strides
-        assert.are.equal(p:get(2, 4, 6), w.data[1 * w.band_stride + 2 * w.row_stride + 3])
-        w:set(2, 3, 4, 5)
-        assert.are.equal(5, p:get(2, 4, 6))
+        assert.are.equal(p:get(5, 3, 2), w.data[1 * w.band_stride + 2 * w.row_stride + 3])
+        w:set(3, 2, 5, 2)
+        assert.are.equal(5, p:get(5, 3, 2))
         -- a window of a window, and a band of a window
-        local ww = w:window(2, 2, 2, 2)
-        check_all(ww, function(b, r, c) return p:get(b, r + 2, c + 3) end, d .. " nested")
+        local ww = w:window(1, 1, 2, 2)
+        check_all(ww, function(x, y, b) return p:get(x + 3, y + 2, b) end, d .. " nested")
         local wb = w:band(2)
-        check_all(wb, function(_, r, c) return p:get(2, r + 1, c + 2) end, d .. " band")
+        check_all(wb, function(x, y) return p:get(x + 2, y + 1, 2) end, d .. " band")
         -- a full-width window of one band is contiguous again
-        assert.is_true(p:band(1):window(2, 1, 3, 9):is_contiguous())
+        assert.is_true(p:band(1):window(0, 1, 9, 3):is_contiguous())
       end
     end)
 
     it("refuses windows outside the array", function()
       local a = rios.array("uint8", 1, 4, 4)
-      local ok, err = pcall(a.window, a, 0, 1, 1, 1)
+      local ok, err = pcall(a.window, a, -1, 0, 1, 1)
       assert.is_false(ok)
-      assert.truthy(err:find("row (1-based) must be a whole number from 1 to 4, got 0", 1, true))
-      ok, err = pcall(a.window, a, 2, 2, 3, 4)
+      assert.truthy(err:find("xoff (0-based) must be a whole number from 0 to 3, got -1", 1, true),
+                    err)
+      ok, err = pcall(a.window, a, 0, 4, 1, 1)
       assert.is_false(ok)
-      assert.truthy(err:find("ncols must be a whole number from 1 to 3, got 4", 1, true))
+      assert.truthy(err:find("yoff (0-based) must be a whole number from 0 to 3, got 4", 1, true),
+                    err)
+      ok, err = pcall(a.window, a, 1, 1, 4, 3)
+      assert.is_false(ok)
+      assert.truthy(err:find("xsize must be a whole number from 1 to 3, got 4", 1, true), err)
+      ok, err = pcall(a.window, a, 1, 1, 3, 4)
+      assert.is_false(ok)
+      assert.truthy(err:find("ysize must be a whole number from 1 to 3, got 4", 1, true), err)
     end)
   end)
 
   describe("checked access", function()
-    it("get and set are 1-based and errors print the index and the shape", function()
+    it("get and set take x, y (0-based) and a band (1-based), and errors print the "
+       .. "position and the shape", function()
       for _, d in ipairs(dtypes) do
         local a = rios.array(d, 2, 3, 4)
-        a:set(2, 3, 4, 7)
+        a:set(3, 2, 7, 2)
         assert.are.equal(7, a.data[23])
-        assert.are.equal(7, a:get(2, 3, 4))
-        local ok, err = pcall(a.get, a, 1, 4, 1)
+        assert.are.equal(7, a:get(3, 2, 2))
+        a:set(1, 0, 9, 1)
+        assert.are.equal(9, a.data[1])
+        local ok, err = pcall(a.get, a, 0, 3, 1)
         assert.is_false(ok)
-        assert.truthy(err:find("a:get: index (band 1, row 4, col 1) is outside the array of "
-                               .. "2 bands x 3 rows x 4 cols (indices are 1-based)", 1, true), err)
-        ok, err = pcall(a.set, a, 0, 1, 1, 1)
+        assert.truthy(err:find("a:get: (x 0, y 3, band 1) is outside the array of 2 bands x "
+                               .. "3 rows x 4 cols (x 0..3, y 0..2, band 1..2)", 1, true), err)
+        ok, err = pcall(a.set, a, 0, 0, 1, 0)
         assert.is_false(ok)
-        assert.truthy(err:find("a:set: index (band 0, row 1, col 1)", 1, true), err)
-        ok, err = pcall(a.get, a, 1, 1.5, 1)
+        assert.truthy(err:find("a:set: (x 0, y 0, band 0)", 1, true), err)
+        ok, err = pcall(a.get, a, 4, 0, 1)
         assert.is_false(ok)
-        assert.truthy(err:find("row 1.5", 1, true), err)
+        assert.truthy(err:find("(x 4, y 0, band 1)", 1, true), err)
+        ok, err = pcall(a.get, a, 0, 1.5, 1)
+        assert.is_false(ok)
+        assert.truthy(err:find("y 1.5", 1, true), err)
+        -- the band may be left out only when there is one
+        ok, err = pcall(a.get, a, 0, 0)
+        assert.is_false(ok)
+        assert.truthy(err:find("a:get: the array has 2 bands: give the band, a:get(x, y, band)",
+                               1, true), err)
+        local one = rios.array(d, 1, 3, 4)
+        one:set(3, 1, 5)
+        assert.are.equal(5, one.data[7])
+        assert.are.equal(5, one:get(3, 1))
       end
     end)
 
@@ -190,9 +216,9 @@ describe("rios.array", function()
       local dir = H.tmpdir()
       local status, _, err = H.run_script(dir, "idx.lua",
         "local rios = require('rios')\nlocal a = rios.array('int16', 1, 2, 2)\n"
-        .. "print(a:get(1, 3, 1))\n")
+        .. "print(a:get(0, 2))\n")
       assert.are.equal(1, status)
-      assert.truthy(err:match("^idx%.lua:3: a:get: index %(band 1, row 3, col 1%)"), err)
+      assert.truthy(err:match("^idx%.lua:3: a:get: %(x 0, y 2, band 1%)"), err)
     end)
 
     it("set stores by the conversion rule for every dtype", function()
@@ -201,9 +227,9 @@ describe("rios.array", function()
       for _, d in ipairs(dtypes) do
         local a = rios.array(d, 1, 1, 1)
         for _, v in ipairs(probes) do
-          a:set(1, 1, 1, v)
-          assert.is_true(same(expect_store(d, v), a:get(1, 1, 1)),
-                         d .. " " .. tostring(v) .. " -> " .. tostring(a:get(1, 1, 1)))
+          a:set(0, 0, v)
+          assert.is_true(same(expect_store(d, v), a:get(0, 0)),
+                         d .. " " .. tostring(v) .. " -> " .. tostring(a:get(0, 0)))
         end
       end
     end)
@@ -228,7 +254,7 @@ describe("rios.array", function()
           w:fill(1)
           w:add(1, w)
           w:mul(w, w)
-          outside_untouched(p, 2, 3, R, Cc, top)
+          outside_untouched(p, 2, 1, Cc, R, top)
           check_all(w, function() return 4 end, d)
         end
       end)
@@ -239,10 +265,10 @@ describe("rios.array", function()
           local c = a:copy()
           assert.is_true(c:is_contiguous())
           assert.are.equal(d, c.dtype)
-          check_all(c, function(b, r, cc) return a:get(b, r, cc) end, d)
-          c:set(1, 1, 1, 1)
-          a:set(1, 1, 1, 2)
-          assert.are.equal(1, c:get(1, 1, 1))
+          check_all(c, function(x, y, b) return a:get(x, y, b) end, d)
+          c:set(0, 0, 1, 1)
+          a:set(0, 0, 2, 1)
+          assert.are.equal(1, c:get(0, 0, 1))
         end
       end)
 
@@ -250,16 +276,16 @@ describe("rios.array", function()
         for _, from in ipairs(dtypes) do
           local a = make(from)
           if is_float(from) then
-            a:set(1, 1, 1, 1e10)
-            a:set(1, 1, 2, -1e10)
-            a:set(1, 1, 3, 0 / 0)
-            a:set(1, 1, 4, 2.5)
-            a:set(1, 1, 5, -0.5)
+            a:set(0, 0, 1e10, 1)
+            a:set(1, 0, -1e10, 1)
+            a:set(2, 0, 0 / 0, 1)
+            a:set(3, 0, 2.5, 1)
+            a:set(4, 0, -0.5, 1)
           end
           for _, to in ipairs(dtypes) do
             local t = a:astype(to)
             assert.are.equal(to, t.dtype)
-            check_all(t, function(b, r, c) return expect_store(to, a:get(b, r, c)) end,
+            check_all(t, function(x, y, b) return expect_store(to, a:get(x, y, b)) end,
                       from .. " -> " .. to)
           end
         end
@@ -283,11 +309,11 @@ describe("rios.array", function()
             local res = a[name](a, b)
             local rd = always_float[name] and not is_float(d) and "float64" or d
             assert.are.equal(rd, res.dtype, name .. " " .. d)
-            check_all(res, function(bb, r, c)
-              return expect_store(rd, f(a:get(bb, r, c), b:get(bb, r, c)))
+            check_all(res, function(x, y, bb)
+              return expect_store(rd, f(a:get(x, y, bb), b:get(x, y, bb)))
             end, d .. " " .. name)
             -- the operands are unchanged
-            check_all(a, function(bb, r, c) return expect_store(d, value(d, bb, r, c, 0)) end,
+            check_all(a, function(x, y, bb) return expect_store(d, value(d, x, y, bb, 0)) end,
                       d .. " " .. name .. " operand")
           end
         end
@@ -302,13 +328,13 @@ describe("rios.array", function()
               local rd = (always_float[name] or s ~= math.floor(s)) and not is_float(d)
                          and "float64" or d
               assert.are.equal(rd, res.dtype)
-              check_all(res, function(bb, r, c) return expect_store(rd, f(a:get(bb, r, c), s)) end,
+              check_all(res, function(x, y, bb) return expect_store(rd, f(a:get(x, y, bb), s)) end,
                         d .. " " .. name .. " " .. s)
               local before = a:copy()
               local same_arr = a[name](a, s, a)
               assert.are.equal(a, same_arr)
-              check_all(a, function(bb, r, c)
-                return expect_store(d, f(before:get(bb, r, c), s))
+              check_all(a, function(x, y, bb)
+                return expect_store(d, f(before:get(x, y, bb), s))
               end, d .. " " .. name .. " in place")
             end
           end
@@ -326,8 +352,8 @@ describe("rios.array", function()
           local a, b = make(cs[1]), make(cs[2])
           local res = a + b
           assert.are.equal(cs[3], res.dtype, cs[1] .. "+" .. cs[2])
-          check_all(res, function(bb, r, c) return expect_store(cs[3], a:get(bb, r, c)
-                                                                + b:get(bb, r, c)) end,
+          check_all(res, function(x, y, bb) return expect_store(cs[3], a:get(x, y, bb)
+                                                                + b:get(x, y, bb)) end,
                     cs[1] .. "+" .. cs[2])
         end
       end)
@@ -337,8 +363,8 @@ describe("rios.array", function()
           local a = make(d)
           local one = filled(d, 1, R, Cc, 3)
           local res = a:add(one)
-          check_all(res, function(bb, r, c)
-            return expect_store(d, a:get(bb, r, c) + one:get(1, r, c))
+          check_all(res, function(x, y, bb)
+            return expect_store(d, a:get(x, y, bb) + one:get(x, y))
           end, d)
         end
       end)
@@ -347,11 +373,11 @@ describe("rios.array", function()
         for _, d in ipairs(dtypes) do
           local a = make(d)
           local res = 10 - a * 2
-          check_all(res, function(bb, r, c)
-            return expect_store(res.dtype, 10 - expect_store(d, a:get(bb, r, c) * 2))
+          check_all(res, function(x, y, bb)
+            return expect_store(res.dtype, 10 - expect_store(d, a:get(x, y, bb) * 2))
           end, d)
           local neg = -a
-          check_all(neg, function(bb, r, c) return expect_store(neg.dtype, -a:get(bb, r, c)) end,
+          check_all(neg, function(x, y, bb) return expect_store(neg.dtype, -a:get(x, y, bb)) end,
                     d .. " unm")
           assert.is_true(neg.dtype == d or not ranges[d] or ranges[d][1] == 0)
         end
@@ -367,32 +393,32 @@ describe("rios.array", function()
             for _, rhs in ipairs({ b, 4 }) do
               local m = a[name](a, rhs)
               assert.are.equal("uint8", m.dtype)
-              check_all(m, function(bb, r, c)
-                local y = type(rhs) == "number" and rhs or rhs:get(bb, r, c)
-                return f(a:get(bb, r, c), y) and 1 or 0
+              check_all(m, function(x, y, bb)
+                local w = type(rhs) == "number" and rhs or rhs:get(x, y, bb)
+                return f(a:get(x, y, bb), w) and 1 or 0
               end, d .. " " .. name)
             end
           end
           local m = a:gt(b)
           local w = rios.where(m, a, b)
-          check_all(w, function(bb, r, c) return math.max(a:get(bb, r, c), b:get(bb, r, c)) end,
+          check_all(w, function(x, y, bb) return math.max(a:get(x, y, bb), b:get(x, y, bb)) end,
                     d .. " where")
           local w2 = rios.where(m, 1, a)
-          check_all(w2, function(bb, r, c)
-            return m:get(bb, r, c) ~= 0 and 1 or a:get(bb, r, c)
+          check_all(w2, function(x, y, bb)
+            return m:get(x, y, bb) ~= 0 and 1 or a:get(x, y, bb)
           end, d .. " where scalar")
           local w3 = rios.where(m, 0.5, 0)
           assert.are.equal("float64", w3.dtype)
-          check_all(w3, function(bb, r, c) return m:get(bb, r, c) ~= 0 and 0.5 or 0 end, d)
+          check_all(w3, function(x, y, bb) return m:get(x, y, bb) ~= 0 and 0.5 or 0 end, d)
         end
       end)
 
       it("NaN compares false and reductions skip it", function()
         for _, d in ipairs({ "float32", "float64" }) do
           local a = make(d)
-          a:set(1, 1, 1, 0 / 0)
-          assert.are.equal(0, a:eq(a):get(1, 1, 1))
-          assert.are.equal(1, a:ne(a):get(1, 1, 1))
+          a:set(0, 0, 0 / 0, 1)
+          assert.are.equal(0, a:eq(a):get(0, 0, 1))
+          assert.are.equal(1, a:ne(a):get(0, 0, 1))
           assert.are.equal(a:size() - 1, a:count())
           assert.is_true(a:sum() == a:sum())
         end
@@ -401,14 +427,14 @@ describe("rios.array", function()
       it("reductions match plain Lua, with and without nodata", function()
         for _, d in ipairs(dtypes) do
           local a = make(d)
-          local nodata = a:get(1, 2, 2)
+          local nodata = a:get(1, 1, 1)
           for _, nd in ipairs({ false, true }) do
             local n, s, mn, mx = 0, 0, math.huge, -math.huge
             local vals = {}
             for bb = 1, B do
-              for r = 1, R do
-                for c = 1, Cc do
-                  local v = a:get(bb, r, c)
+              for y = 0, R - 1 do
+                for x = 0, Cc - 1 do
+                  local v = a:get(x, y, bb)
                   if not nd or v ~= nodata then
                     n, s = n + 1, s + v
                     mn, mx = math.min(mn, v), math.max(mx, v)
@@ -445,12 +471,12 @@ describe("rios.array", function()
           local a = make(d)
           local lo, hi, nbins = a:min(), a:max(), 5
           for _, nd in ipairs({ false, true }) do
-            local nodata = nd and a:get(1, 1, 1) or nil
+            local nodata = nd and a:get(0, 0, 1) or nil
             local want = { 0, 0, 0, 0, 0 }
             for bb = 1, B do
-              for r = 1, R do
-                for c = 1, Cc do
-                  local v = a:get(bb, r, c)
+              for y = 0, R - 1 do
+                for x = 0, Cc - 1 do
+                  local v = a:get(x, y, bb)
                   if v ~= nodata then
                     local k = math.floor((v - lo) / (hi - lo) * nbins) + 1
                     if k > nbins then k = nbins end
@@ -472,12 +498,12 @@ describe("rios.array", function()
           local a, b = make(d, 0), make(d, 4)
           local m = a:map(function(v) return v * 3 - 1 end)
           assert.are.equal(d, m.dtype)
-          check_all(m, function(bb, r, c) return expect_store(d, a:get(bb, r, c) * 3 - 1) end, d)
+          check_all(m, function(x, y, bb) return expect_store(d, a:get(x, y, bb) * 3 - 1) end, d)
           local mf = a:map(function(v) return v / 4 end, "float64")
-          check_all(mf, function(bb, r, c) return a:get(bb, r, c) / 4 end, d .. " to float64")
+          check_all(mf, function(x, y, bb) return a:get(x, y, bb) / 4 end, d .. " to float64")
           local m2 = a:map2(function(v, w) return v > w and v or w * 2 end, b)
-          check_all(m2, function(bb, r, c)
-            local v, w = a:get(bb, r, c), b:get(bb, r, c)
+          check_all(m2, function(x, y, bb)
+            local v, w = a:get(x, y, bb), b:get(x, y, bb)
             return expect_store(d, v > w and v or w * 2)
           end, d .. " map2")
           local into = a:like("float32")
@@ -537,11 +563,11 @@ rios.apply(function(info, inputs, outputs)
   local a = inputs.img
   -- a bigger array whose centre window is the block: the output is a view
   local big = rios.array("int16", a.bands, a.rows + 4, a.cols + 6)
-  local w = big:window(3, 4, a.rows, a.cols)
+  local w = big:window(3, 2, a.cols, a.rows)
   a:copy(w)
   w:add(1, w)
   outputs.win = w
-  outputs.b2 = big:band(2):window(3, 4, a.rows, a.cols)
+  outputs.b2 = big:band(2):window(3, 2, a.cols, a.rows)
   kept[#kept + 1] = w
 end, { img = "in.tif" }, { win = "win.tif", b2 = "b2.tif" }, nil,
   { window_xsize = 16, window_ysize = 16 })
@@ -553,8 +579,8 @@ print(pcall(function() return kept[1].data end))
       local win = H.read(dir .. "/win.tif")
       local b2 = H.read(dir .. "/b2.tif")
       assert.are.same({ 2, 40, 50 }, { win.bands, win.rows, win.cols })
-      check_all(win, function(b, r, c) return src:get(b, r, c) + 1 end, "win")
-      check_all(b2, function(_, r, c) return src:get(2, r, c) + 1 end, "b2")
+      check_all(win, function(x, y, b) return src:get(x, y, b) + 1 end, "win")
+      check_all(b2, function(x, y) return src:get(x, y, 2) + 1 end, "b2")
     end)
 
     it("generates kernels once per dtype signature, not per block", function()

@@ -11,15 +11,15 @@
 --   * arrays made anywhere else own heap memory, freed by the garbage
 --     collector.
 --
--- Views (Torch7's storage/view split): a:band(b) and a:window(r, c, nr, nc)
--- share the memory of a and keep it alive. A contiguous array stores no
+-- Views (Torch7's storage/view split): a:band(b) and a:window(xoff, yoff,
+-- xsize, ysize) share the memory of a and keep it alive. A contiguous array stores no
 -- strides (row_stride and band_stride read as cols and rows * cols); a view
 -- that is not contiguous stores them, and that is the contiguity test the
 -- fast paths use.
 --
--- Indices: everything called with indices (band, window, get, set) is
--- 1-based, as Lua tables and GDAL bands are; the raw `data` pointer is
--- 0-based, as C is.
+-- Positions (README "Positions and windows"): a pixel is (x, y), col then
+-- row, 0-based as `data` and GDAL's pixel offsets are; a window is {xoff,
+-- yoff, xsize, ysize}; a band is a number from 1, as GDAL's bands are.
 local base = require("rios.base")
 local kernels = require("rios.kernels")
 local ffi, C = base.ffi, base.C
@@ -174,15 +174,19 @@ function methods:band(b)
   return view(self, 1, self.rows, self.cols, (b - 1) * self.band_stride)
 end
 
--- a:window(row, col, nrows, ncols): the sub-rectangle starting at row, col
--- (1-based), all bands, sharing a's memory.
-function methods:window(row, col, nrows, ncols)
+-- a:window(xoff, yoff, xsize, ysize) or a:window{xoff, yoff, xsize, ysize}:
+-- the xsize cols x ysize rows from col xoff, row yoff (0-based, as r:read's
+-- window and GDAL's), all bands, sharing a's memory.
+function methods:window(xoff, yoff, xsize, ysize)
   live_data(self, "window")
-  whole("a:window", row, 1, self.rows, "row (1-based)")
-  whole("a:window", col, 1, self.cols, "col (1-based)")
-  whole("a:window", nrows, 1, self.rows - row + 1, "nrows")
-  whole("a:window", ncols, 1, self.cols - col + 1, "ncols")
-  return view(self, self.bands, nrows, ncols, (row - 1) * self.row_stride + (col - 1))
+  if type(xoff) == "table" and yoff == nil then
+    xoff, yoff, xsize, ysize = xoff[1], xoff[2], xoff[3], xoff[4]
+  end
+  whole("a:window", xoff, 0, self.cols - 1, "xoff (0-based)")
+  whole("a:window", yoff, 0, self.rows - 1, "yoff (0-based)")
+  whole("a:window", xsize, 1, self.cols - xoff, "xsize")
+  whole("a:window", ysize, 1, self.rows - yoff, "ysize")
+  return view(self, self.bands, ysize, xsize, yoff * self.row_stride + xoff)
 end
 
 -- Memory layout for C, which takes a row stride and a band stride given as
@@ -194,33 +198,42 @@ function M.layout(a)
   return a.data, rs, a.bands > 1 and bs / rs or a.rows
 end
 
-local function index_error(fname, self, b, r, c)
-  error(string.format("a:%s: index (band %s, row %s, col %s) is outside the array of "
-                      .. "%d bands x %d rows x %d cols (indices are 1-based)", fname,
-                      tostring(b), tostring(r), tostring(c), self.bands, self.rows,
-                      self.cols), 4)
+local function index_error(fname, self, x, y, b)
+  error(string.format("a:%s: (x %s, y %s, band %s) is outside the array of %d bands x %d "
+                      .. "rows x %d cols (x 0..%d, y 0..%d, band 1..%d)", fname, tostring(x),
+                      tostring(y), tostring(b), self.bands, self.rows, self.cols,
+                      self.cols - 1, self.rows - 1, self.bands), 4)
 end
 
-local function offset_of(fname, self, b, r, c)
-  if type(b) ~= "number" or type(r) ~= "number" or type(c) ~= "number"
-      or b < 1 or b > self.bands or r < 1 or r > self.rows or c < 1 or c > self.cols
-      or b ~= floor(b) or r ~= floor(r) or c ~= floor(c) then
-    index_error(fname, self, b, r, c)
+local function offset_of(fname, self, x, y, b)
+  if b == nil then
+    if self.bands ~= 1 then
+      error(string.format("a:%s: the array has %d bands: give the band, a:%s(x, y%s, band)",
+                          fname, self.bands, fname, fname == "set" and ", v" or ""), 3)
+    end
+    b = 1
   end
-  return (b - 1) * self.band_stride + (r - 1) * self.row_stride + (c - 1)
+  if type(b) ~= "number" or type(x) ~= "number" or type(y) ~= "number"
+      or b < 1 or b > self.bands or y < 0 or y >= self.rows or x < 0 or x >= self.cols
+      or b ~= floor(b) or y ~= floor(y) or x ~= floor(x) then
+    index_error(fname, self, x, y, b)
+  end
+  return (b - 1) * self.band_stride + y * self.row_stride + x
 end
 
--- a:get(b, r, c): checked element access, 1-based.
-function methods:get(b, r, c)
+-- a:get(x, y [, band]): the element at col x, row y (0-based) of band
+-- (1-based; may be left out when the array has one band), checked.
+function methods:get(x, y, b)
   local d = live_data(self, "get")
-  return d[offset_of("get", self, b, r, c)]
+  return d[offset_of("get", self, x, y, b)]
 end
 
--- a:set(b, r, c, v): checked, 1-based; v is stored by the conversion rule.
-function methods:set(b, r, c, v)
+-- a:set(x, y, v [, band]): checked, as get; v is stored by the conversion
+-- rule.
+function methods:set(x, y, v, b)
   local d = live_data(self, "set")
   if type(v) ~= "number" then error("a:set: the value must be a number, got " .. type(v), 2) end
-  d[offset_of("set", self, b, r, c)] = convert(self.dtype, v)
+  d[offset_of("set", self, x, y, b)] = convert(self.dtype, v)
 end
 
 -- a:like([dtype [, bands]]): zero-filled, same rows and cols.

@@ -94,8 +94,8 @@ local function arrays(dtype, window)
   local b = a:like()
   b:fill(5)
   if window then
-    a = a:window(3, 4, 30, 40)
-    b = b:window(2, 2, 30, 40)
+    a = a:window(3, 2, 40, 30)
+    b = b:window(1, 1, 40, 30)
   end
   return a, b
 end
