@@ -35,6 +35,21 @@ local function same(x, y)
   return x == y
 end
 
+-- rios.reduce, checked against values gathered here: the valid values
+-- of each element (not NaN, not that array's nodata), sorted by Lua.
+local function expect_reduce(op, vals)
+  local n = #vals
+  if op == "count" then return n end
+  if n == 0 then return nil end
+  table.sort(vals)
+  if op == "median" then
+    return n % 2 == 1 and vals[(n + 1) / 2] or (vals[n / 2] + vals[n / 2 + 1]) / 2
+  end
+  if op == "min" then return vals[1] end
+  if op == "max" then return vals[n] end
+  return nil
+end
+
 -- Every element of a (x, y 0-based, band b 1-based) against want(x, y, b).
 local function check_all(a, want, what)
   for b = 1, a.bands do
@@ -511,6 +526,219 @@ describe("rios.array", function()
         end
       end)
 
+      -- numpy's float for sqrt, log and exp (float16 for 8-bit integers,
+      -- which rios-lua has not, is float32)
+      local float_of = { int8 = "float32", uint8 = "float32", int16 = "float32",
+                         uint16 = "float32", int32 = "float64", uint32 = "float64",
+                         float32 = "float32", float64 = "float64" }
+
+      it("abs, sqrt, log, exp, floor and ceil, new and into out", function()
+        local fns = {
+          abs = { math.abs, function(d) return d end },
+          sqrt = { math.sqrt, function(d) return float_of[d] end },
+          log = { math.log, function(d) return float_of[d] end },
+          exp = { math.exp, function(d) return float_of[d] end },
+          floor = { math.floor, function(d) return d end },
+          ceil = { math.ceil, function(d) return d end },
+        }
+        for _, d in ipairs(dtypes) do
+          local a = make(d)
+          if is_float(d) then a:set(1, 1, 0 / 0, 2) end
+          for name, fd in pairs(fns) do
+            local res = a[name](a)
+            assert.are.equal(fd[2](d), res.dtype, name .. " " .. d)
+            assert.is_true(res:is_contiguous())
+            check_all(res, function(x, y, b) return expect_store(fd[2](d), fd[1](a:get(x, y, b))) end,
+                      d .. " " .. name)
+            local into = a:like("float64")
+            assert.are.equal(into, a[name](a, into))
+            check_all(into, function(x, y, b) return fd[1](a:get(x, y, b)) end,
+                      d .. " " .. name .. " into float64")
+          end
+        end
+        -- what saturates and what numpy calls NaN and -inf
+        local i8 = rios.array("int8", 1, 1, 3)
+        i8:set(0, 0, -128); i8:set(1, 0, -5); i8:set(2, 0, 7)
+        check_all(i8:abs(), function(x) return ({ 127, 5, 7 })[x + 1] end, "int8 abs")
+        local f = rios.array("float64", 1, 1, 3)
+        f:set(0, 0, -4); f:set(1, 0, 0); f:set(2, 0, 2.5)
+        check_all(f:sqrt(), function(x) return ({ 0 / 0, 0, math.sqrt(2.5) })[x + 1] end, "sqrt")
+        check_all(f:log(), function(x) return ({ 0 / 0, -1 / 0, math.log(2.5) })[x + 1] end, "log")
+        check_all(f:floor(), function(x) return ({ -4, 0, 2 })[x + 1] end, "floor")
+        check_all(f:ceil(), function(x) return ({ -4, 0, 3 })[x + 1] end, "ceil")
+      end)
+
+      it("clip(lo, hi) with numbers, arrays and one side open; NaN stays NaN", function()
+        local function clip(v, lo, hi)
+          if v < lo then v = lo end
+          if v > hi then v = hi end
+          return v
+        end
+        for _, d in ipairs(dtypes) do
+          local a = make(d)
+          if is_float(d) then a:set(2, 3, 0 / 0, 1) end
+          local lo = is_float(d) and -2.5 or (ranges[d][1] == 0 and 3 or -2)
+          local res = a:clip(lo, 8)
+          assert.are.equal(d, res.dtype)
+          check_all(res, function(x, y, b) return clip(a:get(x, y, b), lo, 8) end, d .. " clip")
+          -- a fraction with an integer array gives float64, as a:add does
+          local fr = a:clip(1.5, 9.5)
+          assert.are.equal(is_float(d) and d or "float64", fr.dtype)
+          check_all(fr, function(x, y, b) return expect_store(fr.dtype, clip(a:get(x, y, b), 1.5,
+                                                                             9.5)) end, d)
+          -- no lower bound; an array as the upper bound; in place
+          local hi = make(d, 4)
+          local up = a:clip(nil, hi)
+          check_all(up, function(x, y, b) return math.min(a:get(x, y, b), hi:get(x, y, b))
+                    + ((a:get(x, y, b) ~= a:get(x, y, b)) and 0 / 0 or 0) end, d .. " hi array")
+          local before = a:copy()
+          assert.are.equal(a, a:clip(4, nil, a))
+          check_all(a, function(x, y, b) return clip(before:get(x, y, b), 4, math.huge) end,
+                    d .. " in place")
+        end
+        local a = rios.array("int16", 1, 2, 2)
+        local ok, err = pcall(a.clip, a, 5, 3)
+        assert.is_false(ok)
+        assert.truthy(err:find("a:clip: lo (5) is greater than hi (3)", 1, true), err)
+        ok, err = pcall(a.clip, a)
+        assert.is_false(ok)
+        assert.truthy(err:find("a:clip: needs lo, hi or both", 1, true), err)
+      end)
+
+      it("isnan and the logical operations give uint8 masks", function()
+        for _, d in ipairs(dtypes) do
+          local a, b = make(d, 0), make(d, 6)
+          if is_float(d) then
+            a:set(0, 0, 0 / 0, 1)
+            a:set(3, 4, 0 / 0, 2)
+          end
+          local n = a:isnan()
+          assert.are.equal("uint8", n.dtype)
+          check_all(n, function(x, y, bb) local v = a:get(x, y, bb) return v ~= v and 1 or 0 end,
+                    d .. " isnan")
+          local p, q = a:gt(2), b:lt(5)
+          local truth = function(v) return v ~= 0 end
+          local cases = {
+            logical_and = function(u, w) return truth(u) and truth(w) end,
+            logical_or = function(u, w) return truth(u) or truth(w) end,
+          }
+          for name, f in pairs(cases) do
+            local m = p[name](p, q)
+            assert.are.equal("uint8", m.dtype)
+            check_all(m, function(x, y, bb) return f(p:get(x, y, bb), q:get(x, y, bb)) and 1 or 0 end,
+                      d .. " " .. name)
+            -- of any array (0 is false, NaN true) and with a number
+            check_all(a[name](a, b), function(x, y, bb)
+              return f(a:get(x, y, bb), b:get(x, y, bb)) and 1 or 0
+            end, d .. " " .. name .. " of values")
+            check_all(a[name](a, 0), function(x, y, bb) return f(a:get(x, y, bb), 0) and 1 or 0 end,
+                      d .. " " .. name .. " 0")
+          end
+          check_all(a:logical_not(), function(x, y, bb) return a:get(x, y, bb) == 0 and 1 or 0 end,
+                    d .. " logical_not")
+        end
+      end)
+
+      local function reduce_want(op, list, nodata, x, y, b)
+        local vals, s = {}, 0
+        for k, a in ipairs(list) do
+          local v = a:get(x, y, b)
+          local nd = type(nodata) == "table" and nodata[k] or nodata
+          if v == v and v ~= nd then
+            vals[#vals + 1] = v
+            s = s + v
+          end
+        end
+        if op == "sum" or op == "mean" then
+          if #vals == 0 then return nil end
+          return op == "sum" and s or s / #vals
+        end
+        return expect_reduce(op, vals)
+      end
+      -- numpy's dtypes: nanmedian, nanmean and nansum of integers are
+      -- float (float64; sum would be int64, which rios-lua has not), a float
+      -- keeps its dtype; min and max keep it; the count is int32 here.
+      local function reduce_dtype(op, d)
+        if op == "count" then return "int32" end
+        if op == "min" or op == "max" or is_float(d) then return d end
+        return "float64"
+      end
+      local reduce_ops = { "median", "mean", "min", "max", "sum", "count" }
+
+      local function check_reduce(op, list, opts, what)
+        local d = list[1].dtype
+        local res = rios.reduce(list, op, opts)
+        local rd = opts.out and opts.out.dtype or reduce_dtype(op, d)
+        assert.are.equal(rd, res.dtype, what)
+        local nodata = opts.nodata
+        local empty = type(nodata) == "table" and nodata[1] or nodata or 0 / 0
+        check_all(res, function(x, y, b)
+          local v = reduce_want(op, list, nodata, x, y, b)
+          if v == nil then v = empty end
+          return expect_store(rd, v)
+        end, what)
+        return res
+      end
+
+      it("rios.reduce: median, mean, min, max, sum and count of lists of every length",
+         function()
+        for _, d in ipairs(dtypes) do
+          for _, n in ipairs({ 1, 2, 5, 6, 12, 13, 30 }) do
+            local list = {}
+            for k = 1, n do
+              -- every third array contiguous whatever the layout: strides differ
+              list[k] = k % 3 == 0 and filled(d, B, R, Cc, k * 5) or make(d, k * 5)
+              if is_float(d) and k % 4 == 1 then list[k]:set(k % Cc, 1, 0 / 0, 2) end
+            end
+            local nd = list[1]:get(0, 0, 1)
+            for _, op in ipairs(reduce_ops) do
+              local what = string.format("%s %s of %d (%s)", d, op, n, lname)
+              check_reduce(op, list, {}, what)
+              check_reduce(op, list, { nodata = nd }, what .. " nodata")
+            end
+          end
+        end
+      end)
+
+      it("rios.reduce: a nodata per array, empty elements, out, in place", function()
+        for _, d in ipairs(dtypes) do
+          for _, n in ipairs({ 3, 6, 15 }) do
+            local list, nds = {}, {}
+            for k = 1, n do
+              list[k] = make(d, k * 3)
+              nds[k] = list[k]:get(k % Cc, 2, 1)
+              -- element (1, 1) of band 2 is nodata in every array
+              list[k]:set(1, 1, nds[k], 2)
+              if is_float(d) then list[k]:set(2, 0, 0 / 0, 1) end
+            end
+            for _, op in ipairs(reduce_ops) do
+              local what = string.format("%s %s of %d (%s), nodata per array", d, op, n, lname)
+              local res = check_reduce(op, list, { nodata = nds }, what)
+              -- nothing valid: the first nodata (count: 0)
+              assert.is_true(same(op == "count" and 0 or expect_store(res.dtype, nds[1]),
+                                  res:get(1, 1, 2)), what)
+              if is_float(d) and n == 3 and op ~= "count" then
+                -- NaN in every array and no nodata: NaN
+                assert.is_true(rios.reduce(list, op):get(2, 0, 1) ~= rios.reduce(list, op):get(2, 0, 1),
+                               what .. " all NaN")
+              end
+              -- into an out of another dtype, by the conversion rule
+              local out = list[1]:like(d == "uint16" and "int16" or "uint16")
+              assert.are.equal(out, rios.reduce(list, op, { nodata = nds, out = out }))
+              check_reduce(op, list, { nodata = nds, out = out }, what .. " into " .. out.dtype)
+            end
+            -- in place: the first array is the out
+            local first = list[1]:copy()
+            local copy = { first }
+            for k = 2, n do copy[k] = list[k] end
+            local want = check_reduce("max", copy, { nodata = nds, out = rios.array(d, B, R, Cc) },
+                                      d .. " max for in place")
+            rios.reduce(copy, "max", { nodata = nds, out = first })
+            check_all(first, function(x, y, b) return want:get(x, y, b) end, d .. " in place")
+          end
+        end
+      end)
+
       it("tostring gives shape, dtype and a summary", function()
         for _, d in ipairs(dtypes) do
           local a = make(d)
@@ -549,6 +777,79 @@ describe("rios.array", function()
     end)
   end)
 
+  describe("rios.reduce", function()
+    it("promotes a list of mixed dtypes as numpy does", function()
+      local cases = {
+        { "uint8", "int8", { median = "float64", min = "int16", sum = "float64", count = "int32" } },
+        { "int16", "float32", { median = "float32", min = "float32", sum = "float32" } },
+        { "int32", "float32", { median = "float64", max = "float64" } },
+        { "uint16", "uint16", { mean = "float64", max = "uint16" } },
+      }
+      for _, cs in ipairs(cases) do
+        local a, b = filled(cs[1], 1, 3, 4, 1), filled(cs[2], 1, 3, 4, 9)
+        for op, want in pairs(cs[3]) do
+          local res = rios.reduce({ a, b, a }, op)
+          assert.are.equal(want, res.dtype, cs[1] .. "+" .. cs[2] .. " " .. op)
+          check_all(res, function(x, y)
+            local u, w = a:get(x, y), b:get(x, y)
+            local t = { u, w, u }
+            table.sort(t)
+            local v = ({ median = t[2], min = t[1], max = t[3], sum = 2 * u + w,
+                         mean = (2 * u + w) / 3, count = 3 })[op]
+            return expect_store(want, v)
+          end, cs[1] .. "+" .. cs[2] .. " " .. op)
+        end
+      end
+    end)
+
+    it("a median composite of uint16 dates with clouds as nodata 0", function()
+      -- 6 dates of 2 x 3 pixels; 0 is cloud
+      local dates = {
+        { 100, 0, 300, 0, 5, 7 }, { 200, 0, 0, 0, 5, 9 }, { 150, 0, 100, 0, 6, 8 },
+        { 0, 0, 200, 0, 5, 7 }, { 120, 0, 0, 0, 4, 7 }, { 0, 40, 0, 0, 6, 65535 },
+      }
+      local list = {}
+      for k, v in ipairs(dates) do
+        list[k] = rios.array("uint16", 1, 2, 3)
+        for i = 1, 6 do list[k]:set((i - 1) % 3, math.floor((i - 1) / 3), v[i]) end
+      end
+      local out = rios.array("uint16", 1, 2, 3)
+      rios.reduce(list, "median", { nodata = 0, out = out })
+      -- 4 valid (100 120 150 200): 135; 1 valid: 40; 3 valid: 200; none: 0;
+      -- 6 valid (4 5 5 5 6 6): 5; (7 7 7 8 9 65535): 7.5, ties to even: 8
+      assert.are.same({ 135, 40, 200, 0, 5, 8 }, (function()
+        local t = {}
+        for i = 0, 5 do t[i + 1] = out.data[i] end
+        return t
+      end)())
+      local count = rios.reduce(list, "count", { nodata = 0 })
+      assert.are.same({ 4, 1, 3, 0, 6, 6 }, { count.data[0], count.data[1], count.data[2],
+                                             count.data[3], count.data[4], count.data[5] })
+    end)
+
+    it("refuses what it cannot reduce, in one line naming the mistake", function()
+      local a, b = rios.array("int16", 1, 3, 4), rios.array("int16", 2, 3, 4)
+      local cases = {
+        { { a }, "mode", nil, "the operation must be median, mean, min, max, sum or count, got mode" },
+        { a, "sum", nil, "the first argument must be a list of arrays, got one array" },
+        { {}, "sum", nil, "the first argument must be a list of arrays, got table" },
+        { { a, b }, "sum", nil, "list[2] has shape 2 x 3 x 4 but list[1] is 1 x 3 x 4" },
+        { { a, 5 }, "sum", nil, "list[2] must be an array, got number" },
+        { { a, a }, "sum", { nodata = { 0 } }, "nodata has 1 values for 2 arrays" },
+        { { a, a }, "sum", { nodata = "0" }, "nodata must be a number or a list of numbers" },
+        { { a, a }, "sum", { fill = 0 }, "unknown option fill (it takes nodata and out)" },
+        { { a, a }, "sum", { out = b }, "out has shape 2 x 3 x 4 but the result is 1 x 3 x 4" },
+        { { a, nil, a }, "sum", nil, "list[2] must be an array, got nil" },
+        { { a, [3] = a }, "sum", nil, "the list has an entry at 3 beyond its 1 arrays (a list has no holes)" },
+      }
+      for _, cs in ipairs(cases) do
+        local ok, err = pcall(rios.reduce, cs[1], cs[2], cs[3])
+        assert.is_false(ok, cs[4])
+        assert.truthy(err:find("rios.reduce: " .. cs[4], 1, true), err)
+      end
+    end)
+  end)
+
   describe("in rios.apply", function()
     it("writes window views and band views as outputs, and releases views of block arrays",
        function()
@@ -581,6 +882,60 @@ print(pcall(function() return kept[1].data end))
       assert.are.same({ 2, 40, 50 }, { win.bands, win.rows, win.cols })
       check_all(win, function(x, y, b) return src:get(x, y, b) + 1 end, "win")
       check_all(b2, function(x, y) return src:get(x, y, 2) + 1 end, "b2")
+    end)
+
+    it("rios.reduce makes a median composite and a clear count of real files", function()
+      local dir = H.tmpdir()
+      local names = {}
+      for k = 1, 6 do
+        names[k] = "d" .. k .. ".tif"
+        -- 0 (nodata) in a different block of cells for each date
+        H.make_raster(dir .. "/" .. names[k], "uint16", 1, 40, 50, function(_, r, c)
+          if (math.floor(r / 7) + math.floor(c / 9) + k) % 4 == 0 then return 0 end
+          -- and one area cloudy on every date
+          if r >= 30 and c >= 40 then return 0 end
+          return 1000 + (r * 37 + c * 11 + k * 101) % 900
+        end, { nodata = 0 })
+      end
+      local status, _, err = H.run_script(dir, "composite.lua", [[
+local rios = require("rios")
+local files = {}
+for k = 1, 6 do files[k] = "d" .. k .. ".tif" end
+rios.apply(function(info, inputs, outputs)
+  local dates = inputs.dates
+  local nodata = {}
+  for k, a in ipairs(dates) do nodata[k] = info:nodata_for(a) end
+  outputs.median = rios.reduce(dates, "median", { nodata = nodata, out = dates[1]:like() })
+  outputs.clear = rios.reduce(dates, "count", { nodata = 0, out = dates[1]:like("uint8") })
+end, { dates = files }, { median = "median.tif", clear = "clear.tif" }, nil,
+  { window_xsize = 16, window_ysize = 16, per_image = { median = { stats_ignore = 0 } } })
+]])
+      assert.are.equal(0, status, err)
+      local dates = {}
+      for k = 1, 6 do dates[k] = H.read(dir .. "/" .. names[k]) end
+      local med, clear = H.read(dir .. "/median.tif"), H.read(dir .. "/clear.tif")
+      assert.are.equal("uint16", med.dtype)
+      assert.are.equal("uint8", clear.dtype)
+      local empty = 0
+      check_all(med, function(x, y)
+        local vals = {}
+        for k = 1, 6 do
+          local v = dates[k]:get(x, y)
+          if v ~= 0 then vals[#vals + 1] = v end
+        end
+        if #vals == 0 then
+          empty = empty + 1
+          return 0
+        end
+        return expect_store("uint16", expect_reduce("median", vals))
+      end, "median composite")
+      check_all(clear, function(x, y)
+        local n = 0
+        for k = 1, 6 do if dates[k]:get(x, y) ~= 0 then n = n + 1 end end
+        return n
+      end, "clear count")
+      assert.are.equal(100, empty)
+      assert.are.equal(0, rios.open(dir .. "/median.tif").nodata[1])
     end)
 
     it("generates kernels once per dtype signature, not per block", function()
