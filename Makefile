@@ -3,37 +3,55 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-PKGS := luajit gdal
+PKGS := luajit gdal libcrypto
 CFLAGS ?= -O2 -g
 # SANFLAGS: -fsanitize=... for the sanitizer builds (make tsan, make asan).
 CFLAGS += $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lpthread -lm
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 # Export the runtime's symbols so the FFI finds rios_ffi_* through ffi.C.
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
-# Debian packages the project needs to build, test and run.
+# Debian packages the project needs to build, test and run. slurm-wlm and
+# munge: the private single-node SLURM the batch specs run on.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
-  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time
+  lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time \
+  slurm-wlm munge libssl-dev clang libclang-rt-14-dev
 
-SRCS := $(wildcard runtime/*.c)
-HDRS := $(wildcard runtime/*.h)
+SRCS := $(wildcard runtime/*.c) $(wildcard workers/*.c)
+HDRS := $(wildcard runtime/*.h) $(wildcard workers/*.h)
 BUILD ?= build/default
-OBJS := $(patsubst runtime/%.c,$(BUILD)/%.o,$(SRCS))
+OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
+# The two commands share every object but their own main: rios-lua adds the
+# prompt (GNU readline), rios-luaworker does without it.
+CMD_OBJS := $(BUILD)/runtime/main.o $(BUILD)/runtime/repl.o
+WORKER_OBJS := $(BUILD)/workers/luaworker.o
+LIB_OBJS := $(filter-out $(CMD_OBJS) $(WORKER_OBJS),$(OBJS))
+# The hash of the FFI declarations a worker says hello with: a worker built
+# from another rios_ffi.h is refused (workers/channel.h).
+FFI_HASH := $(shell sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*\/$$/p' \
+  runtime/rios_ffi.h | sha256sum | cut -c1-64)
 CDEF := lua/rios/cdef.lua
+REGISTRY := lua/rios/registry.lua
 BIN ?= rios-lua
+# The worker binary is named after BIN (rios-lua-asan -> rios-luaworker-asan),
+# so each build starts its own workers.
+WORKER_BIN ?= $(subst rios-lua,rios-luaworker,$(BIN))
 
-.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench
+.PHONY: all test demo deps install uninstall clean print-deb-packages tsan asan bench fuzz
 
-all: $(BIN) $(CDEF)
+all: $(BIN) $(WORKER_BIN) $(CDEF) $(REGISTRY)
 
-$(BIN): $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+$(BIN): $(LIB_OBJS) $(CMD_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lreadline
 
-$(BUILD)/%.o: runtime/%.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(WORKER_BIN): $(LIB_OBJS) $(WORKER_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD):
-	mkdir -p $@
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iruntime -c -o $@ $<
+
+$(BUILD)/workers/%.o: CFLAGS += -DRIOS_FFI_HASH='"$(FFI_HASH)"'
 
 # The FFI declarations come from one header (see runtime/rios_ffi.h).
 $(CDEF): runtime/rios_ffi.h
@@ -41,6 +59,14 @@ $(CDEF): runtime/rios_ffi.h
 	  echo 'return [=['; \
 	  sed -n '/^\/\* RIOS_FFI_BEGIN \*\/$$/,/^\/\* RIOS_FFI_END \*\/$$/p' $< | sed '1d;$$d'; \
 	  echo ']=]'; } > $@.tmp && mv $@.tmp $@
+
+# The registry keys C and Lua share come from one header (runtime/registry.h).
+$(REGISTRY): runtime/registry.h
+	{ echo '-- Generated from runtime/registry.h by make: do not edit.'; \
+	  echo '-- The Lua registry keys the C host and the rios modules share.'; \
+	  echo 'return {'; \
+	  sed -n 's|^#define RIOS_REG_\([A-Z_]*\) \("[^"]*"\) */\* *\(.*\) \*/$$|  \1 = \2,  -- \3|p' $<; \
+	  echo '}'; } > $@.tmp && mv $@.tmp $@
 
 # Runs every spec inside the runtime; the last line is "N passed, N failed".
 test: all
@@ -50,7 +76,7 @@ test: all
 # ASan/UBSan runs every spec, TSan the concurrency specs (real threads). TSan knows
 # nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
 # what is suppressed and why.
-SAN_SPECS := spec/concurrency_spec.lua
+SAN_SPECS := spec/concurrency_spec.lua spec/channel_spec.lua
 tsan:
 	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build/tsan BIN=rios-lua-tsan \
 	  SANFLAGS="-fsanitize=thread" all
@@ -65,6 +91,29 @@ asan:
 	  LSAN_OPTIONS="suppressions=$(CURDIR)/spec/support/lsan.supp print_suppressions=0" \
 	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
 	  ./rios-lua-asan spec/run.lua
+
+# The libFuzzer target over every decoder of bytes from a peer: frames,
+# the handshake, the address file and the payload codec (workers/fuzz/).
+# Built with clang and ASan/UBSan, run for FUZZ_SECONDS; not part of `make
+# test`. The corpus grows in build/fuzz/corpus from workers/fuzz/seeds.
+FUZZ_SECONDS ?= 300
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+fuzz: $(CDEF) $(REGISTRY)
+	@mkdir -p $(FUZZ_DIR)/corpus
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -std=c11 -D_GNU_SOURCE -DRIOS_FFI_HASH='"$(FFI_HASH)"' -DRIOS_LUA_DIR='"$(CURDIR)/lua"' \
+	  $(shell pkg-config --cflags $(PKGS)) -Wl,-E -o $(FUZZ_DIR)/channel_fuzz \
+	  workers/fuzz/channel_fuzz.c workers/wire.c workers/address.c \
+	  $(filter-out runtime/main.c,$(wildcard runtime/*.c)) $(LDLIBS)
+	@echo "fuzzing for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz.log)"
+	@cd $(FUZZ_DIR) && ASAN_OPTIONS=detect_leaks=0 ./channel_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 -rss_limit_mb=8192 -max_len=8192 corpus $(CURDIR)/workers/fuzz/seeds \
+	  >fuzz.log 2>&1; status=$$?; \
+	  grep -E "^(==|SUMMARY|channel_fuzz|codec|a hello)|Done [0-9]+ runs" fuzz.log; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log); \
+	  if [ $$status -eq 0 ]; then echo "fuzz: $$execs executions in $(FUZZ_SECONDS) s, no crash ($$(date -u +%F))"; \
+	  else echo "fuzz: FAILED after $$execs executions (see $(FUZZ_DIR)/fuzz.log)"; exit 1; fi
 
 # Benchmarks against hand-written C + GDAL (scripts/bench/); updates the
 # table in README.md. Data are cached in bench-data/.
@@ -93,16 +142,20 @@ print-deb-packages:
 	@echo $(DEB_PACKAGES)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios
-	install -m 755 rios-lua $(DESTDIR)$(PREFIX)/bin/rios-lua
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios \
+	  $(DESTDIR)$(PREFIX)/share/rios-lua/workers
+	install -m 755 rios-lua rios-luaworker $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 lua/rios.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios.lua
 	install -m 644 lua/rios/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/lua/rios/
+	install -m 644 workers/*.lua $(DESTDIR)$(PREFIX)/share/rios-lua/workers/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 644 rios-lua.1 $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
+	install -m 644 rios-lua.1 rios-luaworker.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/share/rios-lua \
-	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1
+	rm -rf $(DESTDIR)$(PREFIX)/bin/rios-lua $(DESTDIR)$(PREFIX)/bin/rios-luaworker \
+	  $(DESTDIR)$(PREFIX)/share/rios-lua $(DESTDIR)$(PREFIX)/share/man/man1/rios-lua.1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/rios-luaworker.1
 
 clean:
-	rm -rf build rios-lua rios-lua-tsan rios-lua-asan $(CDEF) demo
+	rm -rf build rios-lua rios-luaworker rios-lua-tsan rios-luaworker-tsan rios-lua-asan \
+	  rios-luaworker-asan $(CDEF) $(REGISTRY) demo

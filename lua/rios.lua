@@ -38,6 +38,15 @@ rios.write = raster.write
 -- a PNG preview (see rios/quicklook.lua).
 rios.quicklook = require("rios.quicklook").quicklook
 
+-- rios.rat: raster attribute tables (see rios/rat.lua); rios.ratapply(fn,
+-- inputs, outputs [, otherargs [, controls]]): a function over blocks of
+-- attribute-table rows (see rios/ratapply.lua).
+rios.rat = require("rios.rat")
+function rios.ratapply(fn, inputs, outputs, otherargs, controls)
+  local result = require("rios.ratapply").apply(fn, inputs, outputs, otherargs, controls)
+  return result
+end
+
 -- True inside a compute worker's Lua state (see the concurrency docs).
 function rios.is_worker()
   return require("rios.worker").active() ~= nil

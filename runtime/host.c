@@ -9,6 +9,7 @@
  */
 #include "host.h"
 #include "process.h"
+#include "registry.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -48,12 +49,13 @@ lua_State *rios_state_new(char *err, size_t errlen) {
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART, -1);
 
-  /* package.path: our modules first, then the system's (busted, cjson). */
+  /* package.path: our modules first (rios.* under lua/, workers.* in the
+     top-level workers/ folder), then the system's (busted, cjson). */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   const char *old = lua_tostring(L, -1);
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", rios_process.lua_dir,
-                  rios_process.lua_dir, old ? old : "");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s", rios_process.lua_dir,
+                  rios_process.lua_dir, rios_process.root_dir, old ? old : "");
   lua_setfield(L, -3, "path");
   lua_pop(L, 2);
 
@@ -63,27 +65,54 @@ lua_State *rios_state_new(char *err, size_t errlen) {
   lua_setfield(L, -2, "exe_path");
   lua_pushstring(L, rios_process.lua_dir);
   lua_setfield(L, -2, "lua_dir");
+  lua_pushstring(L, rios_process.root_dir);
+  lua_setfield(L, -2, "root_dir");
   lua_pushstring(L, RIOS_VERSION);
   lua_setfield(L, -2, "version");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.host");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
   return L;
 }
 
-/* Error handler: a rios input error (registered under "rios.input_error")
-   stays one line; anything else gains a traceback. */
+/* Whether the value at idx is an error the user made: a table whose
+   metatable is the one rios.base keeps under RIOS_REG_USER_ERROR. */
+static int is_user_error(lua_State *L, int idx) {
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_USER_ERROR);
+  int yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}
+
+/* Error handler: a user error stays its one line; anything else gains a
+   traceback. */
 static int traceback(lua_State *L) {
+  if (is_user_error(L, 1)) {
+    lua_getfield(L, 1, "msg");
+    if (!lua_isstring(L, -1)) lua_pushliteral(L, "(error without a message)");
+    return 1;
+  }
   if (!lua_isstring(L, 1)) {
-    if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") ||
-        !lua_isstring(L, -1)) {
-      lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    /* Lua adds "file:line: " to string errors only: give other values the
+       place of the Lua code that raised them, and their __tostring text,
+       else their type. */
+    lua_Debug ar;
+    int where = 0;
+    for (int level = 1; level <= 4 && lua_getstack(L, level, &ar); level++) {
+      if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+        lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        where = 1;
+        break;
+      }
     }
+    if (!where) lua_pushliteral(L, "");
+    if (lua_isnoneornil(L, 1) || !luaL_callmeta(L, 1, "__tostring") || !lua_isstring(L, -1)) {
+      lua_pushfstring(L, "error raised with a %s value (it has no __tostring)",
+                      luaL_typename(L, 1));
+    }
+    lua_concat(L, 2);
     lua_replace(L, 1);
     lua_settop(L, 1);
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, "rios.input_error");
-  int is_input = lua_isstring(L, -1) && lua_rawequal(L, 1, -1);
-  lua_pop(L, 1);
-  if (is_input) return 1;
   lua_getglobal(L, "debug");
   lua_getfield(L, -1, "traceback");
   lua_pushvalue(L, 1);

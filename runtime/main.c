@@ -4,6 +4,7 @@
  * run); every script runs through rios_docall.
  */
 #include "host.h"
+#include "registry.h"
 #include "repl.h"
 #include "process.h"
 
@@ -161,7 +162,7 @@ static void stash_script_info(lua_State *L, int argc, char **argv, const rios_ar
     }
   }
   lua_setfield(L, -2, "chunks");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.script");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_SCRIPT);
 
   lua_createtable(L, 0, 4);
   if (a->compute_workers >= 0) {
@@ -178,12 +179,12 @@ static void stash_script_info(lua_State *L, int argc, char **argv, const rios_ar
   }
   lua_pushboolean(L, a->timings);
   lua_setfield(L, -2, "timings");
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.cli");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_CLI);
 }
 
 /* Remember the script's text and chunk name for compute workers. */
 static void stash_source(lua_State *L, const char *buf, size_t len, const char *chunkname) {
-  lua_getfield(L, LUA_REGISTRYINDEX, "rios.script");
+  lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_SCRIPT);
   lua_pushlstring(L, buf, len);
   lua_setfield(L, -2, "source");
   lua_pushstring(L, chunkname);
@@ -277,6 +278,24 @@ static int run_script(lua_State *L, int argc, char **argv, int script) {
   return run_chunk(L, status, nargs);
 }
 
+/* Before any script code runs in the main state: the script's output goes
+   through rios.console (the progress line steps aside for it), and what it
+   reads from stdin is recorded for compute workers' re-runs (rios.replay),
+   unless stdin is the script itself. */
+static int prepare_console(lua_State *L, int stdin_is_script) {
+  static const char code[] =
+    "local stdin_is_script = ...\n"
+    "require('rios.console').install()\n"
+    "if not stdin_is_script then require('rios.replay').record_stdin() end\n";
+  int status = luaL_loadbuffer(L, code, sizeof(code) - 1, "=rios.console");
+  if (status == 0) {
+    lua_pushboolean(L, stdin_is_script);
+    status = rios_docall(L, 1, 0);
+  }
+  rios_report(L, status);
+  return status;
+}
+
 typedef struct pmain_ctx {
   int argc;
   char **argv;
@@ -303,11 +322,14 @@ static int pmain(lua_State *L) {
   set_arg(L, argc, argv, a.script);
   stash_script_info(L, argc, argv, &a);
   if (a.quiet) {  /* rios.progress reads it */
-    lua_getfield(L, LUA_REGISTRYINDEX, "rios.host");
+    lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "quiet");
     lua_pop(L, 1);
   }
+  int stdin_is_script = a.script ? strcmp(argv[a.script], "-") == 0
+                                  : (!a.has_e && !a.interactive && !isatty(0));
+  if (prepare_console(L, stdin_is_script) != 0) return 0;
   /* Pass 2: run -e chunks in order, then the script. */
   for (int i = 1; i < (a.script ? a.script : argc); i++) {
     if (strcmp(argv[i], "--") == 0) break;

@@ -37,7 +37,12 @@ int rios_process_init(const char *argv0, char *err, size_t errlen) {
     snprintf(base, sizeof(base), candidates[i], dir);
     snprintf(probe, sizeof(probe), "%s/rios.lua", base);
     if (is_file(probe)) {
-      if (realpath(base, rios_process.lua_dir)) return 0;
+      if (realpath(base, rios_process.lua_dir)) {
+        memcpy(rios_process.root_dir, rios_process.lua_dir, sizeof(rios_process.root_dir));
+        char *up = strrchr(rios_process.root_dir, '/');
+        if (up && up != rios_process.root_dir) *up = '\0';
+        return 0;
+      }
       snprintf(err, errlen, "cannot resolve the module folder %.*s", PATH_MAX, base);
       return -1;
     }

@@ -30,6 +30,7 @@ typedef struct rios_temp_slot {
 typedef struct rios_process_state {
   char exe_path[PATH_MAX];  /* absolute path of the running rios-lua */
   char lua_dir[PATH_MAX];   /* folder holding rios.lua and rios/ */
+  char root_dir[PATH_MAX];  /* folder holding lua/ and workers/ (lua_dir's parent) */
   volatile sig_atomic_t interrupted;
   rios_temp_slot temps[RIOS_TEMP_SLOTS];  /* folders; see tempfiles.c */
   pthread_mutex_t temp_lock;          /* guards claiming slots, installing handlers */

@@ -19,6 +19,7 @@
  */
 #include "repl.h"
 #include "host.h"
+#include "registry.h"
 #include "process.h"
 #include "rios_ffi.h"
 
@@ -199,7 +200,7 @@ static char **complete(const char *text, int start, int end) {
   lua_State *L = rios_process.repl.L;
   int top = lua_gettop(L);
   char **matches = NULL;
-  lua_getfield(L, LUA_REGISTRYINDEX, "rios.repl");
+  lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_REPL);
   lua_getfield(L, -1, "complete");
   lua_pushstring(L, text);
   if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
@@ -306,7 +307,7 @@ static void run_chunk(repl_session *s) {
   }
   int nres = lua_gettop(L) - (base - 1);
   if (nres > 0) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "rios.repl");
+    lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_REPL);
     lua_getfield(L, -1, "show");
     lua_remove(L, -2);
     lua_insert(L, base);
@@ -328,7 +329,7 @@ static int load_modules(lua_State *L) {
     rios_report(L, status);
     return -1;
   }
-  lua_setfield(L, LUA_REGISTRYINDEX, "rios.repl");
+  lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_REPL);
   return 0;
 }
 

@@ -5,7 +5,10 @@
 --
 -- Shows otherargs: a table handed to every block, which keeps what the block
 -- function puts in it. The first pass only reads (no outputs) and sums into
--- otherargs; the second reads the mean from its own otherargs.
+-- otherargs; the second reads the mean from its own otherargs. Run with
+-- compute workers (-j N), each worker sums into its own copy of otherargs:
+-- controls.merge_otherargs adds the copies into the caller's table, so the
+-- script prints the same at any scale.
 local rios = require("rios")
 
 local in_file, out_file = arg[1], arg[2]
@@ -29,7 +32,11 @@ local function accumulate(info, inputs, outputs, acc)
 end
 
 local acc = { sum = 0, count = 0 }
-rios.apply(accumulate, { img = in_file }, {}, acc)
+rios.apply(accumulate, { img = in_file }, {}, acc, {
+  merge_otherargs = function(into, from)
+    into.sum, into.count = into.sum + from.sum, into.count + from.count
+  end,
+})
 local mean = acc.sum / acc.count
 print(string.format("mean of %d pixels: %.6f", acc.count, mean))
 

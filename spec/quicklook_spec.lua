@@ -2,6 +2,7 @@
 -- gdal_translate), with the stretch worked out here from the pixels.
 local H = require("support.helpers")
 local rios = require("rios")
+local ramps = require("rios.ramps")
 
 -- The PNG's bands as lists of byte values, and its gdalinfo.
 local function read_png(path)
@@ -156,5 +157,142 @@ describe("rios.quicklook", function()
       assert.truthy(err:find("^bad%.lua:2: rios%.quicklook: "), err)
       assert.truthy(err:find(case[2], 1, true), err)
     end
+  end)
+
+  it("takes a path as well as a raster", function()
+    local path = dir .. "/img.tif"
+    H.make_raster(path, "int16", 1, 30, 40, function(_, r, c) return r * 7 - c * 3 end)
+    local w, h = rios.quicklook(path, dir .. "/by_path.png")
+    assert.are.same({ 40, 30 }, { w, h })
+    rios.quicklook(rios.open(path), dir .. "/by_raster.png")
+    assert.are.equal(H.raw_bytes(dir .. "/by_raster.png"), H.raw_bytes(dir .. "/by_path.png"))
+    local status, _, err = H.run_script(dir, "missing.lua", "local rios = require('rios')\n"
+      .. "rios.quicklook('nothing.tif', 'x.png')\n")
+    assert.are.equal(1, status)
+    assert.truthy(err:find("^missing%.lua:2: rios%.quicklook: nothing%.tif: cannot open"), err)
+  end)
+
+  it("draws a raster with a colour table in its class colours, nodata transparent", function()
+    local path = dir .. "/classes.tif"
+    local rows, cols = 12, 16
+    local function class(r, c) return (r * cols + c) % 8 end   -- 0 is nodata
+    local ct = { [1] = { 230, 25, 75 }, [2] = { 60, 180, 75 }, [3] = { 255, 225, 25 },
+                 [4] = { 0, 130, 200 }, [5] = { 245, 130, 48 }, [6] = { 145, 30, 180 },
+                 [7] = { 255, 255, 255 } }
+    H.make_raster(path, "uint8", 1, rows, cols, function(_, r, c) return class(r, c) end,
+                  { thematic = true, nodata = 0, color_table = ct })
+    rios.quicklook(path, dir .. "/classes.png")
+    local g, png = read_png(dir .. "/classes.png")
+    assert.are.equal(4, #g.bands)
+    for r = 0, rows - 1 do
+      for c = 0, cols - 1 do
+        local i, v = r * cols + c + 1, class(r, c)
+        if v == 0 then
+          assert.are.equal(0, png[4][i])
+        else
+          -- class 7 is white, and opaque: not the same as nodata
+          assert.are.same({ ct[v][1], ct[v][2], ct[v][3], 255 },
+                          { png[1][i], png[2][i], png[3][i], png[4][i] })
+        end
+      end
+    end
+  end)
+
+  it("gives a thematic raster without a colour table distinct class colours", function()
+    local path = dir .. "/them.tif"
+    H.make_raster(path, "uint8", 1, 4, 10, function(_, _, c) return c end,
+                  { thematic = true, nodata = 0 })
+    rios.quicklook(path, dir .. "/them.png")
+    local _, png = read_png(dir .. "/them.png")
+    local seen = {}
+    for c = 1, 9 do
+      local i = c + 1
+      assert.are.equal(255, png[4][i])
+      local rgb = png[1][i] .. "," .. png[2][i] .. "," .. png[3][i]
+      assert.is_nil(seen[rgb], rgb)
+      seen[rgb] = true
+      assert.are.same({ ramps.class("classes", c) }, { png[1][i], png[2][i], png[3][i] })
+    end
+    assert.are.equal(0, png[4][1])
+  end)
+
+  it("maps one band through a named ramp, its ends in the ramp's end colours", function()
+    local a = rios.array("float32", 1, 5, 21)
+    for r = 0, 4 do
+      for c = 0, 20 do a.data[r * 21 + c] = -0.2 + c * 0.05 end
+    end
+    rios.quicklook(a, dir .. "/ndvi.png", { ramp = "rdylgn", stretch = "minmax" })
+    local g, png = read_png(dir .. "/ndvi.png")
+    assert.are.same({ 21, 5 }, g.size)
+    assert.are.equal(4, #g.bands)
+    assert.are.same({ 215, 48, 39, 255 }, { png[1][1], png[2][1], png[3][1], png[4][1] })
+    assert.are.same({ 26, 152, 80, 255 }, { png[1][21], png[2][21], png[3][21], png[4][21] })
+    local mr, mg, mb = ramps.at("rdylgn", 128 / 255)   -- the middle column: step 128
+    assert.are.same({ mr, mg, mb }, { png[1][11], png[2][11], png[3][11] })
+    -- viridis on a raster file, nodata transparent
+    local path = dir .. "/v.tif"
+    H.make_raster(path, "uint16", 1, 3, 30, function(_, _, c) return c end, { nodata = 0 })
+    rios.quicklook(path, dir .. "/v.png", { ramp = "viridis", stretch = { 1, 29 } })
+    local _, v = read_png(dir .. "/v.png")
+    assert.are.equal(0, v[4][1])
+    assert.are.same({ 68, 1, 84 }, { v[1][2], v[2][2], v[3][2] })
+    assert.are.same({ 253, 231, 37 }, { v[1][30], v[2][30], v[3][30] })
+  end)
+
+  it("draws a legend bar with the ramp and the value range under the image", function()
+    local a = rios.array("float64", 1, 40, 300)
+    for r = 0, 39 do
+      for c = 0, 299 do a.data[r * 300 + c] = c / 299 * 1.5 - 0.5 end
+    end
+    local w, h = rios.quicklook(a, dir .. "/legend.png", { ramp = "viridis", stretch = "minmax",
+                                                           legend = true })
+    local g, png = read_png(dir .. "/legend.png")
+    assert.are.same({ w, h }, g.size)
+    assert.are.equal(300, w)
+    assert.is_true(h > 40 + 20, "the legend adds rows under the image: " .. h)
+    -- the image is as without a legend
+    rios.quicklook(a, dir .. "/plain.png", { ramp = "viridis", stretch = "minmax" })
+    local _, plain = read_png(dir .. "/plain.png")
+    for i = 1, 40 * 300, 97 do assert.are.equal(plain[2][i], png[2][i]) end
+    -- under it: an opaque white band, a bar from the ramp's first colour to
+    -- its last, and black figures (-0.5 at the left, 1 at the right)
+    local function px(x, y)
+      local i = y * w + x + 1
+      return { png[1][i], png[2][i], png[3][i], png[4][i] }
+    end
+    local bar_row
+    for y = 40, h - 1 do
+      local p = px(150, y)
+      if not (p[1] == 255 and p[2] == 255 and p[3] == 255) then bar_row = y break end
+    end
+    assert.truthy(bar_row, "a bar under the image")
+    local first, last
+    for x = 0, w - 1 do
+      local p = px(x, bar_row)
+      if not (p[1] == 255 and p[2] == 255 and p[3] == 255) then
+        first = first or p
+        last = p
+      end
+    end
+    assert.are.same({ 68, 1, 84, 255 }, first)
+    assert.are.same({ 253, 231, 37, 255 }, last)
+    assert.are.same({ 255, 255, 255, 255 }, px(150, h - 1))
+    local black_left, black_right = 0, 0
+    for y = bar_row, h - 1 do
+      for x = 0, w - 1 do
+        local p = px(x, y)
+        if p[1] == 0 and p[2] == 0 and p[3] == 0 and p[4] == 255 then
+          if x < w / 2 then black_left = black_left + 1 else black_right = black_right + 1 end
+        end
+      end
+    end
+    assert.is_true(black_left > 10 and black_right > 5, black_left .. " " .. black_right)
+    -- no legend for a class map
+    local status, _, err = H.run_script(dir, "bad.lua", "local rios = require('rios')\n"
+      .. "rios.quicklook(rios.array('uint8', 1, 2, 2), 'x.png', {color_table = {[0] = {1, 2, 3}}, "
+      .. "legend = true})\n")
+    assert.are.equal(1, status)
+    assert.truthy(err:find("bad.lua:2: rios.quicklook: legend is drawn for a stretched band", 1,
+                           true), err)
   end)
 end)

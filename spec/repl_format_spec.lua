@@ -45,9 +45,10 @@ describe("prompt values and completions", function()
     H.make_raster(dir .. "/r.tif", "uint8", 1, 2, 2, function() return 0 end)
     rawset(_G, "rr", rios.open(dir .. "/r.tif"))
     assert.are.same({ "rr:stats", "rr:stored_stats" }, repl.complete("rr:st"))
-    assert.are.same({ "rr.cols" }, repl.complete("rr.co"))
-    -- methods only after ':'; nothing for what does not exist
-    assert.are.same({}, repl.complete("rr:co"))
+    assert.are.same({ "rr.color_table", "rr.cols" }, repl.complete("rr.co"))
+    -- methods only after ':' (cols is a field); nothing for what does not exist
+    assert.are.same({ "rr:color_table" }, repl.complete("rr:co"))
+    assert.are.same({}, repl.complete("rr:zz"))
     assert.are.same({}, repl.complete("nosuch.x"))
     local a = rios.array("uint8", 1, 1, 1)
     rawset(_G, "rr", a)

@@ -1,23 +1,28 @@
 -- rios.apply: one run of a block function over rasters.
 --
--- A block flows: inputs.read (GDAL reads into runtime buffers) -> the
--- block function (arrays borrow those buffers; new arrays come from the
--- block arena) -> outputs.array_for (checks) -> outputs.write (GDAL writes
--- from the arrays' buffers, statistics gathered on the way) -> the arena is
--- reset for the next block.
+-- A run: check the arguments and controls, open the inputs and put them on
+-- the working grid, make the block pipeline (runtime/pipeline.c), then
+-- either run the block loop (rios.loop) here, from the read buffer to the
+-- writer (rios.writer), or start compute workers of the chosen kind
+-- (workers/) that run the same loop and write what they computed, in block
+-- order; then finish the outputs (statistics, histogram, overviews).
 local base = require("rios.base")
 local array = require("rios.array")
+local codec = require("rios.codec")
 local controls_mod = require("rios.controls")
 local files = require("rios.files")
 local grid_mod = require("rios.grid")
 local info_mod = require("rios.info")
 local inputs = require("rios.inputs")
+local loop = require("rios.loop")
 local outputs = require("rios.outputs")
 local timers_mod = require("rios.timers")
 local concurrency = require("rios.concurrency")
 local pipeline = require("rios.pipeline")
-local serialize = require("rios.serialize")
 local worker = require("rios.worker")
+local writer_mod = require("rios.writer")
+local console = require("rios.console")
+local replay = require("rios.replay")
 local ffi, C = base.ffi, base.C
 
 local M = {}
@@ -43,15 +48,11 @@ local Run = {}
 Run.__index = Run
 
 function Run:release()
+  if self.workers then self.workers:release() end
   pipeline.release(self)
   if self.progress then self.progress:finish() end
   for _, rec in ipairs(self.ins or {}) do inputs.close(rec) end
   for _, rec in ipairs(self.outs or {}) do outputs.close(rec) end
-  if self.arena ~= nil then
-    array.release_block_arrays()
-    C.rios_ffi_arena_free(ffi.gc(self.arena, nil))
-    self.arena = nil
-  end
   if self.tempdir ~= nil then
     C.rios_ffi_tempdir_remove(ffi.gc(self.tempdir, nil))
     self.tempdir = nil
@@ -92,45 +93,6 @@ function Run:place_inputs()
   end
 end
 
--- The block loop, one block at a time, in the calling thread.
-function Run:run_sequential(fn, otherargs)
-  local info, ins, outs, timers = self.info, self.ins, self.outs, self.timers
-  local where, err, ov = self.where, self.err, self.controls.overlap
-  local intable, outtable = self.intable, {}
-  for yblock = 0, info.ny - 1 do
-    for xblock = 0, info.nx - 1 do
-      info:set_block(xblock, yblock)
-      local t0 = C.rios_ffi_now()
-      for i = 1, #ins do
-        local ok, msg = inputs.read(ins[i], info.xoff, info.yoff, info.cols, info.rows, ov, err)
-        if not ok then
-          base.raise(where, msg .. " in block " .. outputs.block_label(info))
-        end
-      end
-      local t1 = C.rios_ffi_now()
-      timers:add("reading", t1 - t0)
-      for k in pairs(outtable) do outtable[k] = nil end
-      array.set_block_arena(self.arena, xblock, yblock)
-      self.in_user_function = true
-      fn(info, intable, outtable, otherargs)
-      self.in_user_function = false
-      local t2 = C.rios_ffi_now()
-      timers:add("userfunction", t2 - t1)
-      for i = 1, #outs do
-        local rec = outs[i]
-        local arr = outputs.array_for(rec, outtable, info, where)
-        if rec.handle == nil then outputs.create(rec, arr, self.grid, where, self.controls) end
-        local ok, msg = outputs.write(rec, arr, info, err)
-        if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
-      end
-      array.release_block_arrays()
-      C.rios_ffi_arena_reset(self.arena)
-      timers:add("writing", C.rios_ffi_now() - t2)
-      self.progress:step()
-    end
-  end
-end
-
 local function check_args(fn, infiles, outfiles, otherargs, where)
   if type(fn) ~= "function" then
     base.raise(where, "rios.apply: the first argument must be the block function, got "
@@ -144,19 +106,153 @@ end
 
 -- Calls of rios.apply so far in this state: compute workers find the call
 -- they run by its number (see rios.worker). history[n]: what call n left in
--- its otherargs (serialized, or false when it cannot be), which a compute
--- worker of a later call gets instead of running call n again.
+-- its otherargs and result (codec bytes, or false when they cannot be
+-- encoded), which a compute worker of a later call gets instead of running
+-- call n again.
 local ncalls = 0
 local history = {}
-M.history = history
+
+-- What a compute worker's Lua state starts from (see rios.worker): codec
+-- bytes.
+local function worker_job(run, ordinal, otherargs_bytes)
+  local script = debug.getregistry()[base.registry.SCRIPT]
+  if type(script) ~= "table" or not script.source then
+    base.raise(run.where, "rios.apply: compute workers run the script again, so it must be a "
+               .. "script file or standard input, not -e code or the prompt")
+  end
+  local c = run.controls
+  local ins, outs = {}, {}
+  for i, rec in ipairs(run.ins) do
+    ins[i] = { name = rec.name, index = rec.index, count = rec.count, path = rec.path,
+               dtype = rec.dtype, nbands = rec.nbands, nodata = rec.nodata }
+  end
+  for j, rec in ipairs(run.outs) do
+    outs[j] = { name = rec.name, index = rec.index, count = rec.count, path = rec.path }
+  end
+  return codec.encode({
+    ordinal = ordinal,
+    script = { argv = script.argv, base = script.base, chunks = script.chunks,
+               source = script.source, chunkname = script.chunkname },
+    otherargs = otherargs_bytes,
+    history = history,
+    stdin = replay.stdin_consumed(),
+    run = { grid = run.grid, window_xsize = c.window_xsize, window_ysize = c.window_ysize,
+            overlap = c.overlap, ins = ins, outs = outs },
+  }, "job")
+end
+
+-- The block loop here, from the read buffer to the writer.
+local function compute_here(run, fn, otherargs)
+  run.fn, run.otherargs = fn, otherargs
+  local reads_here = run.concurrency.read_workers == 0
+  local source = pipeline.read_source(run.pipeline, run.timers,
+                                      not reads_here and "pop_readbuffer" or nil,
+                                      function() pipeline.raise_failure(run) end)
+  loop.run(run, source, pipeline.write_sink(run, writer_mod.new(run, false)))
+end
+
+-- Compute workers of the chosen kind run the loop; this thread writes what
+-- they computed, in block order. Returns their otherargs copies.
+local function compute_in_workers(run, ordinal, otherargs_bytes)
+  local kind = require("workers." .. run.concurrency.kind)
+  local job = worker_job(run, ordinal, otherargs_bytes)
+  local t0 = C.rios_ffi_now()
+  run.workers = kind.start(run, job)
+  run.timers:add("startcomputeworkers", C.rios_ffi_now() - t0)
+  -- This thread mostly waits for the workers: compress as rows finish.
+  local writer = writer_mod.new(run, true)
+  if run.workers.drain then run.workers:drain(writer) else pipeline.drain(run, writer) end
+  local results = run.workers:finish()
+  local copies = {}
+  for w, bytes in ipairs(results) do
+    local res = codec.decode(bytes, "compute worker " .. w .. "'s result")
+    copies[w] = res.otherargs
+    for name, d in pairs(res.timers) do
+      for i = 1, #d do run.timers:add(name, d[i]) end
+    end
+  end
+  return copies
+end
+
+local run_apply
 
 function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   ncalls = ncalls + 1
   local ordinal = ncalls
   local where = caller_where()
+  if worker.active() then
+    check_args(fn, infiles, outfiles, otherargs, where)
+    return worker.apply(fn, otherargs, where)
+  end
+  local ok, result = pcall(run_apply, ordinal, where, fn, infiles, outfiles, otherargs,
+                           user_controls)
+  local script = debug.getregistry()[base.registry.SCRIPT]
+  if type(script) == "table" and script.source then
+    -- Encoded now, as it is when this call ends: a worker of a later call
+    -- gets it instead of running this call again (returns the same result,
+    -- or raises the same error, with otherargs as they were).
+    local entry = { otherargs = type(otherargs) == "table" and otherargs or nil }
+    if ok then
+      entry.otherargs_list, entry.working_grid = result.otherargs_list, result.working_grid
+      if entry.otherargs_list[1] == otherargs then entry.otherargs_list = nil end
+    else
+      entry.failed, entry.message, entry.user = true, tostring(result), base.is_user_error(result)
+    end
+    local okh, bytes = pcall(codec.encode, entry)
+    history[ordinal] = okh and bytes or false
+  end
+  if not ok then error(result, 0) end
+  return result
+end
+
+-- The keys of otherargs whose value in some copy differs from the caller's
+-- (the copies started equal to it), sorted.
+local function same(a, b)
+  if a == b or (a ~= a and b ~= b) then return true end
+  if array.is_array(a) and array.is_array(b) then
+    if a.dtype ~= b.dtype or a.bands ~= b.bands or a.rows ~= b.rows or a.cols ~= b.cols
+       or a.data == nil or b.data == nil then
+      return false
+    end
+    for bb = 1, a.bands do
+      for r = 1, a.rows do
+        for c = 1, a.cols do
+          local x, y = a:get(bb, r, c), b:get(bb, r, c)
+          if x ~= y and (x == x or y == y) then return false end
+        end
+      end
+    end
+    return true
+  end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not same(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+local function changed_keys(otherargs, copies)
+  local keys, seen = {}, {}
+  for _, copy in ipairs(copies) do
+    for _, t in ipairs({ copy, otherargs }) do
+      for k in pairs(t) do
+        if not seen[k] and not same(otherargs[k], copy[k]) then
+          seen[k] = true
+          keys[#keys + 1] = tostring(k)
+        end
+      end
+    end
+  end
+  table.sort(keys)
+  return keys
+end
+
+function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_controls)
   local wall0 = C.rios_ffi_now()
   check_args(fn, infiles, outfiles, otherargs, where)
-  if worker.active() then return worker.apply(fn, otherargs, where) end
   otherargs = otherargs or {}
   local ins, innames = files.records(infiles, "infiles", where)
   local outs, outnames = files.records(outfiles, "outfiles", where)
@@ -179,14 +275,15 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     rec.settings = c.per_output[rec.name]
   end
   local conc = concurrency.resolve(c.concurrency, where)
-  -- Compute workers get a copy of otherargs as it is now.
-  local otherargs_text
+  -- Compute workers get a copy of otherargs as it is now (checked before
+  -- any file is touched).
+  local otherargs_bytes
   if conc.compute_workers > 0 then
-    local ok, text = pcall(serialize.dump, otherargs, "otherargs")
+    local ok, bytes = pcall(codec.encode, otherargs, "otherargs")
     if not ok then
-      base.raise(where, "rios.apply: " .. text .. "; each compute worker gets a copy of it")
+      base.raise(where, "rios.apply: " .. bytes .. "; each compute worker gets a copy of it")
     end
-    otherargs_text = text
+    otherargs_bytes = bytes
   end
 
   local run = setmetatable({ where = where, controls = c, ins = ins, outs = outs,
@@ -195,42 +292,59 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
   local copies
   local ok, msg = xpcall(function()
     run:place_inputs()
-    local wx, wy, ov = c.window_xsize, c.window_ysize, c.overlap
     local by_array = {}
     for _, rec in ipairs(ins) do
-      inputs.allocate(rec, math.min(wx, run.grid.cols) + 2 * ov, math.min(wy, run.grid.rows) + 2 * ov)
+      rec.array = array.wrap(rec.dtype, rec.nbands, 1, 1, nil, nil)
       by_array[rec.array] = rec
     end
     run.intable = inputs.block_table(ins)
     run.info = info_mod.new(run.grid, c, by_array)
+    run.uses_otherargs = next(otherargs) ~= nil or c.merge_otherargs ~= nil
+    local remote = conc.kind ~= "none" and conc.kind ~= "threads"
+    run.pipeline = pipeline.new(run, remote and {
+      -- the main process reads for its workers, and may read a lost
+      -- worker's blocks again; or its workers read their own input
+      read_workers = conc.compute_workers_read and 0 or conc.read_workers,
+      schedule = C.RIOS_SCHEDULE_OPEN,
+    } or nil)
     run.progress = require("rios.progress").start(run.info.nx * run.info.ny, c.progress, where)
-    local arena = C.rios_ffi_arena_new(base.err)
-    if arena == nil then error(base.errmsg(), 0) end
-    run.arena = ffi.gc(arena, C.rios_ffi_arena_free)
-    if conc.read_workers == 0 and conc.compute_workers == 0 then
-      run:run_sequential(fn, otherargs)
+    if conc.compute_workers == 0 then
+      compute_here(run, fn, otherargs)
     else
-      copies = pipeline.run(run, fn, otherargs, ordinal, otherargs_text)
+      copies = compute_in_workers(run, ordinal, otherargs_bytes)
     end
+    pipeline.finish(run)
     for _, rec in ipairs(outs) do outputs.finish(rec, c, run.timers, where) end
   end, function(e)
-    -- Input errors stay one line; an error in the user's function keeps its
+    -- User errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.
-    if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then return e end
-    local tb = debug.traceback(tostring(e), 2)
+    if base.is_user_error(e) then return e end
+    local tb = debug.traceback(base.error_text(e), 2)
     if run.in_user_function and run.info then
       tb = tb .. "\nrios.apply: the error happened in the block function, block "
-           .. outputs.block_label(run.info)
+           .. run.info:label()
     end
     return tb
   end)
   run:release()
-  if not ok then base.raise("", msg) end
+  if not ok then
+    if base.is_user_error(msg) then error(msg, 0) end
+    base.raise("", msg)
+  end
   if copies and c.merge_otherargs then
     for _, copy in ipairs(copies) do c.merge_otherargs(otherargs, copy) end
+  elseif copies then
+    local keys = changed_keys(otherargs, copies)
+    if #keys > 0 then
+      console.stderr():write("rios-lua: warning: ", where, "rios.apply: compute workers "
+        .. "changed otherargs key" .. (#keys > 1 and "s" or "") .. " '"
+        .. table.concat(keys, "', '") .. "' in their own copies; the caller's otherargs is "
+        .. "unchanged (the copies are in result.otherargs_list; controls.merge_otherargs "
+        .. "folds them in)\n")
+    end
   end
   run.timers:add("walltime", C.rios_ffi_now() - wall0)
-  local cli = debug.getregistry()["rios.cli"]
+  local cli = debug.getregistry()[base.registry.CLI]
   if type(cli) == "table" and cli.timings then
     io.stderr:write(run.timers:report(), "\n")
   end
@@ -241,16 +355,6 @@ function M.apply(fn, infiles, outfiles, otherargs, user_controls)
     working_grid = { projection = g.projection, transform = g.transform, rows = g.rows,
                      cols = g.cols },
   }
-  local script = debug.getregistry()["rios.script"]
-  if type(script) == "table" and script.source then
-    -- Serialized now, as it is when this call returns; the grid is plain
-    -- data made here and serialized only if a worker needs it.
-    local okh, text = pcall(serialize.dump, otherargs, "otherargs")
-    local okl, list = true, nil
-    if copies then okl, list = pcall(serialize.dump, copies, "otherargs_list") end
-    history[ordinal] = okh and okl and { otherargs = text, otherargs_list = list,
-                                         working_grid = result.working_grid } or false
-  end
   return result
 end
 

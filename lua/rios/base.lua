@@ -2,6 +2,7 @@
 -- once per Lua state from the generated rios.cdef), the C namespace, one
 -- error buffer per state, and the two ways rios reports a problem.
 local ffi = require("ffi")
+local registry = require("rios.registry")
 
 local M = {}
 
@@ -12,6 +13,8 @@ end
 local C = ffi.C
 M.C = C
 M.ffi = ffi
+-- The return codes of every rios_ffi_* function that can fail (rios_ffi.h).
+M.OK, M.FAIL = C.RIOS_OK, C.RIOS_FAIL
 
 -- Made once per state, never per call.
 M.err = ffi.new("rios_err")
@@ -46,16 +49,63 @@ function M.where(level)
 end
 
 -- A mistake in what the user asked for (a bad control, a missing file, an
--- output of the wrong shape): one line, no traceback, exit status 1. where
--- is "file:line: " of the user's call (M.where, or rios.apply's own); the
--- host prints a message registered here without a traceback.
+-- output of the wrong shape) is raised as a user error: a small object that
+-- prints as its one line (tostring, .., and the string methods such as
+-- err:match work on it), which the host and the workers recognise by its
+-- metatable and report without a traceback, exit status 1. Its metatable
+-- lives in the registry (runtime/registry.h) so every module of a state,
+-- and the host's C error handler, share the same one.
+local R = debug.getregistry()
+local UserError = R[registry.USER_ERROR]
+if not UserError then
+  UserError = {
+    __tostring = function(e) return e.msg end,
+    __concat = function(a, b) return tostring(a) .. tostring(b) end,
+    __index = function(_, key)
+      local f = string[key]
+      if f then return function(self, ...) return f(self.msg, ...) end end
+    end,
+  }
+  R[registry.USER_ERROR] = UserError
+end
+
+-- Whether e is an error the user made (raised by M.raise).
+function M.is_user_error(e)
+  return getmetatable(e) == UserError
+end
+
+-- Raise a user error: where is "file:line: " of the user's call (M.where,
+-- or rios.apply's own), msg the one line that says what is wrong.
 function M.raise(where, msg)
-  msg = (where or "") .. msg
-  debug.getregistry()["rios.input_error"] = msg
-  error(msg, 0)
+  error(setmetatable({ msg = (where or "") .. tostring(msg) }, UserError), 0)
+end
+
+-- The text of an error value, called from a message handler (xpcall's)
+-- while the stack that raised it is still there. A string is as it is. Any
+-- other value gets the "file:line: " of the Lua code that raised it (Lua
+-- adds it to strings only) and its __tostring text, else its type:
+--   script.lua:7: error raised with a table value (it has no __tostring)
+function M.error_text(e)
+  if type(e) == "string" then return e end
+  local where = ""
+  for level = 3, 6 do   -- 1: this function, 2: the handler, then error() or the code
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and info.currentline and info.currentline > 0 then
+      where = info.short_src .. ":" .. info.currentline .. ": "
+      break
+    end
+  end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, text = pcall(tostring, e)
+    if ok and type(text) == "string" then return where .. text end
+  end
+  return where .. "error raised with a " .. type(e) .. " value (it has no __tostring)"
 end
 
 -- The host's facts (exe path, module folder, version), set by rios_state_new.
-M.host = debug.getregistry()["rios.host"] or {}
+M.host = R[registry.HOST] or {}
+M.registry = registry
 
 return M

@@ -10,7 +10,7 @@ local M = {}
 -- Kinds of compute worker. Only these run for now; the others are known so
 -- that a script naming one is told it is not available yet.
 local kinds = { "none", "threads", "subproc", "slurm", "pbs", "ecs" }
-local available = { none = true, threads = true }
+local available = { none = true, threads = true, subproc = true }
 
 -- Whether each kind's workers read their own input when
 -- compute_workers_read is nil (as RIOS's compute managers choose).
@@ -27,7 +27,7 @@ function M.defaults()
     single_block_workers = false, shared_temp = true, extra = nil,
     read_buffer_insert_timeout = 10, read_buffer_pop_timeout = 10,
     compute_buffer_insert_timeout = 10, compute_buffer_pop_timeout = 20,
-    barrier_timeout = 600,
+    barrier_timeout = 600, max_worker_failures = 2,
   }
 end
 
@@ -59,6 +59,7 @@ local checks = {
   extra = function(v)
     if type(v) ~= "table" then return "must be a table of parameters for the kind" end
   end,
+  max_worker_failures = whole,
 }
 for _, k in ipairs(timeout_keys) do checks[k] = timeout end
 
@@ -71,7 +72,7 @@ end
 -- scripts whose controls have no concurrency table. -j N alone means N
 -- threads fed by one read worker.
 function M.from_command_line()
-  local cli = debug.getregistry()["rios.cli"]
+  local cli = debug.getregistry()[base.registry.CLI]
   if type(cli) ~= "table" then return nil end
   local t = {}
   local any = false
@@ -90,6 +91,15 @@ function M.from_command_line()
   return any and t or nil, "the command line (-j, --read-workers, --kind)"
 end
 
+-- c with .timeouts: each timeout in seconds for C; negative waits forever.
+local function with_timeouts(c)
+  c.timeouts = {}
+  for _, k in ipairs(timeout_keys) do
+    c.timeouts[k] = c[k] == false and -1 or c[k]
+  end
+  return c
+end
+
 -- Check user's table (nil: the command line's, else none at all) and return
 -- the resolved settings. label names where it came from in messages.
 function M.resolve(user, where)
@@ -99,7 +109,7 @@ function M.resolve(user, where)
     if cli then user, label = cli, cli_label end
   end
   local c = M.defaults()
-  if user == nil then return c end
+  if user == nil then return with_timeouts(c) end
   if type(user) ~= "table" then
     base.raise(where, "controls key 'concurrency' must be a table, got " .. type(user))
   end
@@ -108,7 +118,7 @@ function M.resolve(user, where)
     if not check then
       base.raise(where, "unknown " .. label .. " key '" .. tostring(key) .. "' (known: "
                  .. "read_workers, compute_workers, kind, compute_workers_read, "
-                 .. "single_block_workers, shared_temp, extra, "
+                 .. "single_block_workers, shared_temp, extra, max_worker_failures, "
                  .. table.concat(timeout_keys, ", ") .. ")")
     end
     local problem = check(value)
@@ -148,7 +158,7 @@ function M.resolve(user, where)
   end
   if not available[kind] then
     refuse("kind \"" .. kind .. "\" is not available in this rios-lua yet (available: "
-           .. "\"none\", \"threads\")")
+           .. "\"none\", \"threads\", \"subproc\")")
   end
   local reads = c.compute_workers_read
   if reads == nil then reads = reads_by_default[kind] end
@@ -165,12 +175,7 @@ function M.resolve(user, where)
                                     .. "they will share the CPUs\n", ncompute, ncpu))
     end
   end
-  -- Timeouts in seconds for C; negative waits forever.
-  c.timeouts = {}
-  for _, k in ipairs(timeout_keys) do
-    c.timeouts[k] = c[k] == false and -1 or c[k]
-  end
-  return c
+  return with_timeouts(c)
 end
 
 return M

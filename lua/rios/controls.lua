@@ -14,10 +14,15 @@ local default_creation_options = {
 
 -- key -> checker. A checker returns nil when the value is fine, else what is
 -- wrong with it.
-local function whole(min)
+-- Sizes in pixels are C ints in the runtime; larger values are refused
+-- here, and rios.apply checks what the block buffers would take.
+local MAX_PIXELS = 2 ^ 30
+M.MAX_PIXELS = MAX_PIXELS
+
+local function whole(min, max)
   return function(v)
-    if type(v) ~= "number" or v ~= math.floor(v) or v < min then
-      return "must be a whole number >= " .. min
+    if type(v) ~= "number" or v ~= math.floor(v) or v < min or (max and v > max) then
+      return "must be a whole number >= " .. min .. (max and (" and <= " .. max) or "")
     end
   end
 end
@@ -139,7 +144,7 @@ local checks = {
   files_for_extent = string_list,
   window_xsize = whole(1),
   window_ysize = whole(1),
-  overlap = whole(0),
+  overlap = whole(0, MAX_PIXELS),
   footprint = one_of("intersection", "union", "reference"),
   omit_pyramids = boolean,
   omit_basic_stats = boolean,
@@ -171,11 +176,14 @@ local function parse_int(s)
   return t and tonumber(t)
 end
 
-local function env_int(name, min, where)
+local function env_int(name, min, where, max)
   local s = os.getenv(name)
   if s == nil or s == "" then return nil end
   local n = parse_int(s)
-  if not n or n < min then env_error(where, name, s, "must be a whole number >= " .. min) end
+  if not n or n < min or (max and n > max) then
+    env_error(where, name, s, "must be a whole number >= " .. min
+              .. (max and (" and <= " .. max) or ""))
+  end
   return n
 end
 
@@ -209,9 +217,17 @@ function M.defaults(where)
                 "must be 0 (intersection), 1 (union) or 2 (reference)")
     end
   end
-  d.window_xsize = env_int("RIOS_DFLT_BLOCKXSIZE", 1, where) or d.window_xsize
-  d.window_ysize = env_int("RIOS_DFLT_BLOCKYSIZE", 1, where) or d.window_ysize
-  d.overlap = env_int("RIOS_DFLT_OVERLAP", 0, where) or d.overlap
+  -- Where a size came from, for messages about what it would take.
+  d.origin = {}
+  for key, name in pairs({ window_xsize = "RIOS_DFLT_BLOCKXSIZE",
+                           window_ysize = "RIOS_DFLT_BLOCKYSIZE", overlap = "RIOS_DFLT_OVERLAP" }) do
+    local n = env_int(name, key == "overlap" and 0 or 1, where,
+                      key == "overlap" and MAX_PIXELS or nil)
+    if n then
+      d[key] = n
+      d.origin[key] = "environment variable " .. name
+    end
+  end
   d.overview_min_dim = env_int("RIOS_DFLT_MINOVERLEVELDIM", 1, where) or d.overview_min_dim
   local levels = os.getenv("RIOS_DFLT_OVERVIEWLEVELS")
   if levels and levels ~= "" then
@@ -287,6 +303,7 @@ function M.resolve(user, outnames, innames, where)
       end
       check_value(where, "controls", key, value, checker)
       c[key] = value
+      c.origin[key] = nil
     end
   end
   local per_image = user.per_image or {}

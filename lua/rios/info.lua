@@ -4,28 +4,43 @@
 -- pairs come back as (x, y) / (cols, rows), positions are 0-based, like
 -- `data`.
 local array = require("rios.array")
+local base = require("rios.base")
+local ffi, C = base.ffi, base.C
 
 local Info = {}
 Info.__index = Info
 
 local M = {}
 
+local nx_out, ny_out = ffi.new("int[1]"), ffi.new("int[1]")
+local label_out = ffi.new("rios_text")
+
 -- grid: the working grid; c: resolved controls; by_array: input array ->
--- { path = , nodata = {per band} }.
+-- { path = , nodata = {per band} }. The block geometry comes from
+-- runtime/pipeline.c, the one place it is computed.
 function M.new(grid, c, by_array)
   local self = setmetatable({ grid = grid, wx = c.window_xsize, wy = c.window_ysize,
                               ov = c.overlap, by_array = by_array }, Info)
-  self.nx = math.ceil(grid.cols / self.wx)
-  self.ny = math.ceil(grid.rows / self.wy)
+  local err = base.err
+  if C.rios_ffi_grid_blocks(grid.cols, grid.rows, math.min(self.wx, grid.cols),
+                            math.min(self.wy, grid.rows), nx_out, ny_out, err) ~= base.OK then
+    error(base.errmsg(), 0)
+  end
+  self.nx, self.ny = nx_out[0], ny_out[0]
   return self
 end
 
--- Point the object at block (xblock, yblock).
-function Info:set_block(xblock, yblock)
-  self.xblock, self.yblock = xblock, yblock
-  self.xoff, self.yoff = xblock * self.wx, yblock * self.wy
-  self.cols = math.min(self.wx, self.grid.cols - self.xoff)
-  self.rows = math.min(self.wy, self.grid.rows - self.yoff)
+-- Point the object at block b (a rios_block from the pipeline).
+function Info:set_block(b)
+  self.block = b
+  self.xblock, self.yblock = b.xblock, b.yblock
+  self.xoff, self.yoff, self.cols, self.rows = b.xoff, b.yoff, b.cols, b.rows
+end
+
+-- "(row r, col c) [x=.. y=.. WxH]" of the current block, for messages.
+function Info:label()
+  C.rios_ffi_block_label(self.block, label_out)
+  return ffi.string(label_out.s)
 end
 
 function Info:is_first_block() return self.xblock == 0 and self.yblock == 0 end

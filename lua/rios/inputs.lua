@@ -287,34 +287,11 @@ function M.prepare(rec, grid, s, ctx, where)
   end
 end
 
--- The buffer for blocks of up to cols x rows pixels (overlap included), and
--- the array that borrows it.
-function M.allocate(rec, cols, rows)
-  local nbytes = rec.nbands * rows * cols * base.dtype_size[rec.dtype]
-  local p = C.rios_ffi_heap_alloc(nbytes, base.err)
-  if p == nil then error(rec.path .. ": " .. base.errmsg(), 0) end
-  rec.buffer = ffi.gc(p, C.rios_ffi_heap_free)
-  rec.array = array.wrap(rec.dtype, rec.nbands, rows, cols, p, nil)
-  rec.dtype_code = base.dtype_code[rec.dtype]
-end
-
--- Read grid window (xoff, yoff, cols, rows), grown by ov on each side, into
--- the record's buffer. Returns true, or nil and a message.
-function M.read(rec, xoff, yoff, cols, rows, ov, err)
-  local a = rec.array
-  a.cols, a.rows = cols + 2 * ov, rows + 2 * ov
-  if C.rios_ffi_raster_read(rec.raster, xoff + rec.xshift - ov, yoff + rec.yshift - ov,
-                          a.cols, a.rows, rec.nbands, nil, rec.buffer, rec.dtype_code,
-                          err) ~= 0 then
-    return nil, ffi.string(err.msg)
-  end
-  return true
-end
-
 -- The inputs table the block function sees: name -> array, or name -> list
 -- of arrays for a list entry (the records' arrays, made once per run).
+-- Reading a name that is not an input is an error that lists the inputs.
 function M.block_table(recs)
-  local t = {}
+  local t, names = {}, {}
   for _, rec in ipairs(recs) do
     if rec.index then
       t[rec.name] = t[rec.name] or {}
@@ -323,7 +300,13 @@ function M.block_table(recs)
       t[rec.name] = rec.array
     end
   end
-  return t
+  for name in pairs(t) do names[#names + 1] = name end
+  table.sort(names)
+  local list = table.concat(names, ", ")
+  return setmetatable(t, { __index = function(_, key)
+    base.raise(base.where(2), "inputs has no '" .. tostring(key) .. "' (the inputs are: "
+               .. list .. ")")
+  end })
 end
 
 return M

@@ -23,7 +23,7 @@ function M.array_for(rec, outputs, info, where)
   local v = outputs[rec.name]
   local label = files.label(rec)
   local function fail(why)
-    base.raise(where, "output '" .. label .. "' " .. why .. " in block " .. M.block_label(info))
+    base.raise(where, "output '" .. label .. "' " .. why .. " in block " .. info:label())
   end
   if rec.index then
     if type(v) ~= "table" or getmetatable(v) == array.mt then
@@ -44,17 +44,19 @@ function M.array_for(rec, outputs, info, where)
                        info.rows + 2 * ov, info.cols + 2 * ov,
                        ov > 0 and (" (with the overlap of " .. ov .. " on each side)") or ""))
   end
-  if rec.dtype and (v.dtype ~= rec.dtype or v.bands ~= rec.bands) then
-    fail(string.format("is %s with %d bands but the file was created as %s with %d bands",
-                       v.dtype, v.bands, rec.dtype, rec.bands))
-  end
   return v
 end
 
-function M.block_label(info)
-  return string.format("(row %d, col %d) [x=%d y=%d %dx%d]", info.yblock, info.xblock,
-                       info.xoff, info.yoff, info.cols, info.rows)
+-- The file was created from the first block's array: every later block
+-- must give the same dtype and bands. label: the block's, for the message.
+function M.check_same(rec, arr, where, label)
+  if rec.dtype and (arr.dtype ~= rec.dtype or arr.bands ~= rec.bands) then
+    base.raise(where, string.format("output '%s' is %s with %d bands but the file was created "
+                                    .. "as %s with %d bands in block %s", files.label(rec),
+                                    arr.dtype, arr.bands, rec.dtype, rec.bands, label))
+  end
 end
+
 
 -- c: the run's controls (what the writes gather follows the omit_* keys).
 function M.create(rec, arr, grid, where, c)
@@ -79,16 +81,16 @@ function M.create(rec, arr, grid, where, c)
   rec.dtype, rec.bands = arr.dtype, arr.bands
 end
 
--- Write the centre of arr (its margin is the overlap) at the block's place.
+-- Write the centre of arr (its margin is the overlap) at block b's place.
 -- A view (a:window) is written from its parent's memory with its strides.
-function M.write(rec, arr, info, err)
+function M.write(rec, arr, b, ov, err)
   local data, row_stride, band_rows = array.layout(arr)
   if data == nil then
     return nil, "output '" .. files.label(rec) .. "' is a view whose bands are not a whole "
                 .. "number of rows apart; give a:copy()"
   end
-  if C.rios_ffi_output_write(rec.handle, info.xoff, info.yoff, info.cols, info.rows, data,
-                           row_stride, band_rows, info.ov, err) ~= 0 then
+  if C.rios_ffi_output_write(rec.handle, b.xoff, b.yoff, b.cols, b.rows, data,
+                           row_stride, band_rows, ov, err) ~= 0 then
     return nil, ffi.string(err.msg)
   end
   return true

@@ -1,19 +1,17 @@
--- rios.pipeline: an apply run with read workers and/or compute threads
--- (runtime/pipeline.c holds the threads and the block buffers).
+-- rios.pipeline: the Lua side of runtime/pipeline.c, the blocks of a run in
+-- flight, and the local sources and sinks of the block loop (rios.loop):
 --
--- Every thread that computes runs M.worker_loop(ctx, source, sink): it takes
--- a block from a source, points the input arrays at the block's buffers,
--- calls the block function and gives the outputs to a sink. The main thread
--- (no compute workers) uses the read buffer as its source and writes as its
--- sink; a compute thread has the same source and the compute buffer as its
--- sink, which the main thread empties in block order. Blocks leave the read
--- buffer in block order. A remote
--- worker needs only another source and sink.
+--   read_source   the read buffer, in block order (read by read workers, or
+--                 by the caller itself when there are none)
+--   write_sink    the writer, at once (the main thread computing)
+--   compute_sink  the compute buffer (a compute worker's outputs go to the
+--                 writer through it)
+--   drain         the main thread writing what compute workers computed, in
+--                 block order
 local base = require("rios.base")
 local array = require("rios.array")
-local outputs = require("rios.outputs")
-local serialize = require("rios.serialize")
 local ffi, C = base.ffi, base.C
+local OK = base.OK
 
 local M = {}
 
@@ -22,202 +20,46 @@ local M = {}
 M.STOPPED = setmetatable({}, { __tostring = function() return "rios pipeline stopped" end })
 
 local now = C.rios_ffi_now
-local dtype_ptr = base.dtype_ptr
+local check_memory
 
--- The block loop. ctx: fn, otherargs, info, ins (records with .array),
--- intable, timers; ctx.in_user_function is true while fn runs.
-function M.worker_loop(ctx, source, sink)
-  local fn, otherargs, info, ins, intable, timers = ctx.fn, ctx.otherargs, ctx.info, ctx.ins,
-                                                     ctx.intable, ctx.timers
-  local ov = info.ov
-  local outtable = {}
-  while true do
-    local b = source:next()
-    if b == nil then return end
-    info:set_block(b.xblock, b.yblock)
-    local cols, rows = info.cols + 2 * ov, info.rows + 2 * ov
-    for i = 1, #ins do
-      local a = ins[i].array
-      a.cols, a.rows = cols, rows
-      a.data = ffi.cast(dtype_ptr[a.dtype], b.inputs[i - 1])
-    end
-    for k in pairs(outtable) do outtable[k] = nil end
-    array.set_block_arena(b.arena, b.xblock, b.yblock)
-    ctx.in_user_function = true
-    local t0 = now()
-    fn(info, intable, outtable, otherargs)
-    timers:add("userfunction", now() - t0)
-    ctx.in_user_function = false
-    sink:put(b, outtable)
-    array.release_block_arrays()
+local function gb(bytes)
+  return string.format("%.1f GB", bytes / 2 ^ 30)
+end
+
+-- The block buffers must fit: a block size, overlap or number of workers
+-- that would need more than MEMORY_SHARE of the machine's memory is a user
+-- error naming the controls (or environment variables) and the memory.
+local MEMORY_SHARE = 0.75
+local mem_bytes, mem_slots, phys = ffi.new("double[1]"), ffi.new("int[1]"), ffi.new("double[1]")
+check_memory = function(run, cfg)
+  if C.rios_ffi_pipeline_memory(cfg, mem_bytes, mem_slots, run.err) ~= OK then
+    base.raise(run.where, "rios.apply: " .. ffi.string(run.err.msg))
   end
-end
-
--- Source: the read buffer, block after block, whoever asks. (Taking any
--- ready block instead could deadlock: with one compute thread that has
--- filled the compute buffer with later blocks, nobody is left to compute the
--- block the writer waits for.) on_stop: called when the run has failed.
-local ReadSource = {}
-ReadSource.__index = ReadSource
-
-function M.read_source(p, timers, on_stop)
-  return setmetatable({ p = p, timers = timers, on_stop = on_stop,
-                        out = ffi.new("rios_block *[1]"), waited = ffi.new("double[1]"),
-                        err = ffi.new("rios_err") }, ReadSource)
-end
-
-function ReadSource:next()
-  local rc = C.rios_ffi_pipeline_pop_read(self.p, self.out, self.waited, self.err)
-  self.timers:add("pop_readbuffer", self.waited[0])
-  if rc == 0 then return self.out[0] end
-  if rc == 1 then return nil end
-  if self.on_stop then self.on_stop() end
-  error(M.STOPPED, 0)
-end
-
--- Sink: the compute buffer (a compute thread's outputs go to the writer).
-local ComputeSink = {}
-ComputeSink.__index = ComputeSink
-
-function M.compute_sink(p, outs, info, where, timers)
-  return setmetatable({ p = p, outs = outs, info = info, where = where, timers = timers,
-                        waited = ffi.new("double[1]"), err = ffi.new("rios_err") }, ComputeSink)
-end
-
-function ComputeSink:put(b, outtable)
-  local p, err = self.p, self.err
-  for j, rec in ipairs(self.outs) do
-    local arr = outputs.array_for(rec, outtable, self.info, self.where)
-    -- The writer takes a block's outputs as contiguous memory: a window
-    -- view is copied into this block's arena first.
-    if not arr:is_contiguous() then arr = arr:copy() end
-    if C.rios_ffi_pipeline_set_output(p, b, j - 1, arr.data, base.dtype_code[arr.dtype], arr.bands,
-                                    arr.rows, arr.cols, err) ~= 0 then
-      error(ffi.string(err.msg), 0)
-    end
-  end
-  local rc = C.rios_ffi_pipeline_push(p, b, self.waited, err)
-  self.timers:add("insert_computebuffer", self.waited[0])
-  if rc ~= 0 then error(M.STOPPED, 0) end
-end
-
--- Sink: write at once (the main thread computing, with read workers).
-local WriteSink = {}
-WriteSink.__index = WriteSink
-
-function M.write_sink(run)
-  return setmetatable({ run = run }, WriteSink)
-end
-
-function WriteSink:put(b, outtable)
-  local run = self.run
-  local t0 = now()
-  for _, rec in ipairs(run.outs) do
-    local arr = outputs.array_for(rec, outtable, run.info, run.where)
-    if rec.handle == nil then outputs.create(rec, arr, run.grid, run.where, run.controls) end
-    local ok, msg = outputs.write(rec, arr, run.info, run.err)
-    if not ok then
-      base.raise(run.where, msg .. " in block " .. outputs.block_label(run.info))
-    end
-  end
-  C.rios_ffi_pipeline_release(run.pipeline, b)
-  run.timers:add("writing", now() - t0)
-  if run.progress then run.progress:step() end
-end
-
--- Report the pipeline's first failure, once every thread has stopped.
-local function raise_failure(run)
-  C.rios_ffi_pipeline_finish(run.pipeline)
-  local err = ffi.new("rios_err")
-  if C.rios_ffi_pipeline_failed(run.pipeline, err) ~= 0 then
-    base.raise(run.where, "rios.apply failed: " .. ffi.string(err.msg))
-  end
-  base.raise(run.where, "rios.apply failed: the block pipeline stopped without saying why")
-end
-
--- The writer when compute threads compute: block after block, as they come
--- out of the compute buffer.
-local function write_computed(run)
-  local p, info, where, err = run.pipeline, run.info, run.where, run.err
-  local out, waited = ffi.new("rios_block *[1]"), ffi.new("double[1]")
-  local views = {}
-  for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
-  while true do
-    local rc = C.rios_ffi_pipeline_pop_done(p, out, waited, err)
-    run.timers:add("pop_computebuffer", waited[0])
-    if rc == 1 then return end
-    if rc ~= 0 then raise_failure(run) end
-    local t0 = now()
-    local b = out[0]
-    info:set_block(b.xblock, b.yblock)
-    for j, rec in ipairs(run.outs) do
-      local o, v = b.outputs[j - 1], views[j]
-      v.data, v.dtype, v.bands, v.rows, v.cols = o.data, base.dtypes[o.dtype + 1], o.bands,
-                                                 o.rows, o.cols
-      if rec.dtype and (v.dtype ~= rec.dtype or v.bands ~= rec.bands) then
-        base.raise(where, string.format("output '%s' is %s with %d bands but the file was "
-                   .. "created as %s with %d bands in block %s", rec.name, v.dtype, v.bands,
-                   rec.dtype, rec.bands, outputs.block_label(info)))
-      end
-      if rec.handle == nil then
-        outputs.create(rec, v, run.grid, where, run.controls)
-        -- this thread mostly waits for compute threads: compress as rows finish
-        C.rios_ffi_output_flush_rows(rec.handle, 1)
-      end
-      local ok, msg = outputs.write(rec, v, info, err)
-      if not ok then base.raise(where, msg .. " in block " .. outputs.block_label(info)) end
-    end
-    C.rios_ffi_pipeline_release(p, b)
-    run.timers:add("writing", now() - t0)
-    if run.progress then run.progress:step() end
-  end
-end
-
--- What a compute worker's Lua state starts from (see rios.worker).
-local function worker_job(run, ordinal, otherargs_text)
-  local script = debug.getregistry()["rios.script"]
-  if type(script) ~= "table" or not script.source then
-    base.raise(run.where, "rios.apply: compute threads run the script again in each thread, "
-               .. "so it must be a script file or standard input, not -e code or the prompt")
-  end
+  C.rios_ffi_physical_memory(phys)
+  run.nslots = mem_slots[0]
+  local need, have = mem_bytes[0], phys[0]
+  if have > 0 and need <= have * MEMORY_SHARE then return end
+  if have == 0 and need < 2 ^ 40 then return end
   local c = run.controls
-  local ins, outs = {}, {}
-  for i, rec in ipairs(run.ins) do
-    ins[i] = { name = rec.name, index = rec.index, count = rec.count, path = rec.path,
-               dtype = rec.dtype, nbands = rec.nbands, nodata = rec.nodata }
+  local function key(k)
+    local origin = c.origin and c.origin[k]
+    return string.format("%s = %.0f%s", k, c[k], origin and (" (from " .. origin .. ")") or "")
   end
-  for j, rec in ipairs(run.outs) do
-    outs[j] = { name = rec.name, index = rec.index, count = rec.count, path = rec.path }
-  end
-  return serialize.dump({
-    ordinal = ordinal,
-    script = { argv = script.argv, base = script.base, chunks = script.chunks,
-               source = script.source, chunkname = script.chunkname },
-    otherargs = otherargs_text,
-    history = require("rios.apply").history,
-    run = { grid = run.grid, window_xsize = c.window_xsize, window_ysize = c.window_ysize,
-            overlap = c.overlap, ins = ins, outs = outs },
-  }, "job")
+  base.raise(run.where, string.format("rios.apply: controls %s, %s and %s need %s for the "
+    .. "input buffers of %d block%s in flight (%d input%s, grid %s), more than %d%% of this "
+    .. "machine's %s; use a smaller window or overlap", key("window_xsize"),
+    key("window_ysize"), key("overlap"), gb(need), mem_slots[0],
+    mem_slots[0] > 1 and "s" or "", #run.ins, #run.ins > 1 and "s" or "",
+    run.grid.cols .. " x " .. run.grid.rows .. " pixels", MEMORY_SHARE * 100, gb(have)))
 end
 
--- The C timers (reading per file and block, waits to insert into the read
--- buffer) into timers.
-local function c_timers(p, timers)
-  for which, name in pairs({ [0] = "reading", [1] = "insert_readbuffer" }) do
-    local n = tonumber(C.rios_ffi_pipeline_timer(p, which, nil, 0))
-    if n > 0 then
-      local buf = ffi.new("double[?]", n)
-      C.rios_ffi_pipeline_timer(p, which, buf, n)
-      for i = 0, n - 1 do timers:add(name, buf[i]) end
-    end
-  end
-end
-
--- Run the apply with run.concurrency. Returns the list of otherargs copies
--- (one per compute worker; nil when the main thread computed).
-function M.run(run, fn, otherargs, ordinal, otherargs_text)
-  local c, conc = run.controls, run.concurrency
-  local ins = run.ins
+-- A pipeline for the run: run.grid, run.controls, run.ins (with read_name,
+-- nbands, dtype, xshift, yshift), run.outs, run.concurrency.
+-- opts: read_workers (else the run's), schedule (RIOS_SCHEDULE_*, else
+-- every block in order).
+function M.new(run, opts)
+  opts = opts or {}
+  local c, conc, ins = run.controls, run.concurrency, run.ins
   local cfg = ffi.new("rios_pipe_config")
   local cins = ffi.new("rios_pipe_input[?]", #ins)
   for i, rec in ipairs(ins) do
@@ -227,61 +69,168 @@ function M.run(run, fn, otherargs, ordinal, otherargs_text)
     ci.xshift, ci.yshift = rec.xshift, rec.yshift
   end
   cfg.grid_cols, cfg.grid_rows = run.grid.cols, run.grid.rows
-  cfg.wx, cfg.wy, cfg.overlap = c.window_xsize, c.window_ysize, c.overlap
+  -- a window larger than the grid is the grid
+  cfg.wx = math.min(c.window_xsize, run.grid.cols)
+  cfg.wy = math.min(c.window_ysize, run.grid.rows)
+  cfg.overlap = c.overlap
   cfg.ninputs, cfg.noutputs, cfg.inputs = #ins, #run.outs, cins
-  cfg.read_workers, cfg.compute_workers = conc.read_workers, conc.compute_workers
+  cfg.read_workers = opts.read_workers or conc.read_workers
+  cfg.compute_workers = conc.compute_workers
+  cfg.schedule = opts.schedule or C.RIOS_SCHEDULE_ALL
   local t = conc.timeouts
   cfg.read_insert_timeout = t.read_buffer_insert_timeout
   cfg.read_pop_timeout = t.read_buffer_pop_timeout
   cfg.compute_insert_timeout = t.compute_buffer_insert_timeout
   cfg.compute_pop_timeout = t.compute_buffer_pop_timeout
-  local p = C.rios_ffi_pipeline_new(cfg, run.err)
-  if p == nil then error(ffi.string(run.err.msg), 0) end
-  run.pipeline = ffi.gc(p, C.rios_ffi_pipeline_free)
-
-  local nworkers = conc.compute_workers
-  local job = nworkers > 0 and worker_job(run, ordinal, otherargs_text) or ""
-  local t0 = now()
-  if C.rios_ffi_pipeline_start(p, job, #job, run.err) ~= 0 then raise_failure(run) end
-  if nworkers > 0 then run.timers:add("startcomputeworkers", now() - t0) end
-
-  -- An error here (the main thread's own, or a worker's reported by the
-  -- buffers) goes up to apply; M.release then stops and joins the threads.
-  if nworkers == 0 then
-    run.fn, run.otherargs = fn, otherargs
-    M.worker_loop(run, M.read_source(p, run.timers, function() raise_failure(run) end),
-                  M.write_sink(run))
-  else
-    write_computed(run)
+  check_memory(run, cfg)
+  local out = ffi.new("rios_pipeline *[1]")
+  if C.rios_ffi_pipeline_new(cfg, out, run.err) ~= OK then
+    base.raise(run.where, "rios.apply: " .. ffi.string(run.err.msg))
   end
-  if C.rios_ffi_pipeline_finish(p) ~= 0 then raise_failure(run) end
-  run.pipeline_done = true
-  c_timers(p, run.timers)
-
-  if nworkers == 0 then return nil end
-  local list = {}
-  local len = ffi.new("size_t[1]")
-  for w = 1, nworkers do
-    local s = C.rios_ffi_pipeline_result(p, w, len)
-    if s == nil then
-      base.raise(run.where, "rios.apply failed: compute worker " .. w .. " ended without "
-                 .. "returning its otherargs")
-    end
-    local res = serialize.load(ffi.string(s, len[0]))
-    list[w] = serialize.load(res.otherargs)
-    for name, d in pairs(serialize.load(res.timers)) do
-      for i = 1, #d do run.timers:add(name, d[i]) end
-    end
+  local p = ffi.gc(out[0], C.rios_ffi_pipeline_free)
+  if C.rios_ffi_pipeline_start(p, run.err) ~= OK then
+    C.rios_ffi_pipeline_free(ffi.gc(p, nil))
+    base.raise(run.where, "rios.apply failed: " .. ffi.string(run.err.msg))
   end
-  return list
+  return p
 end
 
--- Called however the run ended: stops and joins every thread, frees the
--- pipeline.
+-- Raise the run's first failure (a worker's error, a timeout, a read that
+-- failed), once the workers have stopped (so every failure is counted).
+function M.raise_failure(run)
+  local stuck = run.workers and run.workers:join()
+  local err = ffi.new("rios_err")
+  if C.rios_ffi_pipeline_finish(run.pipeline, err) ~= OK then
+    base.raise(run.where, "rios.apply failed: " .. ffi.string(err.msg)
+               .. (stuck and ("; " .. stuck) or ""))
+  end
+  base.raise(run.where, "rios.apply failed: the block pipeline stopped without saying why")
+end
+
+-- Source: the read buffer, block after block, whoever asks. (Taking any
+-- ready block instead could deadlock: with one compute thread that has
+-- filled the compute buffer with later blocks, nobody is left to compute the
+-- block the writer waits for.) on_stop: called when the run has failed.
+local ReadSource = {}
+ReadSource.__index = ReadSource
+
+-- timer: what the waits count as ("pop_readbuffer"; nil: not timed, when
+-- the caller reads itself and the readers' own timers count the reads).
+function M.read_source(p, timers, timer, on_stop)
+  return setmetatable({ p = p, timers = timers, timer = timer, on_stop = on_stop,
+                        out = ffi.new("rios_block *[1]"), ended = ffi.new("int[1]"),
+                        waited = ffi.new("double[1]"), err = ffi.new("rios_err") }, ReadSource)
+end
+
+function ReadSource:next()
+  local rc = C.rios_ffi_pipeline_pop_read(self.p, -1, self.out, self.ended, self.waited,
+                                          self.err)
+  if self.timer then self.timers:add(self.timer, self.waited[0]) end
+  if rc == OK then
+    local b = self.out[0]
+    if b == nil then return nil end
+    return b
+  end
+  if self.on_stop then self.on_stop() end
+  error(M.STOPPED, 0)
+end
+
+-- Sink: the compute buffer (a compute worker's outputs go to the writer).
+local ComputeSink = {}
+ComputeSink.__index = ComputeSink
+
+function M.compute_sink(p, timers)
+  return setmetatable({ p = p, timers = timers, waited = ffi.new("double[1]"),
+                        err = ffi.new("rios_err") }, ComputeSink)
+end
+
+function ComputeSink:put(b, arrays)
+  local p, err = self.p, self.err
+  for j = 1, #arrays do
+    local arr = arrays[j]
+    -- The writer takes a block's outputs as contiguous memory: a window
+    -- view is copied into this block's arena first.
+    if not arr:is_contiguous() then arr = arr:copy() end
+    if C.rios_ffi_pipeline_set_output(p, b, j - 1, arr.data, base.dtype_code[arr.dtype],
+                                      arr.bands, arr.rows, arr.cols, err) ~= OK then
+      error(ffi.string(err.msg), 0)
+    end
+  end
+  local rc = C.rios_ffi_pipeline_push(p, b, 1, self.waited, err)
+  self.timers:add("insert_computebuffer", self.waited[0])
+  if rc ~= OK then error(M.STOPPED, 0) end
+end
+
+-- Sink: the writer, at once (the main thread computing).
+local WriteSink = {}
+WriteSink.__index = WriteSink
+
+function M.write_sink(run, writer)
+  return setmetatable({ run = run, writer = writer }, WriteSink)
+end
+
+function WriteSink:put(b, arrays)
+  local run = self.run
+  local t0 = now()
+  self.writer:write(b, arrays)
+  C.rios_ffi_pipeline_release(run.pipeline, b)
+  run.timers:add("writing", now() - t0)
+end
+
+-- The main thread when compute workers compute: each block's outputs, in
+-- block order as they come out of the compute buffer, to the writer.
+function M.drain(run, writer)
+  local p, info, err = run.pipeline, run.info, run.err
+  local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
+  local views = {}
+  for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
+  while true do
+    local rc = C.rios_ffi_pipeline_pop_done(p, -1, out, ended, waited, err)
+    run.timers:add("pop_computebuffer", waited[0])
+    if rc ~= OK then M.raise_failure(run) end
+    local b = out[0]
+    if b == nil then return end
+    local t0 = now()
+    info:set_block(b)
+    for j = 1, #run.outs do
+      local o, v = b.outputs[j - 1], views[j]
+      v.data, v.dtype, v.bands, v.rows, v.cols = o.data, base.dtypes[o.dtype + 1], o.bands,
+                                                 o.rows, o.cols
+    end
+    writer:write(b, views)
+    C.rios_ffi_pipeline_release(p, b)
+    run.timers:add("writing", now() - t0)
+  end
+end
+
+-- The readers' timers (reading per file and block, waits to insert into the
+-- read buffer) into timers.
+local total = ffi.new("size_t[1]")
+local function c_timers(p, timers)
+  for which, name in pairs({ [0] = "reading", [1] = "insert_readbuffer" }) do
+    C.rios_ffi_pipeline_timer(p, which, nil, 0, total)
+    local n = tonumber(total[0])
+    if n > 0 then
+      local buf = ffi.new("double[?]", n)
+      C.rios_ffi_pipeline_timer(p, which, buf, n, total)
+      for i = 0, n - 1 do timers:add(name, buf[i]) end
+    end
+  end
+end
+
+-- After the last block: join the read workers, raise the run's failure if
+-- there was one, gather the readers' timers.
+function M.finish(run)
+  if C.rios_ffi_pipeline_finish(run.pipeline, run.err) ~= OK then M.raise_failure(run) end
+  run.pipeline_done = true
+  c_timers(run.pipeline, run.timers)
+end
+
+-- Called however the run ended: stops the read workers, frees the
+-- pipeline (kinds of workers that use it hold their own reference).
 function M.release(run)
   local p = run.pipeline
   if p == nil then return end
-  if not run.pipeline_done then C.rios_ffi_pipeline_fail(p, "the run was stopped") end
   array.release_block_arrays()
   C.rios_ffi_pipeline_free(ffi.gc(p, nil))
   run.pipeline = nil

@@ -15,6 +15,7 @@
 -- LuaJIT compiled never sees the prompt's hook, so the run stops here, at
 -- the end of the block, with "interrupted".
 local base = require("rios.base")
+local console = require("rios.console")
 local C = base.C
 
 local M = {}
@@ -42,9 +43,20 @@ end
 
 -- where: "script.lua:LINE: " for the interrupt message.
 function M.start(total, setting, where)
-  return setmetatable({ total = total, done = 0, shown = M.enabled(setting) and total > 0,
-                        t0 = C.rios_ffi_now(), last = -math.huge, width = 0,
-                        where = where or "" }, Progress)
+  local self = setmetatable({ total = total, done = 0, shown = M.enabled(setting) and total > 0,
+                              t0 = C.rios_ffi_now(), last = -math.huge, width = 0,
+                              where = where or "" }, Progress)
+  if self.shown then
+    -- the script's own output clears the line first and draws it again after
+    console.around_output({
+      before = function() self:clear() end,
+      after = function()
+        console.flush_stdout()
+        self:draw(C.rios_ffi_now())
+      end,
+    })
+  end
+  return self
 end
 
 -- The text of the line for done of total blocks after elapsed seconds.
@@ -58,10 +70,21 @@ end
 function Progress:draw(now)
   local s = M.line(self.done, self.total, now - self.t0)
   local pad = self.width > #s and string.rep(" ", self.width - #s) or ""
-  io.stderr:write("\r", s, pad)
-  io.stderr:flush()
+  local err = console.stderr()
+  err:write("\r", s, pad)
+  err:flush()
   self.width = #s
   self.last = now
+end
+
+-- Take the line off the screen (it is drawn again at the next step).
+function Progress:clear()
+  if self.width > 0 then
+    local err = console.stderr()
+    err:write("\r", string.rep(" ", self.width), "\r")
+    err:flush()
+    self.width = 0
+  end
 end
 
 function Progress:step()
@@ -81,10 +104,9 @@ function Progress:step()
 end
 
 function Progress:finish()
-  if self.shown and self.width > 0 then
-    io.stderr:write("\r", string.rep(" ", self.width), "\r")
-    io.stderr:flush()
-    self.width = 0
+  if self.shown then
+    self:clear()
+    console.around_output(nil)
   end
   self.shown = false
 end

@@ -5,6 +5,7 @@ local base = require("rios.base")
 local array = require("rios.array")
 local controls = require("rios.controls")
 local inputs = require("rios.inputs")
+local colortable = require("rios.colortable")
 local ffi, C = base.ffi, base.C
 
 local M = {}
@@ -25,11 +26,18 @@ local where_of = base.where
 -- pixel_size ({x, y}), nodata (per band, nil where none), band_names (per
 -- band, "" where none). The file stays open until r:close() or collection.
 function M.open(path)
+  return M.open_at(path, where_of(2), "")
+end
+
+-- rios.open for other modules: errors start with where (the user's
+-- "file:line: ") and prefix (the function the user called, "fn: ").
+function M.open_at(path, where, prefix)
   if type(path) ~= "string" then
-    base.raise(where_of(2), "rios.open: path must be a string, got " .. type(path))
+    base.raise(where, (prefix ~= "" and prefix or "rios.open: ") .. "path must be a string, got "
+               .. type(path))
   end
   local rec = { path = path }
-  inputs.open(rec, where_of(2))
+  inputs.open(rec, where .. prefix)
   local r = rec.raster
   local names = {}
   for b = 1, rec.nbands do
@@ -93,6 +101,16 @@ function Raster:metadata(band)
     i = i + 1
   end
   return md
+end
+
+-- r:color_table([band]): the band's (default 1) colour table as
+-- { [value] = {r, g, b, a} } for every entry from value 0, or nil when it
+-- has none.
+function Raster:color_table(band)
+  local r = open_handle(self, "r:color_table")
+  band = band or 1
+  check_band(self, "r:color_table", band)
+  return colortable.read(r, band, where_of(2))
 end
 
 local function stats_of(self, band, compute)
@@ -249,11 +267,27 @@ end
 -- optional): transform (GDAL's six numbers; default pixel coordinates),
 -- projection (WKT or "EPSG:n"), driver, creation_options, nodata,
 -- layer_names, thematic, stats (true: statistics, histogram and overviews
--- as rios.apply writes them; default false).
+-- as rios.apply writes them; default false), color_table (band 1's, see
+-- rios/colortable.lua; checked before anything is written, set once the
+-- file is complete).
 function M.write(path, arr, opts)
   if not array.is_array(arr) then error("rios.write: second argument must be an array", 2) end
   opts = opts or {}
   local driver = opts.driver or "GTiff"
+  local ct_n, ct_rgba
+  if opts.color_table ~= nil then
+    local where = where_of(2)
+    local band1 = arr:band(1)
+    local lo, hi
+    if type(opts.color_table) == "string" or type(opts.color_table) == "table" then
+      lo, hi = band1:min(opts.nodata), band1:max(opts.nodata)
+    end
+    ct_n, ct_rgba = colortable.encode(opts.color_table, {
+      fname = "rios.write: " .. tostring(path), where = where, lo = lo, hi = hi,
+      nodata = opts.nodata })
+    colortable.check_target("rios.write: " .. tostring(path), where, driver, arr.dtype, arr.bands,
+                            ct_n, ct_rgba)
+  end
   local co = opts.creation_options or controls.creation_options_for(driver)
   local copts = ffi.new("const char *[?]", #co + 1)
   for i = 1, #co do copts[i - 1] = co[i] end
@@ -289,6 +323,9 @@ function M.write(path, arr, opts)
   local msg = not ok and base.errmsg()
   C.rios_ffi_output_close(o)
   if not ok then error(msg, 2) end
+  if ct_n and C.rios_ffi_color_table_write(path, 1, ct_n, ct_rgba, base.err) ~= base.OK then
+    error(base.errmsg(), 2)
+  end
 end
 
 function M.wkt_from_epsg(code)

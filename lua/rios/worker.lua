@@ -1,17 +1,19 @@
--- rios.worker: the Lua side of a compute thread. runtime/pipeline.c makes
--- the thread's own Lua state (rios_state_new), puts { pipeline, id, blob } in
--- registry "rios.worker" and calls M.boot().
+-- rios.worker: the Lua side of a compute worker, whatever its kind. The
+-- kind (workers/) makes the worker's own Lua state (rios_state_new), puts
+-- { kind = , id = , job = codec bytes, ... } in the registry entry
+-- RIOS_REG_WORKER and calls M.boot().
 --
 -- boot runs the user's script again from its source, under the same chunk
 -- name and with the same arg, so tracebacks point at the user's lines and
 -- every local and upvalue the block function uses is rebuilt here: no
 -- function is ever serialized. rios.apply counts its calls; calls before the
 -- one being run return at once without touching any file, and that call
--- (number job.ordinal) runs the block loop with this thread's function and
--- then ends the script.
+-- (number job.ordinal) runs the block loop (rios.loop) with this worker's
+-- function, its kind's source and sink, and then ends the script.
 local base = require("rios.base")
-local serialize = require("rios.serialize")
-local ffi, C = base.ffi, base.C
+local codec = require("rios.codec")
+local console = require("rios.console")
+local replay = require("rios.replay")
 
 local M = {}
 
@@ -35,24 +37,24 @@ function M.active()
 end
 
 local function fail(msg)
-  C.rios_ffi_pipeline_fail(state.p, "compute worker " .. state.id .. ": " .. msg)
+  state.io.fail(msg)
 end
 
--- Traceback handler: rios input errors stay one line; other errors keep
--- the traceback of the user's own code (the frames of rios's modules and of
+-- Traceback handler: user errors stay one line; other errors keep the
+-- traceback of the user's own code (the frames of rios's modules and of
 -- the worker's bootstrap say nothing to the user).
-local lua_dir = base.host.lua_dir
+local lua_dir, root_dir = base.host.lua_dir, base.host.root_dir
 local function handler(e)
   if e == DONE then return e end
-  local pipeline = require("rios.pipeline")
-  if e == pipeline.STOPPED then return e end
-  if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then return e end
-  local tb = debug.traceback(tostring(e), 2)
+  if e == require("rios.pipeline").STOPPED then return e end
+  if base.is_user_error(e) then return e end
+  local tb = debug.traceback(base.error_text(e), 2)
   local msg_end = tb:find("\nstack traceback:\n", 1, true)
   if not msg_end or not lua_dir then return tb end
   local lines = { tb:sub(1, msg_end - 1), "stack traceback:" }
   for line in tb:sub(msg_end + 18):gmatch("[^\n]+") do
-    if not line:find(lua_dir, 1, true) and not line:find("[C]: in function 'xpcall'", 1, true) then
+    if not line:find(lua_dir, 1, true) and not (root_dir and line:find(root_dir .. "/workers/", 1, true))
+       and not line:find("[C]: in function 'xpcall'", 1, true) then
       lines[#lines + 1] = line
     end
   end
@@ -60,11 +62,18 @@ local function handler(e)
 end
 
 function M.boot()
-  local w = debug.getregistry()["rios.worker"]
-  state = { p = ffi.cast("rios_pipeline *", w.pipeline), id = w.id, applies = 0 }
-  local ok, job = pcall(serialize.load, w.blob)
+  local w = debug.getregistry()[base.registry.WORKER]
+  local timers = require("rios.timers").new()
+  state = { id = w.id, applies = 0, timers = timers,
+            io = require("workers." .. w.kind).worker_io(w, timers) }
+  local ok, job = pcall(codec.decode, w.job, "the worker's job")
   if not ok then return fail(tostring(job)) end
   state.job = job
+  -- The re-run shows nothing until it reaches its apply, and reads from
+  -- stdin what the main state had read (see rios.replay).
+  console.install()
+  console.mute()
+  replay.replay_stdin(job.stdin)
   local s = job.script
   local argt = {}
   for i = 0, #s.argv do argt[i - s.base] = s.argv[i] end
@@ -77,6 +86,8 @@ function M.boot()
     if not f then return fail(err) end
     chunks[i] = f
   end
+  -- The user's script, as the main state loaded it: the one place a worker
+  -- turns text into code.
   local main, err = loadstring(s.source, s.chunkname)
   if not main then return fail(err) end
   -- Called straight from xpcall, so tracebacks say "in main chunk".
@@ -122,29 +133,35 @@ function M.apply(fn, otherargs, where)
   local job = state.job
   state.applies = state.applies + 1
   if state.applies < job.ordinal then
-    -- An earlier call, already run by the main thread: not run again, but
-    -- its otherargs and result are as the main thread had them.
+    -- An earlier call, already run by the main state: not run again, but
+    -- its otherargs and result are as the main state had them.
     local timers = require("rios.timers").new()
     timers:add("walltime", 0)
     local result = { timings = timers, otherargs_list = { otherargs }, skipped_in_worker = true }
-    local h = job.history and job.history[state.applies]
+    local h = job.history[state.applies]
     if h then
-      if type(otherargs) == "table" then refill(otherargs, serialize.load(h.otherargs)) end
-      result.otherargs_list = h.otherargs_list and serialize.load(h.otherargs_list)
-                              or { otherargs }
+      h = codec.decode(h, "the history of rios.apply call " .. state.applies)
+      if type(otherargs) == "table" and h.otherargs then refill(otherargs, h.otherargs) end
+      if h.failed then
+        if h.user then base.raise("", h.message) end
+        error(h.message, 0)
+      end
+      result.otherargs_list = h.otherargs_list or { otherargs }
       result.working_grid = h.working_grid
     end
     return result
   end
   if state.applies > job.ordinal then finish() end
   state.reached = true
+  console.unmute()
   local array = require("rios.array")
   local info_mod = require("rios.info")
+  local loop = require("rios.loop")
   local pipeline = require("rios.pipeline")
-  local timers = require("rios.timers").new()
+  local timers = state.timers
 
   if type(otherargs) ~= "table" then otherargs = {} end
-  refill(otherargs, serialize.load(job.otherargs))
+  refill(otherargs, codec.decode(job.otherargs, "otherargs"))
 
   local r = job.run
   local ins, by_array = {}, {}
@@ -153,38 +170,33 @@ function M.apply(fn, otherargs, where)
     by_array[rec.array] = rec
     ins[i] = rec
   end
-  local intable = require("rios.inputs").block_table(ins)
   local info = info_mod.new(r.grid, { window_xsize = r.window_xsize,
                                       window_ysize = r.window_ysize, overlap = r.overlap },
                             by_array)
-  local ctx = { fn = fn, otherargs = otherargs, info = info, ins = ins, intable = intable,
+  local ctx = { fn = fn, otherargs = otherargs, info = info, ins = ins, outs = r.outs,
+                intable = require("rios.inputs").block_table(ins), where = where,
                 timers = timers }
-  local p = state.p
-  local ok, e = xpcall(pipeline.worker_loop, handler, ctx,
-                       pipeline.read_source(p, timers),
-                       pipeline.compute_sink(p, r.outs, info, where, timers))
+  local io = state.io
+  local ok, e = xpcall(loop.run, handler, ctx, io.source, io.sink)
   if not ok then
     if e ~= pipeline.STOPPED then
-      if type(e) == "string" and debug.getregistry()["rios.input_error"] == e then
-        fail(e)   -- a mistake in what the function set; the message names the block
+      if base.is_user_error(e) then
+        fail(tostring(e))   -- a mistake in what the function set; the message names the block
       else
-        local outputs = require("rios.outputs")
-        local label = info.xblock and (" in block " .. outputs.block_label(info)) or ""
+        local label = info.block and (" in block " .. info:label()) or ""
         fail((ctx.in_user_function and "error in the block function" or "error") .. label
              .. ":\n" .. tostring(e))
       end
     end
     finish()
   end
-  local ok2, oa = pcall(serialize.dump, otherargs, "otherargs")
+  local ok2, bytes = pcall(codec.encode, { otherargs = otherargs, timers = timers.durations })
   if not ok2 then
-    fail("cannot return otherargs to the main thread: " .. tostring(oa))
+    local _, why = pcall(codec.encode, otherargs, "otherargs")   -- names the path
+    fail("cannot return otherargs to the main state: " .. tostring(why))
     finish()
   end
-  local text = serialize.dump({ otherargs = oa, timers = serialize.dump(timers.durations) })
-  if C.rios_ffi_pipeline_set_result(p, state.id, text, #text, base.err) ~= 0 then
-    fail(base.errmsg())
-  end
+  io.send_result(bytes)
   finish()
 end
 

@@ -1,0 +1,41 @@
+-- rios.writer: the one writer of a run's outputs. Whoever computed a block
+-- (the main thread, or compute workers of any kind through the compute
+-- buffer), its outputs reach the files here, in block order, from the main
+-- thread: each file is created at its first block (dtype and bands from
+-- that block's array), every later block is checked against it, written
+-- from the array's own memory with statistics and overviews gathered on the
+-- way, and the progress line steps.
+local base = require("rios.base")
+local outputs = require("rios.outputs")
+
+local Writer = {}
+Writer.__index = Writer
+
+local M = {}
+
+-- run: outs, grid, controls, where, info, err, progress. flush_rows: hand
+-- finished rows of tiles to GDAL as they complete (see output.c).
+function M.new(run, flush_rows)
+  return setmetatable({ run = run, flush_rows = flush_rows }, Writer)
+end
+
+-- Write block b's outputs: arrays[j] for run.outs[j] (checked by the block
+-- loop for shape). Raises a user error naming the output and block.
+function Writer:write(b, arrays)
+  local run = self.run
+  local where, ov, err = run.where, run.info.ov, run.err
+  for j, rec in ipairs(run.outs) do
+    local arr = arrays[j]
+    if rec.handle == nil then
+      outputs.create(rec, arr, run.grid, where, run.controls)
+      if self.flush_rows then base.C.rios_ffi_output_flush_rows(rec.handle, 1) end
+    else
+      outputs.check_same(rec, arr, where, run.info:label())
+    end
+    local ok, msg = outputs.write(rec, arr, b, ov, err)
+    if not ok then base.raise(where, msg .. " in block " .. run.info:label()) end
+  end
+  if run.progress then run.progress:step() end
+end
+
+return M
