@@ -76,7 +76,7 @@ test: all
 # ASan/UBSan runs every spec, TSan the concurrency specs (real threads). TSan knows
 # nothing of LuaJIT's uninstrumented code; spec/support/tsan.supp says
 # what is suppressed and why.
-SAN_SPECS := spec/concurrency_spec.lua spec/channel_spec.lua
+SAN_SPECS := spec/concurrency_spec.lua spec/channel_spec.lua spec/subproc_spec.lua
 tsan:
 	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build/tsan BIN=rios-lua-tsan \
 	  SANFLAGS="-fsanitize=thread" all
@@ -105,10 +105,10 @@ fuzz: $(CDEF) $(REGISTRY)
 	  -std=c11 -D_GNU_SOURCE -DRIOS_FFI_HASH='"$(FFI_HASH)"' -DRIOS_LUA_DIR='"$(CURDIR)/lua"' \
 	  $(shell pkg-config --cflags $(PKGS)) -Wl,-E -o $(FUZZ_DIR)/channel_fuzz \
 	  workers/fuzz/channel_fuzz.c workers/wire.c workers/address.c \
-	  $(filter-out runtime/main.c,$(wildcard runtime/*.c)) $(LDLIBS)
+	  $(filter-out runtime/main.c runtime/repl.c,$(wildcard runtime/*.c)) $(LDLIBS)
 	@echo "fuzzing for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz.log)"
 	@cd $(FUZZ_DIR) && ASAN_OPTIONS=detect_leaks=0 ./channel_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	  -print_final_stats=1 -rss_limit_mb=8192 -max_len=8192 corpus $(CURDIR)/workers/fuzz/seeds \
+	  -print_final_stats=1 -rss_limit_mb=2048 -max_len=8192 corpus $(CURDIR)/workers/fuzz/seeds \
 	  >fuzz.log 2>&1; status=$$?; \
 	  grep -E "^(==|SUMMARY|channel_fuzz|codec|a hello)|Done [0-9]+ runs" fuzz.log; \
 	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log); \

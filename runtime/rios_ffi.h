@@ -345,6 +345,8 @@ int rios_ffi_hub_peer(rios_hub *hub, int worker, rios_chan_peer *out, rios_err *
 void rios_ffi_hub_drop(rios_hub *hub, int worker, const char *why);
 /* Stops listening, closes every connection, joins every thread, frees undelivered frames. */
 void rios_ffi_hub_close(rios_hub *hub);
+/* From now on connections dropped in their handshake are not logged (the run is ending its workers on purpose). Cannot fail. */
+void rios_ffi_hub_quiet(rios_hub *hub);
 
 /* The worker side. connect: the whole handshake (at most cfg->handshake_timeout); a refusal is an error naming both sides' versions. *out owned (rios_ffi_chan_close). */
 int rios_ffi_chan_connect(const char *host, int port, const rios_chan_key *key, const rios_chan_config *cfg, rios_chan **out, rios_err *err);
@@ -356,6 +358,9 @@ int rios_ffi_chan_send(rios_chan *chan, int type, int64_t block, const rios_part
 void rios_ffi_chan_close(rios_chan *chan);
 /* Cannot fail; NULL is fine. */
 void rios_ffi_frame_free(rios_frame *frame);
+/* rios.codec's bytes (after its magic) checked before string.buffer decodes them (runtime/codec.c): only what rios.codec writes, no table larger than its bytes. */
+int rios_ffi_codec_check(const char *bytes, size_t len, rios_err *err);
+
 /* Local worker processes (workers/procs.c): kind "subproc". */
 enum { RIOS_PROC_RUNNING = 0, RIOS_PROC_EXITED = 1, RIOS_PROC_KILLED = 2 };
 /* argv[0] is the program's path; env_add: NAME=VALUE strings added to the environment (NULL-terminated, or NULL). Fails when the program cannot be run. */

@@ -193,6 +193,13 @@ function M.start(run, job, launcher)
   end
   self.hub = ffi.gc(out[0], C.rios_ffi_hub_close)
   self.address_file = run:tempname("channel", ".chnl")
+  if self.address_file:sub(1, 1) ~= "/" then
+    -- workers may start elsewhere (a batch job's folder): name it in full
+    local buf = ffi.new("char[4096]")
+    if C.getcwd(buf, 4096) ~= nil then
+      self.address_file = ffi.string(buf) .. "/" .. self.address_file:gsub("^%./", "")
+    end
+  end
   if C.rios_ffi_chan_address_write(self.address_file, launcher.advertise or cfg.bind,
                                    C.rios_ffi_hub_port(self.hub), key, self.err) ~= OK then
     self:raise(self:errmsg())
@@ -259,6 +266,12 @@ function Manager:lost_worker(w, why)
   if not rec or not rec.live then return end
   rec.live = false
   if self.stopping and rec.result then return end   -- ended as it should
+  if self.stopping and self.uses_otherargs then
+    -- every block is written and the others are stopping too: nobody is
+    -- left to compute its blocks again for otherargs
+    self:fail(self:name(w) .. " was lost after the last block, before it returned its "
+              .. "otherargs: " .. why)
+  end
   self.failures = self.failures + 1
   local more = self.launcher.describe and self.launcher:describe(self, rec.pid)
   self.lost[#self.lost + 1] = why .. (more and (" (" .. more .. ")") or "")
@@ -473,7 +486,10 @@ function Manager:drain(writer)
     if t - last_poll >= POLL then
       last_poll = t
       local problem = self.launcher:poll(self)
-      if problem then self:fail(problem) end
+      if problem then
+        self:fail(problem .. (#self.lost > 0 and ("; and before that " .. table.concat(self.lost, "; "))
+                              or ""))
+      end
       if #self.order == 0 and barrier >= 0 and t - self.started > barrier then
         self:fail("no compute worker connected within controls.concurrency.barrier_timeout = "
                   .. barrier .. " seconds")
@@ -492,7 +508,6 @@ end
 -- result (its otherargs and timers), in worker order.
 function Manager:finish()
   self.stopping = true
-  C.rios_ffi_pipeline_close_schedule(self.run.pipeline)
   for _, w in ipairs(self.order) do
     local rec = self.workers[w]
     if rec.live then self:send(w, C.RIOS_FRAME_STOP, -1, nil, 0) end
@@ -513,7 +528,8 @@ function Manager:finish()
     local rec = self.workers[w]
     if rec.result then results[#results + 1] = rec.result end
   end
-  self.launcher:stop(self, false)
+  C.rios_ffi_pipeline_close_schedule(self.run.pipeline)
+  self:release()
   return results
 end
 
@@ -522,8 +538,13 @@ function Manager:join()
   return nil
 end
 
+-- The workers are ended while the hub still listens (a worker ended in
+-- its handshake is not worth a message: the hub is made quiet first), then
+-- the hub is closed.
 function Manager:release()
+  C.rios_ffi_pipeline_close_schedule(self.run.pipeline)
   if self.hub ~= nil then
+    C.rios_ffi_hub_quiet(self.hub)
     self.launcher:stop(self, not self.stopping)
     C.rios_ffi_hub_close(ffi.gc(self.hub, nil))
     self.hub = nil
