@@ -28,6 +28,7 @@ typedef struct rios_args {
   int compute_workers, read_workers;  /* -1: not given */
   const char *kind;                   /* NULL: not given */
   int timings;
+  int check;       /* --check: bounds-checked data */
 } rios_args;
 
 /* What an option does with itself or its argument. */
@@ -66,6 +67,10 @@ static const rios_option options[] = {
    "processes on this machine)"},
   {"--timings", NULL, NULL, OPT_FLAG, offsetof(rios_args, timings),
    "print the timing report after each rios.apply"},
+  {"--check", NULL, NULL, OPT_FLAG, offsetof(rios_args, check),
+   "check every index into an array's data: an index outside\n"
+   "the array is an error naming the script's line, the index\n"
+   "and the size (several times slower: for finding a bug)"},
   {"-v", "--version", NULL, OPT_FLAG, offsetof(rios_args, version),
    "print the version and exit"},
   {"-h", "--help", NULL, OPT_FLAG, offsetof(rios_args, help),
@@ -402,6 +407,12 @@ static int pmain(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "quiet");
+    lua_pop(L, 1);
+  }
+  if (a.check) {  /* rios.array reads it */
+    lua_getfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "check");
     lua_pop(L, 1);
   }
   int stdin_is_script = a.script ? strcmp(argv[a.script], "-") == 0

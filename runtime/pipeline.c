@@ -13,7 +13,9 @@
  * A block in flight lives in a slot: one buffer per input file, an arena for
  * the arrays its block function makes, and the outputs it produced. Slots are
  * made once and recycled, so a run allocates nothing per block once the
- * arenas have grown. A slot moves
+ * arenas have grown. Each input buffer is a guarded region (guard.c) sized
+ * for the largest block, and every block's array is placed at its end, so
+ * an index one past the array faults on the guard. A slot moves
  *
  *   FREE -> READING -> READY -> COMPUTING -> DONE -> WRITING -> FREE
  *
@@ -54,7 +56,7 @@ typedef struct rios_slot {
   int64_t seq;           /* its place in the read schedule (-1: not read) */
   int state;
   int nmissing;          /* inputs not yet read */
-  size_t *inbytes;       /* capacity of each input buffer */
+  rios_region *inmem;    /* each input's buffer: the largest block's bytes, then a guard */
 } rios_slot;
 
 /* Durations one thread measured, one per block or read (they feed the
@@ -235,6 +237,21 @@ static void block_place(const rios_pipeline *p, int64_t index, rios_block *b) {
   b->rows = p->cfg.grid_rows - b->yoff < p->cfg.wy ? p->cfg.grid_rows - b->yoff : p->cfg.wy;
 }
 
+/* Put block index into slot sl: its place, and each input's array at the
+   end of that input's buffer, against the guard (a block at the right or
+   bottom edge is smaller than the buffer). */
+static void slot_place(const rios_pipeline *p, rios_slot *sl, int64_t index) {
+  rios_block *b = &sl->pub;
+  block_place(p, index, b);
+  size_t cells = ((size_t)b->cols + 2 * (size_t)p->cfg.overlap) *
+                 ((size_t)b->rows + 2 * (size_t)p->cfg.overlap);
+  for (int i = 0; i < p->cfg.ninputs; i++) {
+    size_t nbytes = (size_t)p->inputs[i].nbands * cells *
+                    (size_t)rios_ffi_dtype_size(p->inputs[i].dtype);
+    b->inputs[i] = rios_region_end(&sl->inmem[i]) - nbytes;
+  }
+}
+
 void rios_ffi_block_label(const rios_block *b, rios_text *out) {
   snprintf(out->s, sizeof(out->s), "(row %d, col %d) [x=%d y=%d %dx%d]", b->yblock, b->xblock,
            b->xoff, b->yoff, b->cols, b->rows);
@@ -308,13 +325,13 @@ static void slots_free(rios_pipeline *p) {
   if (!p->slots) return;
   for (int s = 0; s < p->nslots; s++) {
     rios_slot *sl = &p->slots[s];
-    if (sl->pub.inputs) {
-      for (int i = 0; i < p->cfg.ninputs; i++) rios_ffi_heap_free(sl->pub.inputs[i]);
-      free(sl->pub.inputs);
+    if (sl->inmem) {
+      for (int i = 0; i < p->cfg.ninputs; i++) rios_region_free(&sl->inmem[i]);
+      free(sl->inmem);
     }
+    free(sl->pub.inputs);
     rios_ffi_arena_free(sl->pub.arena);
     free(sl->pub.outputs);
-    free(sl->inbytes);
   }
   free(p->slots);
   p->slots = NULL;
@@ -478,17 +495,17 @@ int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios
     sl->seq = -1;
     sl->pub.slot = s;
     sl->pub.inputs = calloc((size_t)nin, sizeof(void *));
-    sl->inbytes = calloc((size_t)nin, sizeof(size_t));
+    sl->inmem = calloc((size_t)nin, sizeof(rios_region));
     sl->pub.outputs = calloc((size_t)(cfg->noutputs > 0 ? cfg->noutputs : 1),
                              sizeof(rios_block_out));
-    if (!sl->pub.inputs || !sl->inbytes || !sl->pub.outputs ||
+    if (!sl->pub.inputs || !sl->inmem || !sl->pub.outputs ||
         rios_ffi_arena_new(&sl->pub.arena, err) != RIOS_OK)
       goto oom;
     for (int i = 0; i < nin; i++) {
       size_t nbytes = (size_t)p->inputs[i].nbands * bcols * brows *
                       (size_t)rios_ffi_dtype_size(p->inputs[i].dtype);
-      if (rios_ffi_heap_alloc(nbytes, &sl->pub.inputs[i], err) != RIOS_OK) goto oom;
-      sl->inbytes[i] = nbytes;
+      if (rios_region_new(nbytes, &sl->inmem[i], err) != RIOS_OK) goto oom;
+      sl->pub.inputs[i] = rios_region_end(&sl->inmem[i]) - nbytes;
     }
   }
   *out = p;
@@ -618,7 +635,7 @@ static void *reader_main(void *arg) {
         break;
       }
       sl->state = SLOT_READING;
-      block_place(p, index, &sl->pub);
+      slot_place(p, sl, index);
       sl->seq = seq;
       sl->nmissing = nin;
       p->rbuf_count++;
@@ -747,7 +764,7 @@ static int read_inline(rios_pipeline *p, rios_block **out, int *ended, rios_err 
     return RIOS_FAIL;
   }
   sl->state = SLOT_READING;
-  block_place(p, index, &sl->pub);
+  slot_place(p, sl, index);
   sl->seq = seq;
   pthread_mutex_unlock(&p->mu);
 
@@ -802,7 +819,7 @@ int rios_ffi_pipeline_claim(rios_pipeline *p, int64_t index, rios_block **out, r
   if (sl) {
     sl->state = SLOT_COMPUTING;
     sl->seq = -1;
-    block_place(p, index, &sl->pub);
+    slot_place(p, sl, index);
     *out = &sl->pub;
   }
   int stopped = p->stopped;
@@ -828,9 +845,8 @@ int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *d
   size_t nbytes = (size_t)bands * (size_t)rows * (size_t)cols * (size_t)rios_ffi_dtype_size(dtype);
   int stays = rios_arena_owns(b->arena, data, nbytes);
   for (int i = 0; !stays && i < p->cfg.ninputs; i++) {
-    const unsigned char *lo = b->inputs[i];
     const unsigned char *d = data;
-    stays = d >= lo && d + nbytes <= lo + sl->inbytes[i];
+    stays = d >= sl->inmem[i].base && d + nbytes <= rios_region_end(&sl->inmem[i]);
   }
   if (!stays) {
     void *copy;

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-rios_process_state rios_process = {.temp_lock = PTHREAD_MUTEX_INITIALIZER};
+rios_process_state rios_process = {.temp_lock = PTHREAD_MUTEX_INITIALIZER,
+                                   .guard.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int is_file(const char *path) {
   return access(path, R_OK) == 0;

@@ -5,7 +5,9 @@
  * and is read-only afterwards, except for the signal flag, which only a
  * signal handler sets (sig_atomic_t), and the table of temporary files,
  * which runtime/tempfiles.c fills under its lock and its signal handler
- * reads, and the REPL's slot (see repl).
+ * reads, the table of guards after pixel memory, which runtime/guard.c
+ * fills under its lock and its SIGSEGV handler reads, and the REPL's slot
+ * (see repl).
  */
 #ifndef RIOS_PROCESS_H
 #define RIOS_PROCESS_H
@@ -13,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 
 #define RIOS_VERSION "0.1.0"
 
@@ -26,6 +29,11 @@ typedef struct rios_temp_slot {
   volatile sig_atomic_t state;
   char path[PATH_MAX];
 } rios_temp_slot;
+
+/* How many guarded regions may be live at once (two mappings each; the
+   kernel's default limit is 65530 mappings). Past that, pixel memory comes
+   unguarded from the C heap. */
+#define RIOS_GUARD_SLOTS 32768
 
 typedef struct rios_process_state {
   char exe_path[PATH_MAX];  /* absolute path of the running rios-lua */
@@ -47,6 +55,23 @@ typedef struct rios_process_state {
     volatile sig_atomic_t computing;
     volatile sig_atomic_t sigints;  /* Ctrl-Cs seen while computing */
   } repl;
+  /* Guards after pixel memory (runtime/guard.c): where every live guard
+     starts, so that the SIGSEGV handler can tell a block function running
+     into one from any other fault. Entries change under lock (atomic
+     stores; 0: free) and the handler reads entries [0, used) with atomic
+     loads. report: where a worker's handler writes its line for the main
+     process ("": stderr); set once before any block is computed. */
+  struct {
+    uintptr_t starts[RIOS_GUARD_SLOTS];
+    uint32_t free_list[RIOS_GUARD_SLOTS];
+    uint32_t nfree;
+    volatile uint32_t used;           /* entries ever used (the handler's scan) */
+    pthread_mutex_t lock;
+    int installed;                    /* the SIGSEGV handler */
+    int stderr_tty;                   /* stderr was a terminal when it was installed */
+    struct sigaction old_segv;
+    char report[PATH_MAX];
+  } guard;
 } rios_process_state;
 
 extern rios_process_state rios_process;

@@ -9,7 +9,7 @@
 #define RIOS_REGISTRY_H
 
 /* RIOS_REG_BEGIN */
-#define RIOS_REG_HOST "rios.host"             /* every state: { exe_path, lua_dir, root_dir, version, quiet }, set by rios_state_new (quiet by main's -q) */
+#define RIOS_REG_HOST "rios.host"             /* every state: { exe_path, lua_dir, root_dir, version, quiet, check }, set by rios_state_new (quiet by main's -q, check by --check) */
 #define RIOS_REG_SCRIPT "rios.script"         /* main state: { argv, base, chunks, source, chunkname } of the script, for workers that run it again */
 #define RIOS_REG_CLI "rios.cli"               /* main state: the command line's concurrency (-j, --read-workers, --kind) and --timings */
 #define RIOS_REG_WORKER "rios.worker"         /* a compute worker's state: { pipeline, id, blob } the worker boots from */

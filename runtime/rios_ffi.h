@@ -80,11 +80,11 @@ const rios_dtype_info *rios_ffi_dtypes(void);
 int rios_ffi_dtype_size(int dtype);
 size_t rios_ffi_layout(int what);
 
-/* Zeroed, aligned pixel memory: *out owned (rios_ffi_heap_free, cannot fail). */
+/* Zeroed pixel memory whose last byte is followed by a guard that faults (runtime/guard.c); its start is aligned to the element of any dtype when nbytes is a whole number of elements: *out owned (rios_ffi_heap_free, cannot fail). */
 int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err);
 void rios_ffi_heap_free(void *p);
 
-/* A block arena: *out owned (rios_ffi_arena_free); arena_alloc's *out is zeroed and borrowed until the next reset; reset, capacity and free cannot fail. */
+/* A block arena: *out owned (rios_ffi_arena_free); arena_alloc's *out is zeroed, followed by a guard as heap_alloc's, and borrowed until the next reset; reset, capacity and free cannot fail. */
 int rios_ffi_arena_new(rios_arena **out, rios_err *err);
 int rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, void **out, rios_err *err);
 void rios_ffi_arena_reset(rios_arena *a);
@@ -211,6 +211,9 @@ size_t rios_ffi_pipeline_layout(int what);
 int rios_ffi_grid_blocks(int grid_cols, int grid_rows, int wx, int wy, int *nx, int *ny, rios_err *err);
 /* "(row r, col c) [x=.. y=.. WxH]": cannot fail */
 void rios_ffi_block_label(const rios_block *b, rios_text *out);
+/* guard.c: the block this thread's block function computes (NULL: none), named when it runs into a guard after an array; cannot fail. fault_report: the file a worker process writes that line to for its main process (NULL or "": stderr). */
+void rios_ffi_fault_block(const rios_block *b);
+int rios_ffi_fault_report(const char *path, rios_err *err);
 /* *out is owned: rios_ffi_pipeline_free */
 int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios_err *err);
 int rios_ffi_pipeline_blocks(const rios_pipeline *p, int *nx, int *ny);

@@ -29,6 +29,26 @@ void rios_gdal_capture_begin(rios_gdal_capture *c);
 void rios_gdal_capture_end(void);
 /* The first failure as one line, else rios_gdal_error(). */
 const char *rios_gdal_capture_text(rios_gdal_capture *c);
+/* Guarded regions (runtime/guard.c): rw_len zeroed bytes from base, then a
+   guard of RIOS_GUARD_BYTES that faults on any access. An array of n bytes
+   placed at rios_region_end(r) - n ends where the guard begins, so a loop
+   that runs one element past it faults, and the SIGSEGV handler names the
+   block the thread was computing (rios_ffi_fault_block). slot: the
+   region's entry in the guard table; -1 when the memory came unguarded
+   from the C heap (the table or the kernel's mappings were exhausted). */
+#define RIOS_GUARD_BYTES ((size_t)64 * 1024)
+typedef struct rios_region {
+  unsigned char *base;
+  size_t rw_len;
+  int slot;
+} rios_region;
+/* A region with room for at least nbytes; fails only when out of memory. */
+int rios_region_new(size_t nbytes, rios_region *out, rios_err *err);
+/* Unmap (or free) it; a region of base NULL is left alone. */
+void rios_region_free(rios_region *r);
+static inline unsigned char *rios_region_end(const rios_region *r) { return r->base + r->rw_len; }
+/* Remove every live temporary folder (runtime/tempfiles.c); async-signal-safe. */
+void rios_tempfiles_remove_all(void);
 /* A copy of s in memory from rios_ffi_heap_alloc (owned: rios_ffi_heap_free). */
 int rios_heap_strdup(const char *s, char **out, rios_err *err);
 /* Whether [p, p + nbytes) lies in memory the arena has handed out. */

@@ -169,3 +169,14 @@ void rios_ffi_tempdir_remove(rios_tempdir *t) {
   if (ours) slot->state = RIOS_TEMP_FREE;
   free(t);
 }
+
+/* Remove every live folder: the fault handler's cleanup (runtime/guard.c)
+   before it ends the process. Async-signal-safe. */
+void rios_tempfiles_remove_all(void) {
+  for (int i = 0; i < RIOS_TEMP_SLOTS; i++) {
+    if (rios_process.temps[i].state == RIOS_TEMP_READY) {
+      remove_folder(rios_process.temps[i].path);
+      rios_process.temps[i].state = RIOS_TEMP_FREE;
+    }
+  }
+}

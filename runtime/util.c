@@ -1,5 +1,5 @@
-/* util.c: clock, struct layouts, error messages, heap blocks and block
-   arenas for the FFI. */
+/* util.c: clock, struct layouts, error messages, heap arrays and block
+   arenas for the FFI (their guarded memory: guard.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "rios_ffi.h"
 #include "rios_internal.h"
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double rios_ffi_now(void) {
   struct timespec ts;
@@ -99,23 +100,53 @@ const char *rios_gdal_capture_text(rios_gdal_capture *c) {
   return c->first[0] ? c->first : rios_gdal_error();
 }
 
-/* Pixel memory is aligned for vector loads; RIOS_ALIGN must be a power of 2. */
-#define RIOS_ALIGN 64
+/*
+ * Heap arrays: each in a guarded region of its own (guard.c), placed at the
+ * region's end so that the guard follows its last byte. A header at the
+ * region's start says how to free it; the array starts at least
+ * HEAP_HEADER bytes after it, so rios_ffi_heap_free finds the header at the
+ * page below p - HEAP_HEADER. The array's start is then aligned to its
+ * size's largest power of two up to a page (to its element, at least).
+ */
+#define HEAP_HEADER 64
+#define HEAP_MAGIC 0x72696f7368656170ull  /* "rioheap" */
+
+typedef struct rios_heap_header {
+  uint64_t magic;
+  rios_region region;
+} rios_heap_header;
 
 int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err) {
-  size_t rounded = (nbytes + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
-  if (rounded == 0) rounded = RIOS_ALIGN;
-  void *p = aligned_alloc(RIOS_ALIGN, rounded);
-  if (!p) {
+  if (nbytes == 0) nbytes = 1;
+  if (nbytes > SIZE_MAX / 2) {
     rios_seterr(err, "out of memory allocating %zu bytes", nbytes);
     return RIOS_FAIL;
   }
-  memset(p, 0, rounded);
-  *out = p;
+  rios_region r;
+  if (rios_region_new(nbytes + HEAP_HEADER, &r, err) != RIOS_OK) return RIOS_FAIL;
+  rios_heap_header *h = (rios_heap_header *)r.base;
+  h->magic = HEAP_MAGIC;
+  h->region = r;
+  *out = rios_region_end(&r) - nbytes;
   return RIOS_OK;
 }
 
-void rios_ffi_heap_free(void *p) { free(p); }
+void rios_ffi_heap_free(void *p) {
+  if (!p) return;
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t base = ((uintptr_t)p - HEAP_HEADER) & ~(uintptr_t)((page > 0 ? page : 4096) - 1);
+  rios_heap_header *h = (rios_heap_header *)base;
+  if (h->magic != HEAP_MAGIC) {
+    /* Something wrote before the array's start (an index below 0): the
+       header cannot be trusted, so the memory is kept rather than freed. */
+    fprintf(stderr, "rios-lua: warning: the memory before an array was overwritten (a "
+            "negative index into data?); its memory is not freed\n");
+    return;
+  }
+  rios_region r = h->region;
+  h->magic = 0;
+  rios_region_free(&r);
+}
 
 int rios_heap_strdup(const char *s, char **out, rios_err *err) {
   size_t n = strlen(s) + 1;
@@ -127,41 +158,19 @@ int rios_heap_strdup(const char *s, char **out, rios_err *err) {
 }
 
 /*
- * A block arena hands out zeroed pixel memory for arrays made while one block
- * is computed and takes it all back at once when that block has been written.
- * It grows to the largest block's need; reset folds its chunks into one, so
- * after the first block or two a run allocates nothing.
+ * A block arena hands out zeroed memory for the arrays made while one block
+ * is computed and takes it all back at once when that block has been
+ * written. Each array gets a guarded region of its own (guard.c), its end
+ * against the guard; the regions stay with the arena and are handed out
+ * again block after block (to the array of the next block that fits one
+ * best), so after the first block a run maps nothing more unless a block
+ * makes more or larger arrays than any before it.
  */
-typedef struct rios_chunk {
-  struct rios_chunk *next;
-  size_t size, used;
-  unsigned char *mem;
-} rios_chunk;
-
 struct rios_arena {
-  rios_chunk *head;        /* chunk being filled; older ones follow */
-  size_t total;          /* sum of chunk sizes */
+  rios_region *regions;  /* [0, used): this block's arrays; the rest free */
+  size_t nregions, cap, used;
+  size_t total;          /* sum of the regions' sizes */
 };
-
-static rios_chunk *chunk_new(size_t size) {
-  rios_chunk *c = malloc(sizeof(*c));
-  if (!c) return NULL;
-  c->mem = aligned_alloc(RIOS_ALIGN, size);
-  if (!c->mem) { free(c); return NULL; }
-  c->size = size;
-  c->used = 0;
-  c->next = NULL;
-  return c;
-}
-
-static void chunk_free_all(rios_chunk *c) {
-  while (c) {
-    rios_chunk *next = c->next;
-    free(c->mem);
-    free(c);
-    c = next;
-  }
-}
 
 int rios_ffi_arena_new(rios_arena **out, rios_err *err) {
   rios_arena *a = calloc(1, sizeof(*a));
@@ -174,51 +183,72 @@ int rios_ffi_arena_new(rios_arena **out, rios_err *err) {
 }
 
 int rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, void **out, rios_err *err) {
-  size_t need = (nbytes + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
-  if (need == 0) need = RIOS_ALIGN;
-  if (!a->head || a->head->size - a->head->used < need) {
-    size_t size = a->total > need ? a->total : need;
-    if (size < (size_t)1 << 20) size = (size_t)1 << 20;
-    size = (size + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
-    rios_chunk *c = chunk_new(size);
-    if (!c) {
+  if (nbytes == 0) nbytes = 1;
+  /* The free region that fits best. */
+  size_t best = a->nregions;
+  for (size_t i = a->used; i < a->nregions; i++) {
+    if (a->regions[i].rw_len >= nbytes &&
+        (best == a->nregions || a->regions[i].rw_len < a->regions[best].rw_len))
+      best = i;
+  }
+  if (best == a->nregions) {
+    /* None fits: a new region, in place of the largest free one (which is
+       too small) or after the others. */
+    rios_region r;
+    if (rios_region_new(nbytes, &r, err) != RIOS_OK) {
       rios_seterr(err, "out of memory allocating %zu bytes for a block array", nbytes);
       return RIOS_FAIL;
     }
-    c->next = a->head;
-    a->head = c;
-    a->total += size;
+    size_t at = a->nregions;
+    for (size_t i = a->used; i < a->nregions; i++) {
+      if (at == a->nregions || a->regions[i].rw_len > a->regions[at].rw_len) at = i;
+    }
+    if (at < a->nregions) {
+      a->total -= a->regions[at].rw_len;
+      rios_region_free(&a->regions[at]);
+    } else {
+      if (a->nregions == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        rios_region *bigger = realloc(a->regions, cap * sizeof(rios_region));
+        if (!bigger) {
+          rios_region_free(&r);
+          rios_seterr(err, "out of memory allocating %zu bytes for a block array", nbytes);
+          return RIOS_FAIL;
+        }
+        a->regions = bigger;
+        a->cap = cap;
+      }
+      a->nregions++;
+    }
+    a->regions[at] = r;
+    a->total += r.rw_len;
+    best = at;
   }
-  void *p = a->head->mem + a->head->used;
-  a->head->used += need;
-  memset(p, 0, need);
+  rios_region chosen = a->regions[best];
+  a->regions[best] = a->regions[a->used];
+  a->regions[a->used++] = chosen;
+  unsigned char *p = rios_region_end(&chosen) - nbytes;
+  memset(p, 0, nbytes);
   *out = p;
   return RIOS_OK;
 }
 
-void rios_ffi_arena_reset(rios_arena *a) {
-  if (a->head && a->head->next) {
-    size_t total = a->total;
-    chunk_free_all(a->head);
-    a->head = chunk_new(total);
-    a->total = a->head ? total : 0;
-    return;
-  }
-  if (a->head) a->head->used = 0;
-}
+void rios_ffi_arena_reset(rios_arena *a) { a->used = 0; }
 
 size_t rios_ffi_arena_capacity(const rios_arena *a) { return a->total; }
 
 int rios_arena_owns(const rios_arena *a, const void *p, size_t nbytes) {
   const unsigned char *q = p;
-  for (const rios_chunk *c = a->head; c; c = c->next) {
-    if (q >= c->mem && q + nbytes <= c->mem + c->used) return 1;
+  for (size_t i = 0; i < a->used; i++) {
+    const rios_region *r = &a->regions[i];
+    if (q >= r->base && q + nbytes <= rios_region_end(r)) return 1;
   }
   return 0;
 }
 
 void rios_ffi_arena_free(rios_arena *a) {
   if (!a) return;
-  chunk_free_all(a->head);
+  for (size_t i = 0; i < a->nregions; i++) rios_region_free(&a->regions[i]);
+  free(a->regions);
   free(a);
 }

@@ -1,41 +1,65 @@
--- Zero copy: input arrays point into buffers the runtime allocated (C heap,
--- not Lua's), the same buffer for every block; arrays made in the block
--- function reuse the same arena memory block after block; and the Lua heap
--- does not grow with the number of pixels in a block.
+-- Zero copy: input arrays point into buffers the runtime allocated (mapped
+-- by the runtime, not Lua's heap), the same buffer for every block; arrays
+-- made in the block function reuse the same arena memory block after block;
+-- every one ends against a guard; and the Lua heap does not grow with the
+-- number of pixels in a block.
 local H = require("support.helpers")
 
 describe("zero copy", function()
   after_each(H.cleanup)
 
-  it("reads into one runtime-owned buffer per input, reused for every block", function()
+  it("reads into one runtime-owned buffer per input, reused for every block, against a guard", function()
     local dir = H.tmpdir()
     H.make_raster(dir .. "/in.tif", "float64", 2, 300, 260, function(b, r, c) return b + r + c end)
     local status, out, err = H.run_script(dir, "job.lua", [[
       local ffi = require("ffi")
       local rios = require("rios")
-      ffi.cdef("size_t malloc_usable_size(void *ptr);")
-      local inaddr, outaddr, blocks = {}, {}, 0
-      local smallest = math.huge
+      -- The mapping holding [p, p + n) and what follows it (/proc/self/maps).
+      local function mapping(p, n)
+        local a = tonumber(ffi.cast("uintptr_t", p))
+        local f = assert(io.open("/proc/self/maps"))
+        local found, after
+        for line in f:lines() do
+          local lo, hi, perms = line:match("^(%x+)-(%x+) (%S+)")
+          lo, hi = tonumber(lo, 16), tonumber(hi, 16)
+          if found and not after and lo == found.hi then after = perms end
+          if not found and lo <= a and a + n <= hi then found = { hi = hi, perms = perms } end
+        end
+        f:close()
+        return found, after
+      end
+      local inaddr, outbuf, blocks, guarded = {}, {}, 0, 0
       rios.apply(function(info, inputs, outputs)
         local img = inputs.img
         blocks = blocks + 1
-        inaddr[tostring(ffi.cast("uintptr_t", img.data))] = true
-        -- a block's worth of bytes lives in one C heap allocation
-        local usable = tonumber(ffi.C.malloc_usable_size(ffi.cast("void *", img.data)))
-        smallest = math.min(smallest, usable - img.bands * img.rows * img.cols * 8)
+        local n = img.bands * img.rows * img.cols * 8
+        local p = tonumber(ffi.cast("uintptr_t", img.data))
+        -- one buffer per input: every block's array ends where the buffer ends
+        inaddr[p + n] = true
         local o = img:like()
-        outaddr[tostring(ffi.cast("uintptr_t", o.data))] = true
+        local q = tonumber(ffi.cast("uintptr_t", o.data))
+        outbuf[q + n] = true
+        -- each array is read and written memory that ends where a guard
+        -- (mapped with no access) begins
+        for _, a in ipairs({ { img.data, n }, { o.data, n } }) do
+          local m, after = mapping(a[1], a[2])
+          if m and m.perms:sub(1, 2) == "rw" and after == "---p"
+             and m.hi == tonumber(ffi.cast("uintptr_t", a[1])) + a[2] then
+            guarded = guarded + 1
+          end
+        end
         outputs.o = o
       end, { img = "in.tif" }, { o = "out.tif" }, nil,
          { window_xsize = 64, window_ysize = 64, omit_pyramids = true })
       local n_in, n_out = 0, 0
       for _ in pairs(inaddr) do n_in = n_in + 1 end
-      for _ in pairs(outaddr) do n_out = n_out + 1 end
-      print(blocks, n_in, n_out, smallest >= 0)
+      for _ in pairs(outbuf) do n_out = n_out + 1 end
+      print(blocks, n_in, n_out, guarded)
     ]])
     assert.are.equal(0, status, err)
-    -- 5 x 5 blocks, one input address, one output address, all in C buffers
-    assert.are.equal("25\t1\t1\ttrue\n", out)
+    -- 5 x 5 blocks (the right and bottom ones smaller), one input buffer,
+    -- one output buffer, every array against its guard
+    assert.are.equal("25\t1\t1\t50\n", out)
   end)
 
   it("makes no Lua table or string of pixels per block", function()

@@ -268,6 +268,18 @@ end
 function Manager:lost_worker(w, why)
   local rec = self.workers[w]
   if not rec or not rec.live then return end
+  -- A worker whose block function ran past an array's end left the line
+  -- that names the block (runtime/guard.c): the same block would kill the
+  -- next worker too, so the run fails with it.
+  local fault = io.open(self.address_file .. ".fault-" .. w)
+  if fault then
+    local line = fault:read("*l")
+    fault:close()
+    if line and line ~= "" then
+      rec.live = false
+      self:fail(self:name(w) .. ": " .. line)
+    end
+  end
   rec.live = false
   if self.stopping and rec.result then return end   -- ended as it should
   if self.stopping and self.uses_otherargs then
@@ -607,16 +619,23 @@ function FrameSource:next()
   end
   b.index = f.block
   b.xblock, b.yblock, b.xoff, b.yoff, b.cols, b.rows = unpack(place, 1, 6)
+  C.rios_ffi_arena_reset(b.arena)
   for i, a in ipairs(arrays) do
     local rec = ins[i]
     if a.dtype ~= rec.dtype or a.bands ~= rec.nbands then
       error("block " .. tonumber(f.block) .. ": input " .. i .. " is " .. a.dtype .. " with "
             .. a.bands .. " bands, not " .. rec.dtype .. " with " .. rec.nbands, 0)
     end
-    self.inputs[i - 1] = a.data
+    -- into the arena, against a guard as in the main process (an index
+    -- past the array faults: runtime/guard.c)
+    local nbytes = a.bands * a.rows * a.cols * base.dtype_size[a.dtype]
+    if C.rios_ffi_arena_alloc(b.arena, nbytes, self.ptr, io.err) ~= OK then
+      error(ffi.string(io.err.msg), 0)
+    end
+    ffi.copy(self.ptr[0], a.data, nbytes)
+    self.inputs[i - 1] = self.ptr[0]
   end
   io.discard = header.discard
-  C.rios_ffi_arena_reset(self.block.arena)
   return b
 end
 
@@ -725,7 +744,8 @@ function M.worker_io(w, timers)
     if C.rios_ffi_arena_new(arena_out, io.err) ~= OK then error(ffi.string(io.err.msg), 0) end
     local arena = ffi.gc(arena_out[0], C.rios_ffi_arena_free)
     block.inputs, block.arena, block.slot = inputs, arena, -1
-    source = setmetatable({ io = io, block = block, inputs = inputs, keep = arena }, FrameSource)
+    source = setmetatable({ io = io, block = block, inputs = inputs, keep = arena,
+                            ptr = ffi.new("void *[1]") }, FrameSource)
   end
   local sink = setmetatable({ io = io }, OutputSink)
   return {
@@ -803,6 +823,12 @@ function M.serve()
   local job = codec.decode(header.job, "the job")
   w.job, w.remote, w.id = job.job, job.remote, C.rios_ffi_chan_worker(chan)
   local r = w.remote
+  -- A block function that runs past an array's end kills this process
+  -- (runtime/guard.c); the line naming the block goes to a file beside the
+  -- address file, which the main process reads when it loses the worker.
+  if w.address_file then
+    C.rios_ffi_fault_report(w.address_file .. ".fault-" .. tonumber(w.id), err)
+  end
   if r.cwd and C.chdir(r.cwd) ~= 0 then
     return die("cannot change to the main process's folder " .. r.cwd)
   end

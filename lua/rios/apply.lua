@@ -141,6 +141,9 @@ local function worker_job(run, ordinal, otherargs_bytes)
     stdin = replay.stdin_consumed(),
     run = { grid = run.grid, window_xsize = c.window_xsize, window_ysize = c.window_ysize,
             overlap = c.overlap, ins = ins, outs = outs },
+    -- bounds-checked data: in the block function (controls.check), or in
+    -- every array the worker makes (--check)
+    check = c.check or nil, check_all = array.check_all() or nil,
   }, "job")
 end
 
@@ -290,7 +293,7 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
   end
 
   local run = setmetatable({ where = where, controls = c, ins = ins, outs = outs,
-                             concurrency = conc, timers = timers_mod.new(),
+                             concurrency = conc, timers = timers_mod.new(), check = c.check,
                              err = ffi.new("rios_err") }, Run)
   local copies
   local ok, msg = xpcall(function()

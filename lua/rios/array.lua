@@ -17,6 +17,15 @@
 -- that is not contiguous stores them, and that is the contiguity test the
 -- fast paths use.
 --
+-- Checked data (--check, controls.check): `data` is then not a pointer but
+-- a reference to the first element of a struct type per dtype that has
+-- metamethods (ffi.metatype): indexing it checks the index against the
+-- array's elements and raises "script.lua:LINE: data[i] is outside ..."
+-- naming the size; `data + k` is checked data for the rest of the memory.
+-- Being a struct reference at the first element's address, it converts to
+-- that address wherever a void pointer is taken (the runtime's calls,
+-- ffi.copy, ffi.string), so only this module's loops unwrap it (raw()).
+--
 -- Positions (README "Positions and windows"): a pixel is (x, y), col then
 -- row, 0-based as `data` and GDAL's pixel offsets are; a window is {xoff,
 -- yoff, xsize, ysize}; a band is a number from 1, as GDAL's bands are.
@@ -48,13 +57,126 @@ mt.__index = function(self, key)
   return nil
 end
 
+
+----------------------------------------------------------------------------
+-- Checked data.
+
+-- sizes[ref]: how many elements ref may index; owner[ref]: the array it is
+-- the data of (for the message). Weak: a ref lives as long as its array.
+local sizes = setmetatable({}, { __mode = "k" })
+local owner = setmetatable({}, { __mode = "k" })
+local chk_ptr = {}      -- dtype -> pointer ctype to its checked struct
+local check = { all = false, block = false }
+
+local block_text = ffi.new("rios_text")
+local block   -- forward: the block in force (below)
+
+-- Raise the one-line error for index i of checked data self, at the
+-- user's line (level 3: the function that indexed data).
+local function outside(self, i)
+  local a, n = owner[self], sizes[self]
+  local shape = ""
+  if a then
+    shape = string.format(", a %s array of %d band%s x %d rows x %d cols%s", a.dtype, a.bands,
+                          a.bands == 1 and "" or "s", a.rows, a.cols,
+                          rawget(a, "parent") ~= nil
+                          and " (a view: counted to the end of the memory it shares)" or "")
+  end
+  local where = ""
+  if block.b ~= nil and block.arena ~= nil then
+    C.rios_ffi_block_label(block.b, block_text)
+    where = " in block " .. ffi.string(block_text.s)
+  end
+  base.raise(base.where(3), string.format("data[%s] is outside the array%s: data has %d "
+             .. "elements (0..%d)%s", tostring(i), where, n, n - 1, shape))
+end
+
+for _, dtype in ipairs(base.dtypes) do
+  local name = "rios_checked_" .. dtype
+  ffi.cdef(string.format("typedef struct %s { %s v[1]; } %s;", name, base.dtype_cname[dtype],
+                         name))
+  local P = ffi.typeof(name .. " *")
+  chk_ptr[dtype] = P
+  local rawp = dtype_ptr[dtype]
+  local cmt = {}
+  cmt.__index = function(self, i)
+    local n = sizes[self]
+    if type(i) ~= "number" then
+      error("data has no field '" .. tostring(i) .. "' (it is indexed by numbers)", 2)
+    end
+    if not (i >= 0 and i < n) then outside(self, i) end
+    return self.v[i]
+  end
+  cmt.__newindex = function(self, i, x)
+    local n = sizes[self]
+    if type(i) ~= "number" then
+      error("data has no field '" .. tostring(i) .. "' (it is indexed by numbers)", 2)
+    end
+    if not (i >= 0 and i < n) then outside(self, i) end
+    self.v[i] = x
+  end
+  local function shifted(self, k)
+    local r = ffi.cast(P, ffi.cast(rawp, self) + k)[0]
+    sizes[r] = sizes[self] - k
+    owner[r] = owner[self]
+    return r
+  end
+  cmt.__add = function(a, b)
+    if type(a) == "number" then return shifted(b, a) end
+    return shifted(a, b)
+  end
+  cmt.__sub = function(a, k)
+    if type(k) ~= "number" then return ffi.cast(rawp, a) - ffi.cast(rawp, k) end
+    return shifted(a, -k)
+  end
+  cmt.__eq = function(a, b)
+    if type(a) ~= "cdata" or type(b) ~= "cdata" then return false end
+    return ffi.cast("uintptr_t", ffi.cast("const void *", a))
+           == ffi.cast("uintptr_t", ffi.cast("const void *", b))
+  end
+  cmt.__len = function(self) return sizes[self] end
+  cmt.__tostring = function(self)
+    return string.format("checked %s data: %d elements at %s", dtype, sizes[self],
+                         tostring(ffi.cast("const void *", self)))
+  end
+  ffi.metatype(name, cmt)
+end
+
+-- Checked data of n elements of dtype at ptr, for array a.
+function M.checked_data(dtype, ptr, n, a)
+  local r = ffi.cast(chk_ptr[dtype], ptr)[0]
+  sizes[r] = n
+  owner[r] = a
+  return r
+end
+
+-- The pointer under a's data, checked or not (this module's loops and
+-- the calls that take a typed pointer).
+local function raw(a)
+  local d = a.data
+  if sizes[d] then return ffi.cast(dtype_ptr[a.dtype], d) end
+  return d
+end
+M.raw = raw
+
+-- Whether --check is on (every array made in this state gets checked
+-- data); set_check_all(true): a worker started by a run with --check.
+local host = base.host
+local function check_all() return check.all or host.check == true end
+M.check_all = check_all
+function M.set_check_all(on) check.all = on and true or false end
+
 -- The block arena in force while a block function runs (set by rios.apply
 -- through M.set_block_arena), and the arrays made from it.
-local block = { arena = nil, made = {}, nmade = 0, xblock = nil, yblock = nil }
+block = { arena = nil, made = {}, nmade = 0, xblock = nil, yblock = nil, b = nil }
 
-function M.set_block_arena(arena, xblock, yblock)
+-- checked: the function's arrays get checked data (controls.check); b:
+-- the block (named by an index outside checked data).
+function M.set_block_arena(arena, xblock, yblock, checked, b)
   block.arena = arena
   block.xblock, block.yblock = xblock, yblock
+  check.block = checked and true or false
+  block.b = b
 end
 
 -- Called after a block has been written: its arrays (and views of them) are
@@ -72,6 +194,8 @@ function M.release_block_arrays()
   end
   block.nmade = 0
   block.arena = nil
+  block.b = nil
+  check.block = false
 end
 
 local function remember(a)
@@ -87,8 +211,12 @@ M.is_array = is_array
 
 -- Wrap memory as a contiguous array. storage keeps owned memory alive.
 local function wrap(dtype, bands, rows, cols, ptr, storage)
-  return setmetatable({ dtype = dtype, bands = bands, rows = rows, cols = cols,
-                        data = ffi.cast(dtype_ptr[dtype], ptr), storage = storage }, mt)
+  local a = setmetatable({ dtype = dtype, bands = bands, rows = rows, cols = cols,
+                           data = ffi.cast(dtype_ptr[dtype], ptr), storage = storage }, mt)
+  if (check.block or check_all()) and ptr ~= nil then
+    a.data = M.checked_data(dtype, ptr, bands * rows * cols, a)
+  end
+  return a
 end
 M.wrap = wrap
 
@@ -135,7 +263,7 @@ end
 local function live_data(self, fname)
   local d = self.data  -- raises if released
   if d == nil then error(fname .. ": the array has no data", 3) end
-  return d
+  return raw(self)
 end
 
 -- True when the elements are one unbroken run in band-major order.
@@ -154,6 +282,7 @@ local function view(parent, nb, nr, nc, off)
   if not ((nr == 1 or rs == nc) and (nb == 1 or bs == nr * nc)) then
     v.row_stride, v.band_stride = rs, bs
   end
+  if owner[v.data] then owner[v.data] = v end
   if rawget(parent, "from_arena") then
     v.from_arena = true
     remember(v)
@@ -196,7 +325,7 @@ end
 function M.layout(a)
   local rs, bs = a.row_stride, a.band_stride
   if a.bands > 1 and bs % rs ~= 0 then return nil end
-  return a.data, rs, a.bands > 1 and bs / rs or a.rows
+  return raw(a), rs, a.bands > 1 and bs / rs or a.rows
 end
 
 local function index_error(fname, self, x, y, b)
@@ -319,7 +448,7 @@ end
 local function operand(v, nb)
   if type(v) ~= "table" then return v, 0, 0 end
   local bs = v.bands == 1 and nb > 1 and 0 or v.band_stride
-  return v.data, bs, v.row_stride
+  return raw(v), bs, v.row_stride
 end
 
 local function flat_ok(v, nb)
@@ -329,16 +458,16 @@ end
 local function run(f, o, x, y, m, fn)
   local nb = o.bands
   if contiguous(o) and flat_ok(x, nb) and flat_ok(y, nb) and flat_ok(m, nb) then
-    local xd = type(x) == "table" and x.data or x
-    local yd = type(y) == "table" and y.data or y
-    local md = type(m) == "table" and m.data or m
-    f(1, 1, nb * o.rows * o.cols, o.data, 0, 0, xd, 0, 0, yd, 0, 0, md, 0, 0, fn)
+    local xd = type(x) == "table" and raw(x) or x
+    local yd = type(y) == "table" and raw(y) or y
+    local md = type(m) == "table" and raw(m) or m
+    f(1, 1, nb * o.rows * o.cols, raw(o), 0, 0, xd, 0, 0, yd, 0, 0, md, 0, 0, fn)
     return o
   end
   local xd, xbs, xrs = operand(x, nb)
   local yd, ybs, yrs = operand(y, nb)
   local md, mbs, mrs = operand(m, nb)
-  f(nb, o.rows, o.cols, o.data, o.band_stride, o.row_stride, xd, xbs, xrs, yd, ybs, yrs,
+  f(nb, o.rows, o.cols, raw(o), o.band_stride, o.row_stride, xd, xbs, xrs, yd, ybs, yrs,
     md, mbs, mrs, fn)
   return o
 end
@@ -567,7 +696,7 @@ function methods:copy(out)
   out = check_out("a:copy", self, out)
       or alloc(self.dtype, self.bands, self.rows, self.cols)
   if out.dtype == self.dtype and contiguous(self) and contiguous(out) then
-    ffi.copy(out.data, d, self:nbytes())
+    ffi.copy(raw(out), d, self:nbytes())
     return out
   end
   local f = kernels.elementwise("copy|" .. self.dtype, { "x" }, { "a" }, "X",
@@ -622,8 +751,8 @@ end
 -- skipping NaN and, when given, the nodata value.
 
 local function reduce_args(self)
-  if contiguous(self) then return 1, 1, self:size(), self.data, 0, 0 end
-  return self.bands, self.rows, self.cols, self.data, self.band_stride, self.row_stride
+  if contiguous(self) then return 1, 1, self:size(), raw(self), 0, 0 end
+  return self.bands, self.rows, self.cols, raw(self), self.band_stride, self.row_stride
 end
 
 local function stats(self, fname, nodata)
@@ -741,7 +870,7 @@ local function reduce_group(op, phase, list, i0, i1, modes, nds, branchless, out
   for k = 1, n do
     local a = list[i0 + k - 1]
     dtypes[k], gmodes[k] = a.dtype, modes[i0 + k - 1]
-    rP[k] = a.data
+    rP[k] = raw(a)
     rND[k] = nds[i0 + k - 1] or 0
     rOFF[k] = 0
     if not contiguous(a) then flat = false end
@@ -754,8 +883,8 @@ local function reduce_group(op, phase, list, i0, i1, modes, nds, branchless, out
     sc = ffi.new("double[?]", n)
     median_scratch[n] = sc
   end
-  local sd, kd = S and S.data, K and K.data
-  local od = out and out.data
+  local sd, kd = S and raw(S), K and raw(K)
+  local od = out and raw(out)
   if flat then
     f(nb * nr * nc, od, 0, rP, rND, rOFF, sd, kd, 0, empty, sc)
     return
@@ -798,13 +927,13 @@ local function staged_median(list, modes, nds, branchless, out, conv, empty)
     stages[#stages + 1] = kernels.median_stage(n, i, math.min(i + STAGE_STEPS - 1, #net))
   end
   local pick = kernels.median_pick(out.dtype, conv)
-  local od, obs, ors = out.data, out.band_stride, out.row_stride
+  local od, obs, ors = raw(out), out.band_stride, out.row_stride
   for b = 0, nb - 1 do
     for r = 0, nr - 1 do
       ffi.fill(K, nc * 8, 0)
       for k = 1, n do
         local a = list[k]
-        gathers[k](nc, a.data, b * a.band_stride + r * a.row_stride, S, (k - 1) * pitch, K,
+        gathers[k](nc, raw(a), b * a.band_stride + r * a.row_stride, S, (k - 1) * pitch, K,
                    nds[k] or 0)
       end
       for i = 1, #stages do stages[i](nc, S, pitch) end

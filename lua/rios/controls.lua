@@ -154,6 +154,7 @@ local checks = {
   overview_aggtype = string_,
   progress = boolean,
   tempdir = string_,
+  check = boolean,   -- bounds-checked data in the block function (rios.array)
   -- checked in full by rios.concurrency
   concurrency = function(v)
     if type(v) ~= "table" then return "must be a table (see controls.concurrency)" end
@@ -216,7 +217,7 @@ function M.defaults(where)
     layer_names = nil, omit_pyramids = false, omit_basic_stats = false,
     omit_histogram = false, overview_levels = default_overview_levels(),
     overview_min_dim = overview_defaults.overview_min_dim, overview_aggtype = nil,
-    progress = nil, tempdir = ".",
+    progress = nil, tempdir = ".", check = false,
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
   if drv and drv ~= "" then

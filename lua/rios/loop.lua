@@ -19,6 +19,7 @@ local M = {}
 
 local now = C.rios_ffi_now
 local dtype_ptr = base.dtype_ptr
+local fault_block = C.rios_ffi_fault_block
 
 -- The outputs table the block function fills: setting a name that is not
 -- an output is an error that lists the outputs.
@@ -48,32 +49,34 @@ function M.run(ctx, source, sink)
   local outs, where, timers = ctx.outs, ctx.where, ctx.timers
   local ov = info.ov
   local outtable, arrays = M.outputs_table(outs), {}
-  -- A slot's buffers and arena stay with it: their typed pointers are made
-  -- once per slot, not per block.
-  local slots = {}
+  -- checked: the block function sees bounds-checked data (--check,
+  -- controls.check; see rios.array).
+  local checked = ctx.check or array.check_all()
   while true do
     local b = source:next()
-    if b == nil then return end
+    if b == nil then break end
     info:set_block(b)
-    local slot = b.slot
-    local s = slot >= 0 and slots[slot]
-    if not s then
-      -- (a block that is not in a slot, as one from a socket, is new each time)
-      s = { arena = b.arena }
-      for i = 1, #ins do s[i] = ffi.cast(dtype_ptr[ins[i].array.dtype], b.inputs[i - 1]) end
-      if slot >= 0 then slots[slot] = s end
-    end
+    -- Each input's array sits at the end of its buffer, against the guard
+    -- (runtime/pipeline.c), so its address moves with the block's size.
     local cols, rows = b.cols + 2 * ov, b.rows + 2 * ov
     for i = 1, #ins do
       local a = ins[i].array
-      a.cols, a.rows, a.data = cols, rows, s[i]
+      a.cols, a.rows = cols, rows
+      if checked then
+        a.data = array.checked_data(a.dtype, b.inputs[i - 1], a.bands * rows * cols, a)
+      else
+        a.data = ffi.cast(dtype_ptr[a.dtype], b.inputs[i - 1])
+      end
     end
     for k in pairs(outtable) do outtable[k] = nil end
-    array.set_block_arena(s.arena, b.xblock, b.yblock)
+    array.set_block_arena(b.arena, b.xblock, b.yblock, checked, b)
     ctx.in_user_function = true
+    -- A run into the guard after an array names this block (runtime/guard.c).
+    fault_block(b)
     local t0 = now()
     fn(info, intable, outtable, otherargs)
     timers:add("userfunction", now() - t0)
+    fault_block(nil)
     ctx.in_user_function = false
     for j = 1, #outs do arrays[j] = outputs.array_for(outs[j], outtable, info, where) end
     sink:put(b, arrays)

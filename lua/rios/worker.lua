@@ -69,6 +69,8 @@ function M.boot()
   local ok, job = pcall(codec.decode, w.job, "the worker's job")
   if not ok then return fail(tostring(job)) end
   state.job = job
+  -- a run with --check: every array the re-run makes has checked data
+  if job.check_all then require("rios.array").set_check_all(true) end
   -- The re-run shows nothing until it reaches its apply, and reads from
   -- stdin what the main state had read (see rios.replay).
   console.install()
@@ -175,7 +177,7 @@ function M.apply(fn, otherargs, where)
                             by_array)
   local ctx = { fn = fn, otherargs = otherargs, info = info, ins = ins, outs = r.outs,
                 intable = require("rios.inputs").block_table(ins), where = where,
-                timers = timers }
+                timers = timers, check = job.check }
   local io = state.io
   local ok, e = xpcall(loop.run, handler, ctx, io.source, io.sink)
   if not ok then
