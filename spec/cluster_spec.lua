@@ -8,6 +8,7 @@
 -- spec/batch_spec.lua's.
 local H = require("support.helpers")
 local slurm = require("support.slurm")
+local Tmux = require("support.tmux")
 local rios = require("rios")
 local C = require("rios.base").C
 
@@ -535,6 +536,26 @@ local function cases(kind)
                   err)
     assert.truthy(err:find("rios.apply failed: interrupted by SIGTERM", 1, true), err)
     listed = S.listed()
+    assert.is_nil(listed[jobs[1]] or listed[jobs[2]])
+    nothing_left()
+  end)
+
+  it("cancels its jobs on Ctrl-C at a terminal (sbatch and qsub are out of its reach)", function()
+    local marks = H.tmpdir()
+    local env = S.env():gsub("%s+$", "")
+    local t = Tmux.start("sh -c " .. H.q("cd " .. H.q(dir) .. " && exec env " .. env .. " "
+                                         .. H.q(H.exe) .. " gated.lua int.tif " .. H.q(marks)
+                                         .. " " .. kind))
+    -- the screen stays once rios-lua has ended
+    assert.are.equal(0, (H.run(t:tmux() .. " set-option -t 0 remain-on-exit on")))
+    wait_for(function() return #started_jobs(marks) == 2 end, 30, "two jobs computing")
+    local jobs = started_jobs(marks)
+    t:send("C-c")
+    local screen = t:wait_text("rios.apply failed: interrupted by SIGINT (Ctrl-C)", 30)
+    t:kill()
+    assert.truthy(screen:find("rios-lua: cancelled the " .. S.name .. " jobs of this run: ", 1,
+                              true), screen)
+    local listed = S.listed()
     assert.is_nil(listed[jobs[1]] or listed[jobs[2]])
     nothing_left()
   end)
