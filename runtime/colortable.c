@@ -6,7 +6,7 @@
  * the classes in their colours.
  */
 #include "bandtables.h"
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -15,11 +15,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
 
 static GDALRasterBandH band_or_fail(GDALDatasetH ds, int bandno, const char *label,
                                     rios_err *err) {
@@ -119,7 +114,7 @@ int rios_band_set_color_table(GDALDatasetH ds, int bandno, const char *label, in
   GDALDestroyColorTable(ct);
   if (e != CE_None) {
     rios_seterr(err, "%s: cannot set the colour table of band %d: %s", label, bandno,
-                last_gdal_error());
+                rios_gdal_error());
     return RIOS_FAIL;
   }
   /* Most drivers (GTiff, HFA) already report Palette once a table is set;
@@ -166,7 +161,7 @@ GDALDatasetH rios_open_update(const char *path, rios_err *err) {
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_UPDATE | GDAL_OF_VERBOSE_ERROR,
                                NULL, NULL, NULL);
-  if (!ds) rios_seterr(err, "%s: cannot open for update: %s", path, last_gdal_error());
+  if (!ds) rios_seterr(err, "%s: cannot open for update: %s", path, rios_gdal_error());
   return ds;
 }
 
@@ -174,7 +169,7 @@ int rios_close_checked(GDALDatasetH ds, const char *label, rios_err *err) {
   CPLErrorReset();
   GDALClose(ds);
   if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal) {
-    rios_seterr(err, "%s: writing the file on close failed: %s", label, last_gdal_error());
+    rios_seterr(err, "%s: writing the file on close failed: %s", label, rios_gdal_error());
     return RIOS_FAIL;
   }
   return RIOS_OK;

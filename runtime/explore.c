@@ -5,7 +5,7 @@
  * reads from an overview or resampled to a smaller buffer, and PNG previews
  * written by GDAL's PNG driver from an in-memory dataset.
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -19,11 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
-
 /* Borrowed: lives as long as the driver registry. */
 const char *rios_ffi_raster_driver(rios_raster *r) {
   GDALDriverH d = GDALGetDatasetDriver(rios_raster_dataset(r));
@@ -31,17 +26,20 @@ const char *rios_ffi_raster_driver(rios_raster *r) {
   return name ? name : "";
 }
 
-/* "WGS 84 / UTM zone 55S (EPSG:32755)", or "" for no projection. Returns 0,
-   or -1 when the WKT cannot be parsed (out->s then says so). */
-int rios_ffi_projection_name(const char *wkt, rios_text *out) {
+/* "WGS 84 / UTM zone 55S (EPSG:32755)", or "" for no projection. */
+int rios_ffi_projection_name(const char *wkt, rios_text *out, rios_err *err) {
   out->s[0] = '\0';
-  if (!wkt || !*wkt) return 0;
+  if (!wkt || !*wkt) return RIOS_OK;
   OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
-  if (!srs) return -1;
+  if (!srs) {
+    rios_seterr(err, "out of memory reading a projection");
+    return RIOS_FAIL;
+  }
+  CPLErrorReset();
   if (OSRSetFromUserInput(srs, wkt) != OGRERR_NONE) {
-    snprintf(out->s, sizeof(out->s), "(a projection GDAL cannot read)");
+    rios_seterr(err, "a projection GDAL cannot read: %s", rios_gdal_error());
     OSRDestroySpatialReference(srs);
-    return -1;
+    return RIOS_FAIL;
   }
   const char *name = OSRGetName(srs);
   const char *auth = OSRGetAuthorityName(srs, NULL);
@@ -56,22 +54,13 @@ int rios_ffi_projection_name(const char *wkt, rios_text *out) {
     snprintf(out->s, sizeof(out->s), "%s", name ? name : "unnamed");
   }
   OSRDestroySpatialReference(srs);
-  return 0;
-}
-
-static GDALRasterBandH band_of(rios_raster *r, int band, rios_err *err) {
-  GDALDatasetH ds = rios_raster_dataset(r);
-  if (band < 1 || band > GDALGetRasterCount(ds)) {
-    rios_seterr(err, "%s: has no band %d (it has %d)", rios_raster_path(r), band,
-              GDALGetRasterCount(ds));
-    return NULL;
-  }
-  return GDALGetRasterBand(ds, band);
+  return RIOS_OK;
 }
 
 /* Every pixel of a band that is neither nodata nor NaN, read a strip of rows
    at a time: min, max, mean, stddev (population) into out4. */
-static int compute_stats(rios_raster *r, GDALRasterBandH b, double *out4, rios_err *err) {
+static int compute_stats(rios_raster *r, GDALRasterBandH b, int *found, double *out4,
+                         rios_err *err) {
   int cols = GDALGetRasterBandXSize(b), rows = GDALGetRasterBandYSize(b);
   int has_nodata = 0;
   double nodata = GDALGetRasterNoDataValue(b, &has_nodata);
@@ -79,7 +68,7 @@ static int compute_stats(rios_raster *r, GDALRasterBandH b, double *out4, rios_e
   double *buf = malloc(sizeof(double) * (size_t)cols * (size_t)strip);
   if (!buf) {
     rios_seterr(err, "%s: out of memory computing statistics", rios_raster_path(r));
-    return -1;
+    return RIOS_FAIL;
   }
   double mn = INFINITY, mx = -INFINITY, shift = 0, sum = 0, sumsq = 0;
   size_t count = 0;
@@ -88,9 +77,9 @@ static int compute_stats(rios_raster *r, GDALRasterBandH b, double *out4, rios_e
     CPLErrorReset();
     if (GDALRasterIO(b, GF_Read, 0, y, cols, n, buf, cols, n, GDT_Float64, 0, 0) != CE_None) {
       rios_seterr(err, "%s: reading rows %d-%d for statistics failed: %s", rios_raster_path(r), y,
-                y + n - 1, last_gdal_error());
+                y + n - 1, rios_gdal_error());
       free(buf);
-      return -1;
+      return RIOS_FAIL;
     }
     size_t m = (size_t)cols * (size_t)n;
     for (size_t i = 0; i < m; i++) {
@@ -106,58 +95,69 @@ static int compute_stats(rios_raster *r, GDALRasterBandH b, double *out4, rios_e
     }
   }
   free(buf);
-  if (count == 0) return 0;
+  *found = count > 0;
+  if (count == 0) return RIOS_OK;
   double nn = (double)count;
   double var = (sumsq - sum * sum / nn) / nn;
   out4[0] = mn;
   out4[1] = mx;
   out4[2] = shift + sum / nn;
   out4[3] = var > 0 ? sqrt(var) : 0;
-  return 1;
+  return RIOS_OK;
 }
 
-/* Statistics of a band into out4 (min, max, mean, stddev). Returns 1, or 0
-   when none are stored (compute = 0) or every pixel is nodata (compute = 1),
-   or -1 with a message. Computing writes nothing to the file or beside it. */
-int rios_ffi_raster_stats(rios_raster *r, int band, int compute, double *out4, rios_err *err) {
-  GDALRasterBandH b = band_of(r, band, err);
-  if (!b) return -1;
-  if (compute) return compute_stats(r, b, out4, err);
+/* Statistics of a band into out4 (min, max, mean, stddev); *found 0 when
+   none are stored (compute = 0) or every pixel is nodata (compute = 1).
+   Computing writes nothing to the file or beside it. */
+int rios_ffi_raster_stats(rios_raster *r, int band, int compute, int *found, double *out4,
+                          rios_err *err) {
+  *found = 0;
+  GDALRasterBandH b = rios_raster_band(r, band, err);
+  if (!b) return RIOS_FAIL;
+  if (compute) return compute_stats(r, b, found, out4, err);
   CPLPushErrorHandler(CPLQuietErrorHandler);
   CPLErr e = GDALGetRasterStatistics(b, TRUE, FALSE, &out4[0], &out4[1], &out4[2], &out4[3]);
   CPLPopErrorHandler();
-  return e == CE_None ? 1 : 0;
+  CPLErrorReset();
+  *found = e == CE_None;
+  return RIOS_OK;
 }
 
-/* The number of overviews of a band; the first max of them have their
-   cols and rows written to sizes[2i], sizes[2i+1]. 0 for a bad band. */
-int rios_ffi_raster_overviews(rios_raster *r, int band, int *sizes, int max) {
-  GDALDatasetH ds = rios_raster_dataset(r);
-  if (band < 1 || band > GDALGetRasterCount(ds)) return 0;
-  GDALRasterBandH b = GDALGetRasterBand(ds, band);
+/* The number of overviews of a band into *count; the first max of them
+   have their cols and rows written to sizes[2i], sizes[2i+1]. */
+int rios_ffi_raster_overviews(rios_raster *r, int band, int *sizes, int max, int *count,
+                              rios_err *err) {
+  GDALRasterBandH b = rios_raster_band(r, band, err);
+  if (!b) return RIOS_FAIL;
   int n = GDALGetOverviewCount(b);
   for (int i = 0; i < n && i < max; i++) {
     GDALRasterBandH o = GDALGetOverview(b, i);
-    sizes[2 * i] = o ? GDALGetRasterBandXSize(o) : 0;
-    sizes[2 * i + 1] = o ? GDALGetRasterBandYSize(o) : 0;
+    if (!o) {
+      rios_seterr(err, "%s: cannot open overview %d of band %d", rios_raster_path(r), i + 1,
+                  band);
+      return RIOS_FAIL;
+    }
+    sizes[2 * i] = GDALGetRasterBandXSize(o);
+    sizes[2 * i + 1] = GDALGetRasterBandYSize(o);
   }
-  return n;
+  *count = n;
+  return RIOS_OK;
 }
 
 /* The i-th "KEY=VALUE" of the default metadata domain of the dataset (band
-   0) or a band, or NULL past the end. Borrowed from GDAL. */
-const char *rios_ffi_raster_metadata(rios_raster *r, int band, int i) {
-  GDALDatasetH ds = rios_raster_dataset(r);
+   0) or a band into *out, NULL past the end. Borrowed from GDAL. */
+int rios_ffi_raster_metadata(rios_raster *r, int band, int i, const char **out,
+                             rios_err *err) {
   char **md;
   if (band == 0) {
-    md = GDALGetMetadata(ds, NULL);
-  } else if (band >= 1 && band <= GDALGetRasterCount(ds)) {
-    md = GDALGetMetadata(GDALGetRasterBand(ds, band), NULL);
+    md = GDALGetMetadata(rios_raster_dataset(r), NULL);
   } else {
-    return NULL;
+    GDALRasterBandH b = rios_raster_band(r, band, err);
+    if (!b) return RIOS_FAIL;
+    md = GDALGetMetadata(b, NULL);
   }
-  if (i < 0 || i >= CSLCount(md)) return NULL;
-  return md[i];
+  *out = i >= 0 && i < CSLCount(md) ? md[i] : NULL;
+  return RIOS_OK;
 }
 
 /* Read window (xoff, yoff, xsize, ysize) of overview `overview` (0: the full
@@ -171,22 +171,22 @@ int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff
   const char *path = rios_raster_path(r);
   if (esize == 0 || buf_cols <= 0 || buf_rows <= 0 || nbands <= 0) {
     rios_seterr(err, "%s: bad read request (%d x %d, %d bands)", path, buf_cols, buf_rows, nbands);
-    return -1;
+    return RIOS_FAIL;
   }
   size_t plane = (size_t)buf_cols * (size_t)buf_rows * (size_t)esize;
   for (int i = 0; i < nbands; i++) {
-    GDALRasterBandH b = band_of(r, bands[i], err);
-    if (!b) return -1;
+    GDALRasterBandH b = rios_raster_band(r, bands[i], err);
+    if (!b) return RIOS_FAIL;
     if (overview > 0) {
       int n = GDALGetOverviewCount(b);
       if (overview > n) {
         rios_seterr(err, "%s: band %d has no overview %d (it has %d)", path, bands[i], overview, n);
-        return -1;
+        return RIOS_FAIL;
       }
       b = GDALGetOverview(b, overview - 1);
       if (!b) {
         rios_seterr(err, "%s: cannot open overview %d of band %d", path, overview, bands[i]);
-        return -1;
+        return RIOS_FAIL;
       }
     }
     int cols = GDALGetRasterBandXSize(b), rows = GDALGetRasterBandYSize(b);
@@ -195,7 +195,7 @@ int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff
       rios_seterr(err, "%s: window x=%d y=%d %dx%d is not inside %s (%d cols x %d rows)", path,
                 xoff, yoff, xsize, ysize, overview > 0 ? "the overview" : "the raster", cols,
                 rows);
-      return -1;
+      return RIOS_FAIL;
     }
     GDALRasterIOExtraArg extra;
     INIT_RASTERIO_EXTRA_ARG(extra);
@@ -204,11 +204,11 @@ int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff
     if (GDALRasterIOEx(b, GF_Read, xoff, yoff, xsize, ysize, (char *)buf + plane * (size_t)i,
                        buf_cols, buf_rows, rios_gdal_type(dtype), esize,
                        (GSpacing)esize * buf_cols, &extra) != CE_None) {
-      rios_seterr(err, "%s: read of band %d failed: %s", path, bands[i], last_gdal_error());
-      return -1;
+      rios_seterr(err, "%s: read of band %d failed: %s", path, bands[i], rios_gdal_error());
+      return RIOS_FAIL;
     }
   }
-  return 0;
+  return RIOS_OK;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -231,19 +231,19 @@ int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int 
   };
   if (nbands < 1 || nbands > 4 || rows < 1 || cols < 1) {
     rios_seterr(err, "%s: a PNG needs 1 to 4 bands and at least one pixel", path);
-    return -1;
+    return RIOS_FAIL;
   }
   GDALDriverH mem = GDALGetDriverByName("MEM");
   GDALDriverH png = GDALGetDriverByName("PNG");
   if (!mem || !png) {
     rios_seterr(err, "%s: GDAL has no %s driver", path, mem ? "PNG" : "MEM");
-    return -1;
+    return RIOS_FAIL;
   }
   CPLErrorReset();
   GDALDatasetH ds = GDALCreate(mem, "", cols, rows, nbands, GDT_Byte, NULL);
   if (!ds) {
-    rios_seterr(err, "%s: cannot make the in-memory image: %s", path, last_gdal_error());
-    return -1;
+    rios_seterr(err, "%s: cannot make the in-memory image: %s", path, rios_gdal_error());
+    return RIOS_FAIL;
   }
   int ok = GDALDatasetRasterIO(ds, GF_Write, 0, 0, cols, rows, (void *)pixels, cols, rows,
                                GDT_Byte, nbands, NULL, 1, cols,
@@ -253,24 +253,28 @@ int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int 
                                           interp[nbands - 1][b]) == CE_None;
   }
   if (!ok) {
-    rios_seterr(err, "%s: cannot fill the in-memory image: %s", path, last_gdal_error());
+    rios_seterr(err, "%s: cannot fill the in-memory image: %s", path, rios_gdal_error());
     GDALClose(ds);
-    return -1;
+    return RIOS_FAIL;
   }
   GDALDatasetH out = GDALCreateCopy(png, path, ds, FALSE, NULL, NULL, NULL);
   GDALClose(ds);
   if (!out) {
-    rios_seterr(err, "%s: cannot write the PNG: %s", path, last_gdal_error());
-    return -1;
+    rios_seterr(err, "%s: cannot write the PNG: %s", path, rios_gdal_error());
+    return RIOS_FAIL;
   }
   GDALClose(out);
-  return 0;
+  return RIOS_OK;
 }
 
-/* 1 when GDAL has a driver of that name that can create files, 0 when it
-   has one that cannot, -1 when it has none. */
-int rios_ffi_driver_can_create(const char *name) {
+/* Whether GDAL's driver of that name can create files; no such driver is a
+   failure. */
+int rios_ffi_driver_can_create(const char *name, int *can, rios_err *err) {
   GDALDriverH d = GDALGetDriverByName(name);
-  if (!d) return -1;
-  return GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) ? 1 : 0;
+  if (!d) {
+    rios_seterr(err, "no GDAL driver named '%s'", name);
+    return RIOS_FAIL;
+  }
+  *can = GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) != NULL;
+  return RIOS_OK;
 }

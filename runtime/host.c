@@ -39,12 +39,9 @@ void rios_host_init(void) {
     GDALSetCacheMax64((GIntBig)RIOS_GDAL_CACHE_MB << 20);
 }
 
-lua_State *rios_state_new(char *err, size_t errlen) {
-  lua_State *L = luaL_newstate();
-  if (!L) {
-    snprintf(err, errlen, "cannot create a Lua state: out of memory");
-    return NULL;
-  }
+/* Everything a new state gets, run by lua_cpcall: running out of memory
+   here is an error rios_state_new reports, not a panic. */
+static int open_state(lua_State *L) {
   lua_gc(L, LUA_GCSTOP, 0);
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART, -1);
@@ -70,6 +67,21 @@ lua_State *rios_state_new(char *err, size_t errlen) {
   lua_pushstring(L, RIOS_VERSION);
   lua_setfield(L, -2, "version");
   lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_HOST);
+  return 0;
+}
+
+lua_State *rios_state_new(char *err, size_t errlen) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    snprintf(err, errlen, "cannot create a Lua state: out of memory");
+    return NULL;
+  }
+  if (lua_cpcall(L, open_state, NULL) != 0) {
+    const char *msg = lua_tostring(L, -1);
+    snprintf(err, errlen, "cannot set up a Lua state: %s", msg ? msg : "out of memory");
+    lua_close(L);
+    return NULL;
+  }
   return L;
 }
 

@@ -10,8 +10,10 @@
    in main(), before any state or thread exists. */
 void rios_host_init(void);
 
-/* A new state with the standard libraries, package.path reaching lua/, and
-   GDAL's drivers registered. Returns NULL with a message in err. */
+/* A new state with the standard libraries, package.path reaching lua/ and
+   the top-level workers/ folder, and the host table in the registry
+   (RIOS_REG_HOST), all set up inside a protected call. Returns NULL with a
+   message in err (running out of memory included). */
 lua_State *rios_state_new(char *err, size_t errlen);
 
 /* Call the function below narg arguments on the stack with a traceback

@@ -12,28 +12,76 @@
 #include <lua.h>
 #include <lualib.h>
 #include <luajit.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char usage_text[] =
+typedef struct rios_args {
+  int script;     /* index in argv of the script, or 0 */
+  int has_e;
+  int version;
+  int help;
+  int interactive; /* -i: the prompt after the script */
+  int quiet;       /* -q: no progress line */
+  int compute_workers, read_workers;  /* -1: not given */
+  const char *kind;                   /* NULL: not given */
+  int timings;
+} rios_args;
+
+/* What an option does with itself or its argument. */
+typedef enum {
+  OPT_FLAG,    /* sets an int field to 1 */
+  OPT_COUNT,   /* a whole number 0..4096 into an int field */
+  OPT_STRING,  /* the argument into a const char * field */
+  OPT_CHUNK    /* Lua code run before the script (sets an int field to 1) */
+} opt_kind;
+
+/* Every option, once: parsing, the checks and -h's text come from here.
+   help: lines after the first are indented under it. */
+typedef struct rios_option {
+  const char *name, *alias;  /* alias: NULL or the long form */
+  const char *arg;           /* the argument's name in -h, NULL for none */
+  opt_kind kind;
+  size_t field;              /* offset in rios_args */
+  const char *help;
+} rios_option;
+
+static const rios_option options[] = {
+  {"-e", NULL, "CODE", OPT_CHUNK, offsetof(rios_args, has_e),
+   "run CODE first (may be given more than once)"},
+  {"-i", NULL, NULL, OPT_FLAG, offsetof(rios_args, interactive),
+   "start the interactive prompt after the script"},
+  {"-q", NULL, NULL, OPT_FLAG, offsetof(rios_args, quiet),
+   "quiet: no progress line while rios.apply runs"},
+  {"-j", NULL, "N", OPT_COUNT, offsetof(rios_args, compute_workers),
+   "compute blocks in N workers (threads unless --kind says\n"
+   "otherwise), fed by one read worker unless --read-workers\n"
+   "says otherwise"},
+  {"--read-workers", NULL, "N", OPT_COUNT, offsetof(rios_args, read_workers),
+   "read blocks ahead in N threads"},
+  {"--kind", NULL, "K", OPT_STRING, offsetof(rios_args, kind),
+   "compute worker kind: none, threads, subproc (rios-luaworker\n"
+   "processes on this machine), or slurm, pbs (-j N: N batch\n"
+   "jobs, each a rios-luaworker on a node; see man rios-lua)"},
+  {"--timings", NULL, NULL, OPT_FLAG, offsetof(rios_args, timings),
+   "print the timing report after each rios.apply"},
+  {"-v", "--version", NULL, OPT_FLAG, offsetof(rios_args, version),
+   "print the version and exit"},
+  {"-h", "--help", NULL, OPT_FLAG, offsetof(rios_args, help),
+   "print this help and exit"},
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char usage_head[] =
   "usage: rios-lua [options] [script.lua [args...]]\n"
   "Run a Lua script that processes rasters block by block with rios.apply,\n"
   "or explore rasters at an interactive prompt.\n"
   "\n"
-  "options:\n"
-  "  -e CODE        run CODE first (may be given more than once)\n"
-  "  -i             start the interactive prompt after the script\n"
-  "  -q             quiet: no progress line while rios.apply runs\n"
-  "  -j N           compute blocks in N threads (kind \"threads\"; with one read\n"
-  "                 worker unless --read-workers says otherwise)\n"
-  "  --read-workers N  read blocks ahead in N threads\n"
-  "  --kind K       compute worker kind: none, threads, subproc, or slurm, pbs\n"
-  "                 (-j N batch jobs, each a rios-luaworker; see man rios-lua)\n"
-  "  --timings      print the timing report after each rios.apply\n"
-  "  -v, --version  print the version and exit\n"
-  "  -h, --help     print this help and exit\n"
+  "options:\n";
+
+static const char usage_tail[] =
   "  --             stop handling options\n"
   "  -              run the script read from standard input\n"
   "\n"
@@ -50,77 +98,97 @@ static const char usage_text[] =
   "no concurrency table.\n"
   "Exit status: 0 on success, 1 on any error. See man rios-lua.\n";
 
-typedef struct rios_args {
-  int script;     /* index in argv of the script, or 0 */
-  int has_e;
-  int version;
-  int help;
-  int interactive; /* -i: the prompt after the script */
-  int quiet;       /* -q: no progress line */
-  int compute_workers, read_workers;  /* -1: not given */
-  const char *kind;                   /* NULL: not given */
-  int timings;
-} rios_args;
+/* Column where -h's option descriptions start. */
+#define HELP_COLUMN 17
 
-/* A whole number >= 0 for option opt, or -1 with a message printed. */
-static int count_arg(const char *opt, const char *s) {
-  char *end;
-  long n = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || n < 0 || n > 4096) {
-    fprintf(stderr, "rios-lua: '%s' needs a whole number from 0 to 4096, got '%s'\n", opt, s);
-    return -1;
+static void print_usage(FILE *f) {
+  fputs(usage_head, f);
+  for (size_t k = 0; k < NOPTIONS; k++) {
+    const rios_option *o = &options[k];
+    char left[64];
+    snprintf(left, sizeof(left), "  %s%s%s%s%s", o->name, o->alias ? ", " : "",
+             o->alias ? o->alias : "", o->arg ? " " : "", o->arg ? o->arg : "");
+    int width = (int)strlen(left);
+    fprintf(f, "%s%*s", left, width < HELP_COLUMN - 1 ? HELP_COLUMN - width : 2, "");
+    for (const char *h = o->help; *h; h++) {
+      fputc(*h, f);
+      if (*h == '\n') fprintf(f, "%*s", HELP_COLUMN, "");
+    }
+    fputc('\n', f);
   }
-  return (int)n;
+  fputs(usage_tail, f);
 }
 
-/* Pass 1: check options, find the script. Returns 0 or -1 (message printed). */
-static int collect_args(int argc, char **argv, rios_args *a) {
-  memset(a, 0, sizeof(*a));
-  a->compute_workers = a->read_workers = -1;
+static const rios_option *find_option(const char *s) {
+  for (size_t k = 0; k < NOPTIONS; k++) {
+    if (strcmp(s, options[k].name) == 0 || (options[k].alias && strcmp(s, options[k].alias) == 0))
+      return &options[k];
+  }
+  return NULL;
+}
+
+/* Walk the options before the script, in order, handing each with its
+   argument (NULL for none) to visit, which returns 0 or -1 to stop. *script
+   becomes the index of the script in argv, or 0. Returns 0 or -1 (an unknown
+   option or a missing argument, message printed, or visit's -1). */
+typedef int (*option_visitor)(const rios_option *o, const char *value, void *ud);
+
+static int walk_options(int argc, char **argv, option_visitor visit, void *ud, int *script) {
   int i;
   for (i = 1; i < argc; i++) {
     const char *s = argv[i];
     if (s[0] != '-') break;
     if (strcmp(s, "--") == 0) { i++; break; }
     if (strcmp(s, "-") == 0) break;
-    if (strcmp(s, "-e") == 0) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "rios-lua: '-e' needs an argument\n");
-        return -1;
-      }
-      a->has_e = 1;
-      i++;
-    } else if (strcmp(s, "-j") == 0 || strcmp(s, "--read-workers") == 0 ||
-               strcmp(s, "--kind") == 0) {
+    const rios_option *o = find_option(s);
+    if (!o) {
+      fprintf(stderr, "rios-lua: unknown option '%s' (see rios-lua --help)\n", s);
+      return -1;
+    }
+    const char *value = NULL;
+    if (o->arg) {
       if (i + 1 >= argc) {
         fprintf(stderr, "rios-lua: '%s' needs an argument\n", s);
         return -1;
       }
-      const char *v = argv[++i];
-      if (strcmp(s, "--kind") == 0) {
-        a->kind = v;
-      } else {
-        int n = count_arg(s, v);
-        if (n < 0) return -1;
-        if (s[1] == 'j') a->compute_workers = n; else a->read_workers = n;
+      value = argv[++i];
+    }
+    if (visit(o, value, ud) != 0) return -1;
+  }
+  *script = i < argc ? i : 0;
+  return 0;
+}
+
+/* Pass 1: check each option and set its field. */
+static int set_option(const rios_option *o, const char *value, void *ud) {
+  char *field = (char *)ud + o->field;
+  switch (o->kind) {
+    case OPT_FLAG:
+    case OPT_CHUNK:
+      *(int *)field = 1;
+      return 0;
+    case OPT_STRING:
+      *(const char **)field = value;
+      return 0;
+    case OPT_COUNT: {
+      char *end;
+      long n = strtol(value, &end, 10);
+      if (*value == '\0' || *end != '\0' || n < 0 || n > 4096) {
+        fprintf(stderr, "rios-lua: '%s' needs a whole number from 0 to 4096, got '%s'\n",
+                o->name, value);
+        return -1;
       }
-    } else if (strcmp(s, "--timings") == 0) {
-      a->timings = 1;
-    } else if (strcmp(s, "-v") == 0 || strcmp(s, "--version") == 0) {
-      a->version = 1;
-    } else if (strcmp(s, "-i") == 0) {
-      a->interactive = 1;
-    } else if (strcmp(s, "-q") == 0) {
-      a->quiet = 1;
-    } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-      a->help = 1;
-    } else {
-      fprintf(stderr, "rios-lua: unknown option '%s' (see rios-lua --help)\n", s);
-      return -1;
+      *(int *)field = (int)n;
+      return 0;
     }
   }
-  a->script = i < argc ? i : 0;
   return 0;
+}
+
+static int collect_args(int argc, char **argv, rios_args *a) {
+  memset(a, 0, sizeof(*a));
+  a->compute_workers = a->read_workers = -1;
+  return walk_options(argc, argv, set_option, a, &a->script);
 }
 
 /* The global arg, as luajit sets it: arg[0] the script, arg[1..] its
@@ -133,6 +201,15 @@ static void set_arg(lua_State *L, int argc, char **argv, int script) {
     lua_rawseti(L, -2, i - base);
   }
   lua_setglobal(L, "arg");
+}
+
+/* Append an -e chunk to the table on top of the stack. */
+static int add_chunk(const rios_option *o, const char *value, void *ud) {
+  lua_State *L = ud;
+  if (o->kind != OPT_CHUNK) return 0;
+  lua_pushstring(L, value);
+  lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+  return 0;
 }
 
 /* What compute workers need to run the script again in their own Lua
@@ -151,17 +228,8 @@ static void stash_script_info(lua_State *L, int argc, char **argv, const rios_ar
   lua_pushinteger(L, a->script ? a->script : argc);
   lua_setfield(L, -2, "base");
   lua_newtable(L);
-  int n = 0;
-  for (int i = 1; i < (a->script ? a->script : argc); i++) {
-    if (strcmp(argv[i], "--") == 0) break;
-    if (strcmp(argv[i], "-j") == 0 || strcmp(argv[i], "--read-workers") == 0 ||
-        strcmp(argv[i], "--kind") == 0) {
-      i++;
-    } else if (strcmp(argv[i], "-e") == 0) {
-      lua_pushstring(L, argv[++i]);
-      lua_rawseti(L, -2, ++n);
-    }
-  }
+  int script;
+  walk_options(argc, argv, add_chunk, L, &script);
   lua_setfield(L, -2, "chunks");
   lua_setfield(L, LUA_REGISTRYINDEX, RIOS_REG_SCRIPT);
 
@@ -279,6 +347,14 @@ static int run_script(lua_State *L, int argc, char **argv, int script) {
   return run_chunk(L, status, nargs);
 }
 
+/* Pass 2: run an -e chunk; -1 stops at the first that fails. */
+static int run_option_chunk(const rios_option *o, const char *value, void *ud) {
+  lua_State *L = ud;
+  if (o->kind != OPT_CHUNK) return 0;
+  int status = luaL_loadbuffer(L, value, strlen(value), "=(command line)");
+  return run_chunk(L, status, 0) != 0 ? -1 : 0;
+}
+
 /* Before any script code runs in the main state: the script's output goes
    through rios.console (the progress line steps aside for it), and what it
    reads from stdin is recorded for compute workers' re-runs (rios.replay),
@@ -311,7 +387,7 @@ static int pmain(lua_State *L) {
   ctx->status = 1;
   if (collect_args(argc, argv, &a) != 0) return 0;
   if (a.help) {
-    fputs(usage_text, stdout);
+    print_usage(stdout);
     ctx->status = 0;
     return 0;
   }
@@ -332,17 +408,8 @@ static int pmain(lua_State *L) {
                                   : (!a.has_e && !a.interactive && !isatty(0));
   if (prepare_console(L, stdin_is_script) != 0) return 0;
   /* Pass 2: run -e chunks in order, then the script. */
-  for (int i = 1; i < (a.script ? a.script : argc); i++) {
-    if (strcmp(argv[i], "--") == 0) break;
-    if (strcmp(argv[i], "-j") == 0 || strcmp(argv[i], "--read-workers") == 0 ||
-        strcmp(argv[i], "--kind") == 0) {
-      i++;
-    } else if (strcmp(argv[i], "-e") == 0) {
-      const char *code = argv[++i];
-      int status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
-      if (run_chunk(L, status, 0) != 0) return 0;
-    }
-  }
+  int script;
+  if (walk_options(argc, argv, run_option_chunk, L, &script) != 0) return 0;
   if (a.script) {
     if (run_script(L, argc, argv, a.script) != 0) return 0;
     if (a.interactive) rios_repl(L);

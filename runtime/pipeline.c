@@ -481,13 +481,13 @@ int rios_ffi_pipeline_new(const rios_pipe_config *cfg, rios_pipeline **out, rios
     sl->inbytes = calloc((size_t)nin, sizeof(size_t));
     sl->pub.outputs = calloc((size_t)(cfg->noutputs > 0 ? cfg->noutputs : 1),
                              sizeof(rios_block_out));
-    sl->pub.arena = rios_ffi_arena_new(err);
-    if (!sl->pub.inputs || !sl->inbytes || !sl->pub.outputs || !sl->pub.arena) goto oom;
+    if (!sl->pub.inputs || !sl->inbytes || !sl->pub.outputs ||
+        rios_ffi_arena_new(&sl->pub.arena, err) != RIOS_OK)
+      goto oom;
     for (int i = 0; i < nin; i++) {
       size_t nbytes = (size_t)p->inputs[i].nbands * bcols * brows *
                       (size_t)rios_ffi_dtype_size(p->inputs[i].dtype);
-      sl->pub.inputs[i] = rios_ffi_heap_alloc(nbytes, err);
-      if (!sl->pub.inputs[i]) goto oom;
+      if (rios_ffi_heap_alloc(nbytes, &sl->pub.inputs[i], err) != RIOS_OK) goto oom;
       sl->inbytes[i] = nbytes;
     }
   }
@@ -533,8 +533,8 @@ static int reader_open(rios_pipeline *p, rios_reader *r, rios_err *err) {
   }
   for (int i = 0; i < p->cfg.ninputs; i++) {
     const rios_pipe_input *in = &p->inputs[i];
-    r->rasters[i] = rios_ffi_raster_open(in->read_name, err);
-    if (!r->rasters[i] || rios_ffi_raster_set_label(r->rasters[i], in->label, err) != 0) {
+    if (rios_ffi_raster_open(in->read_name, &r->rasters[i], err) != RIOS_OK ||
+        rios_ffi_raster_set_label(r->rasters[i], in->label, err) != RIOS_OK) {
       /* A VRT's name is its XML: name the file instead. */
       if (strcmp(in->read_name, in->label) != 0) {
         rios_err e2;
@@ -833,8 +833,8 @@ int rios_ffi_pipeline_set_output(rios_pipeline *p, rios_block *b, int j, void *d
     stays = d >= lo && d + nbytes <= lo + sl->inbytes[i];
   }
   if (!stays) {
-    void *copy = rios_ffi_arena_alloc(b->arena, nbytes, err);
-    if (!copy) return RIOS_FAIL;
+    void *copy;
+    if (rios_ffi_arena_alloc(b->arena, nbytes, &copy, err) != RIOS_OK) return RIOS_FAIL;
     memcpy(copy, data, nbytes);
     data = copy;
   }

@@ -4,7 +4,7 @@
  * the raster's edge (overlap margins, union footprints); that part is filled
  * with the band's nodata value, else 0.
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -23,78 +23,19 @@ struct rios_raster {
   int xsize, ysize, nbands, dtype;
 };
 
-GDALDataType rios_gdal_type(int dtype) {
-  switch (dtype) {
-#if RIOS_HAVE_GDT_INT8
-    case RIOS_INT8: return GDT_Int8;
-#else
-    case RIOS_INT8: return GDT_Byte;
-#endif
-    case RIOS_UINT8: return GDT_Byte;
-    case RIOS_INT16: return GDT_Int16;
-    case RIOS_UINT16: return GDT_UInt16;
-    case RIOS_INT32: return GDT_Int32;
-    case RIOS_UINT32: return GDT_UInt32;
-    case RIOS_FLOAT32: return GDT_Float32;
-    case RIOS_FLOAT64: return GDT_Float64;
-    default: return GDT_Unknown;
-  }
-}
-
-int rios_band_dtype(GDALRasterBandH band) {
-  switch (GDALGetRasterDataType(band)) {
-    case GDT_Byte: {
-      const char *pt = GDALGetMetadataItem(band, "PIXELTYPE", "IMAGE_STRUCTURE");
-      return (pt && strcmp(pt, "SIGNEDBYTE") == 0) ? RIOS_INT8 : RIOS_UINT8;
-    }
-#if RIOS_HAVE_GDT_INT8
-    case GDT_Int8: return RIOS_INT8;
-#endif
-    case GDT_Int16: return RIOS_INT16;
-    case GDT_UInt16: return RIOS_UINT16;
-    case GDT_Int32: return RIOS_INT32;
-    case GDT_UInt32: return RIOS_UINT32;
-    case GDT_Float32: return RIOS_FLOAT32;
-    case GDT_Float64: return RIOS_FLOAT64;
-    default: return -1;
-  }
-}
-
-void rios_store_value(void *buf, size_t i, int dtype, double v) {
-#define CLAMPED(T, lo, hi) \
-  ((T)(isnan(v) ? 0 : v < (double)(lo) ? (lo) : v > (double)(hi) ? (hi) : v))
-  switch (dtype) {
-    case RIOS_INT8: ((int8_t *)buf)[i] = CLAMPED(int8_t, INT8_MIN, INT8_MAX); break;
-    case RIOS_UINT8: ((uint8_t *)buf)[i] = CLAMPED(uint8_t, 0, UINT8_MAX); break;
-    case RIOS_INT16: ((int16_t *)buf)[i] = CLAMPED(int16_t, INT16_MIN, INT16_MAX); break;
-    case RIOS_UINT16: ((uint16_t *)buf)[i] = CLAMPED(uint16_t, 0, UINT16_MAX); break;
-    case RIOS_INT32: ((int32_t *)buf)[i] = CLAMPED(int32_t, INT32_MIN, INT32_MAX); break;
-    case RIOS_UINT32: ((uint32_t *)buf)[i] = CLAMPED(uint32_t, 0, UINT32_MAX); break;
-    case RIOS_FLOAT32: ((float *)buf)[i] = (float)v; break;
-    case RIOS_FLOAT64: ((double *)buf)[i] = v; break;
-    default: break;
-  }
-#undef CLAMPED
-}
-
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
-
-rios_raster *rios_ffi_raster_open(const char *path, rios_err *err) {
+int rios_ffi_raster_open(const char *path, rios_raster **out, rios_err *err) {
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
                                NULL, NULL, NULL);
   if (!ds) {
-    rios_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
-    return NULL;
+    rios_seterr(err, "%s: cannot open as a raster: %s", path, rios_gdal_error());
+    return RIOS_FAIL;
   }
   int nbands = GDALGetRasterCount(ds);
   if (nbands < 1) {
     rios_seterr(err, "%s: has no raster bands", path);
     GDALClose(ds);
-    return NULL;
+    return RIOS_FAIL;
   }
   int dtype = rios_band_dtype(GDALGetRasterBand(ds, 1));
   for (int b = 1; b <= nbands; b++) {
@@ -104,13 +45,13 @@ rios_raster *rios_ffi_raster_open(const char *path, rios_err *err) {
       rios_seterr(err, "%s: band %d has data type %s, which rios arrays cannot hold",
                 path, b, GDALGetDataTypeName(GDALGetRasterDataType(band)));
       GDALClose(ds);
-      return NULL;
+      return RIOS_FAIL;
     }
     if (bt != dtype) {
       rios_seterr(err, "%s: band %d is %s but band 1 is %s; rios needs one data type per file",
                 path, b, rios_dtype_name(bt), rios_dtype_name(dtype));
       GDALClose(ds);
-      return NULL;
+      return RIOS_FAIL;
     }
   }
   rios_raster *r = calloc(1, sizeof(*r));
@@ -120,7 +61,7 @@ rios_raster *rios_ffi_raster_open(const char *path, rios_err *err) {
     free(p);
     GDALClose(ds);
     rios_seterr(err, "%s: out of memory", path);
-    return NULL;
+    return RIOS_FAIL;
   }
   r->ds = ds;
   r->path = p;
@@ -128,7 +69,8 @@ rios_raster *rios_ffi_raster_open(const char *path, rios_err *err) {
   r->ysize = GDALGetRasterYSize(ds);
   r->nbands = nbands;
   r->dtype = dtype;
-  return r;
+  *out = r;
+  return RIOS_OK;
 }
 
 /* Messages name r by its path; a dataset opened from VRT text is named by
@@ -137,11 +79,11 @@ int rios_ffi_raster_set_label(rios_raster *r, const char *label, rios_err *err) 
   char *p = strdup(label);
   if (!p) {
     rios_seterr(err, "%s: out of memory", label);
-    return -1;
+    return RIOS_FAIL;
   }
   free(r->path);
   r->path = p;
-  return 0;
+  return RIOS_OK;
 }
 
 void rios_ffi_raster_close(rios_raster *r) {
@@ -151,7 +93,7 @@ void rios_ffi_raster_close(rios_raster *r) {
   free(r);
 }
 
-int rios_ffi_raster_info(rios_raster *r, rios_raster_info *out, rios_err *err) {
+void rios_ffi_raster_info(rios_raster *r, rios_raster_info *out) {
   out->xsize = r->xsize;
   out->ysize = r->ysize;
   out->nbands = r->nbands;
@@ -162,8 +104,6 @@ int rios_ffi_raster_info(rios_raster *r, rios_raster_info *out, rios_err *err) {
     double def[6] = {0, 1, 0, 0, 0, 1};
     memcpy(out->transform, def, sizeof(def));
   }
-  (void)err;
-  return 0;
 }
 
 const char *rios_ffi_raster_projection(rios_raster *r) {
@@ -171,18 +111,29 @@ const char *rios_ffi_raster_projection(rios_raster *r) {
   return wkt ? wkt : "";
 }
 
-int rios_ffi_raster_nodata(rios_raster *r, int band, double *out) {
-  if (band < 1 || band > r->nbands) return 0;
-  int has = 0;
-  double v = GDALGetRasterNoDataValue(GDALGetRasterBand(r->ds, band), &has);
-  if (has) *out = v;
-  return has ? 1 : 0;
+GDALRasterBandH rios_raster_band(rios_raster *r, int band, rios_err *err) {
+  GDALRasterBandH b = band >= 1 && band <= r->nbands ? GDALGetRasterBand(r->ds, band) : NULL;
+  if (!b) rios_seterr(err, "%s: has no band %d (it has %d)", r->path, band, r->nbands);
+  return b;
 }
 
-const char *rios_ffi_raster_band_description(rios_raster *r, int band) {
-  if (band < 1 || band > r->nbands) return "";
-  const char *d = GDALGetDescription(GDALGetRasterBand(r->ds, band));
-  return d ? d : "";
+int rios_ffi_raster_nodata(rios_raster *r, int band, int *has, double *value, rios_err *err) {
+  GDALRasterBandH b = rios_raster_band(r, band, err);
+  if (!b) return RIOS_FAIL;
+  int set = 0;
+  double v = GDALGetRasterNoDataValue(b, &set);
+  *has = set ? 1 : 0;
+  *value = set ? v : 0;
+  return RIOS_OK;
+}
+
+int rios_ffi_raster_band_description(rios_raster *r, int band, const char **out,
+                                     rios_err *err) {
+  GDALRasterBandH b = rios_raster_band(r, band, err);
+  if (!b) return RIOS_FAIL;
+  const char *d = GDALGetDescription(b);
+  *out = d ? d : "";
+  return RIOS_OK;
 }
 
 int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysize,
@@ -191,18 +142,26 @@ int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysiz
   int esize = rios_ffi_dtype_size(dtype);
   if (esize == 0 || xsize <= 0 || ysize <= 0 || nbands <= 0) {
     rios_seterr(err, "%s: bad read request (%d x %d, %d bands)", r->path, xsize, ysize, nbands);
-    return -1;
+    return RIOS_FAIL;
   }
   size_t plane = (size_t)xsize * (size_t)ysize;
   int x0 = xoff < 0 ? 0 : xoff, y0 = yoff < 0 ? 0 : yoff;
   int x1 = xoff + xsize > r->xsize ? r->xsize : xoff + xsize;
   int y1 = yoff + ysize > r->ysize ? r->ysize : yoff + ysize;
   int inside = (x0 == xoff && y0 == yoff && x1 == xoff + xsize && y1 == yoff + ysize);
+  for (int b = 0; b < nbands; b++) {
+    int bandno = bands ? bands[b] : b + 1;
+    if (bandno < 1 || bandno > r->nbands) {
+      rios_seterr(err, "%s: has no band %d (it has %d)", r->path, bandno, r->nbands);
+      return RIOS_FAIL;
+    }
+  }
   if (!inside) {
     for (int b = 0; b < nbands; b++) {
       int bandno = bands ? bands[b] : b + 1;
+      int has = 0;
       double fill = 0;
-      if (!rios_ffi_raster_nodata(r, bandno, &fill)) fill = 0;
+      if (rios_ffi_raster_nodata(r, bandno, &has, &fill, err) != RIOS_OK) return RIOS_FAIL;
       unsigned char *p = (unsigned char *)buf + (size_t)b * plane * (size_t)esize;
       if (fill == 0) {
         memset(p, 0, plane * (size_t)esize);
@@ -211,14 +170,7 @@ int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysiz
       }
     }
   }
-  if (x1 <= x0 || y1 <= y0) return 0;
-  for (int b = 0; b < nbands; b++) {
-    int bandno = bands ? bands[b] : b + 1;
-    if (bandno < 1 || bandno > r->nbands) {
-      rios_seterr(err, "%s: has no band %d (it has %d)", r->path, bandno, r->nbands);
-      return -1;
-    }
-  }
+  if (x1 <= x0 || y1 <= y0) return RIOS_OK;
   unsigned char *start = (unsigned char *)buf +
       ((size_t)(y0 - yoff) * (size_t)xsize + (size_t)(x0 - xoff)) * (size_t)esize;
   CPLErrorReset();
@@ -228,48 +180,50 @@ int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysiz
                                  (GSpacing)plane * esize);
   if (e != CE_None) {
     rios_seterr(err, "%s: read of window x=%d y=%d %dx%d failed: %s", r->path, x0, y0,
-              x1 - x0, y1 - y0, last_gdal_error());
-    return -1;
+              x1 - x0, y1 - y0, rios_gdal_error());
+    return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
-int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b) {
-  if (strcmp(wkt_a, wkt_b) == 0) return 1;
-  if (!*wkt_a || !*wkt_b) return 0;
+/* Two texts are the same projection when they are equal or GDAL reads
+   both and finds them the same; a text GDAL cannot read (or an empty one)
+   is the same only as itself. */
+int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b, int *same, rios_err *err) {
+  *same = strcmp(wkt_a, wkt_b) == 0;
+  if (*same || !*wkt_a || !*wkt_b) return RIOS_OK;
   OGRSpatialReferenceH a = OSRNewSpatialReference(NULL);
   OGRSpatialReferenceH b = OSRNewSpatialReference(NULL);
-  int same = 0;
-  if (a && b && OSRSetFromUserInput(a, wkt_a) == OGRERR_NONE &&
-      OSRSetFromUserInput(b, wkt_b) == OGRERR_NONE) {
-    same = OSRIsSame(a, b) ? 1 : 0;
+  int rc = RIOS_OK;
+  if (!a || !b) {
+    rios_seterr(err, "out of memory comparing projections");
+    rc = RIOS_FAIL;
+  } else if (OSRSetFromUserInput(a, wkt_a) == OGRERR_NONE &&
+             OSRSetFromUserInput(b, wkt_b) == OGRERR_NONE) {
+    *same = OSRIsSame(a, b) ? 1 : 0;
   }
   if (a) OSRDestroySpatialReference(a);
   if (b) OSRDestroySpatialReference(b);
-  return same;
+  return rc;
 }
 
-/* WKT for "EPSG:n", a WKT string or anything OSRSetFromUserInput takes.
-   Owned: release with rios_ffi_heap_free. */
-char *rios_ffi_wkt_from_user_input(const char *text, rios_err *err) {
+int rios_ffi_wkt_from_user_input(const char *text, char **out, rios_err *err) {
   OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
   if (!srs) {
     rios_seterr(err, "out of memory");
-    return NULL;
+    return RIOS_FAIL;
   }
   char *wkt = NULL;
   if (OSRSetFromUserInput(srs, text) != OGRERR_NONE || OSRExportToWkt(srs, &wkt) != OGRERR_NONE) {
     rios_seterr(err, "not a projection GDAL understands: %s", text);
     OSRDestroySpatialReference(srs);
     if (wkt) CPLFree(wkt);
-    return NULL;
+    return RIOS_FAIL;
   }
   OSRDestroySpatialReference(srs);
-  size_t n = strlen(wkt) + 1;
-  char *out = rios_ffi_heap_alloc(n, err);
-  if (out) memcpy(out, wkt, n);
+  int rc = rios_heap_strdup(wkt, out, err);
   CPLFree(wkt);
-  return out;
+  return rc;
 }
 
 /* For the other runtime files that describe an open raster (explore.c). */

@@ -17,7 +17,7 @@
  * own block I/O, which is right and much faster than a value at a time.
  */
 #include "bandtables.h"
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -43,11 +43,6 @@ struct rios_rat {
   int changed;
   char *label;                    /* the file, in messages */
 };
-
-static const char *last_gdal_error(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
 
 static void rat_free(rios_rat *r) {
   if (r->owns_rat && r->rat) GDALDestroyRasterAttributeTable(r->rat);
@@ -85,7 +80,7 @@ int rios_rat_attach(GDALDatasetH ds, int bandno, const char *label, int update,
     r->owns_rat = 1;
     if (!r->rat) {
       rios_seterr(err, "%s: band %d: cannot make an attribute table: %s", label, bandno,
-                  last_gdal_error());
+                  rios_gdal_error());
       rat_free(r);
       return RIOS_FAIL;
     }
@@ -103,7 +98,7 @@ int rios_ffi_rat_open(const char *path, int band, int update, rios_rat **out, ri
     CPLErrorReset();
     ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
                     NULL);
-    if (!ds) rios_seterr(err, "%s: cannot open as a raster: %s", path, last_gdal_error());
+    if (!ds) rios_seterr(err, "%s: cannot open as a raster: %s", path, rios_gdal_error());
   }
   if (!ds) return RIOS_FAIL;
   if (rios_rat_attach(ds, band, path, update, out, err) != RIOS_OK) {
@@ -121,7 +116,7 @@ int rios_ffi_rat_close(rios_rat *r, rios_err *err) {
     CPLErrorReset();
     if (GDALSetDefaultRAT(r->band, r->rat) != CE_None) {
       rios_seterr(err, "%s: band %d: cannot store the attribute table: %s", r->label,
-                  r->bandno, last_gdal_error());
+                  r->bandno, rios_gdal_error());
       rc = RIOS_FAIL;
     }
   }
@@ -230,7 +225,7 @@ int rios_ffi_rat_create_column(rios_rat *r, const char *name, int type, int usag
   if (GDALRATCreateColumn(r->rat, name, (GDALRATFieldType)type, (GDALRATFieldUsage)usage) !=
       CE_None) {
     rios_seterr(err, "%s: band %d: cannot add the column \"%s\": %s", r->label, r->bandno, name,
-                last_gdal_error());
+                rios_gdal_error());
     return RIOS_FAIL;
   }
   r->changed = 1;
@@ -258,7 +253,7 @@ int rios_ffi_rat_set_row_count(rios_rat *r, int n, rios_err *err) {
   GDALRATSetRowCount(r->rat, n);
   if (GDALRATGetRowCount(r->rat) != n) {
     rios_seterr(err, "%s: band %d: cannot make the attribute table %d rows long: %s", r->label,
-                r->bandno, n, last_gdal_error());
+                r->bandno, n, rios_gdal_error());
     return RIOS_FAIL;
   }
   r->changed = 1;
@@ -320,23 +315,10 @@ int rios_ffi_rat_read(rios_rat *r, int col, int start, int n, void *buf, int dty
                                    : io_int(r, GF_Read, col, start, n, buf);
   if (e != CE_None) {
     rios_seterr(err, "%s: band %d: reading rows %d to %d of column \"%s\" failed: %s", r->label,
-                r->bandno, start, start + n - 1, col_name(r, col), last_gdal_error());
+                r->bandno, start, start + n - 1, col_name(r, col), rios_gdal_error());
     return RIOS_FAIL;
   }
   return RIOS_OK;
-}
-
-static double value_at(const void *buf, int i, int dtype) {
-  switch (dtype) {
-    case RIOS_INT8: return ((const int8_t *)buf)[i];
-    case RIOS_UINT8: return ((const uint8_t *)buf)[i];
-    case RIOS_INT16: return ((const int16_t *)buf)[i];
-    case RIOS_UINT16: return ((const uint16_t *)buf)[i];
-    case RIOS_INT32: return ((const int32_t *)buf)[i];
-    case RIOS_UINT32: return ((const uint32_t *)buf)[i];
-    case RIOS_FLOAT32: return ((const float *)buf)[i];
-    default: return ((const double *)buf)[i];
-  }
 }
 
 int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, int dtype,
@@ -364,7 +346,7 @@ int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, 
       return RIOS_FAIL;
     }
     for (int i = 0; i < n; i++) {
-      double v = value_at(buf, i, dtype);
+      double v = rios_get(buf, (size_t)i, dtype);
       if (!(v == floor(v) && v >= INT32_MIN && v <= INT32_MAX)) {
         rios_seterr(err, "%s: band %d: column \"%s\" holds integers; row %d would get %.17g "
                     "(write a float column, or round the values first)",
@@ -383,14 +365,14 @@ int rios_ffi_rat_write(rios_rat *r, int col, int start, int n, const void *buf, 
       rios_seterr(err, "%s: out of memory writing column \"%s\"", r->label, col_name(r, col));
       return RIOS_FAIL;
     }
-    for (int i = 0; i < n; i++) tmp[i] = value_at(buf, i, dtype);
+    for (int i = 0; i < n; i++) tmp[i] = rios_get(buf, (size_t)i, dtype);
     CPLErrorReset();
     e = io_double(r, GF_Write, col, start, n, tmp);
     free(tmp);
   }
   if (e != CE_None) {
     rios_seterr(err, "%s: band %d: writing rows %d to %d of column \"%s\" failed: %s", r->label,
-                r->bandno, start, start + n - 1, col_name(r, col), last_gdal_error());
+                r->bandno, start, start + n - 1, col_name(r, col), rios_gdal_error());
     return RIOS_FAIL;
   }
   r->changed = 1;
@@ -406,7 +388,7 @@ int rios_ffi_rat_read_strings(rios_rat *r, int col, int start, int n, char **out
   CPLErrorReset();
   if (io_string(r, GF_Read, col, start, n, out) != CE_None) {
     rios_seterr(err, "%s: band %d: reading rows %d to %d of column \"%s\" failed: %s", r->label,
-                r->bandno, start, start + n - 1, col_name(r, col), last_gdal_error());
+                r->bandno, start, start + n - 1, col_name(r, col), rios_gdal_error());
     return RIOS_FAIL;
   }
   for (int i = 0; i < n; i++) {
@@ -447,7 +429,7 @@ int rios_ffi_rat_write_strings(rios_rat *r, int col, int start, int n, const cha
   CPLErrorReset();
   if (io_string(r, GF_Write, col, start, n, (char **)list) != CE_None) {
     rios_seterr(err, "%s: band %d: writing rows %d to %d of column \"%s\" failed: %s", r->label,
-                r->bandno, start, start + n - 1, col_name(r, col), last_gdal_error());
+                r->bandno, start, start + n - 1, col_name(r, col), rios_gdal_error());
     return RIOS_FAIL;
   }
   r->changed = 1;
@@ -460,7 +442,7 @@ int rios_ffi_rat_set_linear_binning(rios_rat *r, double row0_min, double bin_siz
   CPLErrorReset();
   if (GDALRATSetLinearBinning(r->rat, row0_min, bin_size) != CE_None) {
     rios_seterr(err, "%s: band %d: cannot set the table's binning: %s", r->label, r->bandno,
-                last_gdal_error());
+                rios_gdal_error());
     return RIOS_FAIL;
   }
   r->changed = 1;

@@ -10,7 +10,8 @@
  * Ctrl-C. At the prompt SIGINT is blocked except inside pselect, so it always
  * interrupts the wait for a key; the line is dropped and a new prompt shown.
  * While a chunk runs, the handler arms a count hook on the state (as
- * luajit.c does) and raises the flag rios.apply checks after every block.
+ * luajit.c does) and raises the flag rios.apply checks after every block
+ * (rios_ffi_interrupt_pending, terminal.c).
  * A count hook never fires inside a trace LuaJIT has compiled, so the chunk
  * typed at the prompt is kept out of the JIT (functions it defines are still
  * compiled): a loop typed at the prompt stops at once. A compiled function
@@ -21,7 +22,6 @@
 #include "host.h"
 #include "registry.h"
 #include "process.h"
-#include "rios_ffi.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -79,14 +79,6 @@ static void on_sigint(int sig) {
     rios_process.interrupted = 1;
   }
 }
-
-int rios_ffi_interrupt_pending(void) {
-  if (!rios_process.interrupted || !rios_process.repl.computing) return 0;
-  rios_process.interrupted = 0;
-  return 1;
-}
-
-int rios_ffi_isatty(int fd) { return isatty(fd) ? 1 : 0; }
 
 /* ---- reading lines --------------------------------------------------------- */
 

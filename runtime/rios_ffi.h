@@ -7,10 +7,16 @@
  * ffi.offsetof with the values the C compiler reports (rios_ffi_layout).
  * Keep that section free of preprocessor lines and comments that span lines.
  *
- * Conventions (after lua-resty-core):
+ * The contract (after lua-resty-core):
  *   - functions meant for the FFI have the rios_ffi_ prefix and never raise;
- *   - they return 0 on success and -1 on failure, writing a one-line message
- *     into the caller's rios_err (made once per Lua state, never per call);
+ *   - a function that can fail returns int: RIOS_OK (0), or RIOS_FAIL (-1)
+ *     with a one-line message in the caller's rios_err (made once per Lua
+ *     state, never per call). Its results, new objects and other outcomes
+ *     (yes/no, "none stored", "no more", counts) go through out-parameters,
+ *     which are set only when it returns RIOS_OK;
+ *   - a function that cannot fail says so and may return its value: a
+ *     yes/no as bool (a Lua boolean through the FFI), a size, a borrowed
+ *     string; free/close/remove accept NULL;
  *   - ownership is said on each declaration: "owned" means the caller must
  *     release it with the matching _free/_close; "borrowed" means it lives as
  *     long as the object it came from.
@@ -18,6 +24,7 @@
 #ifndef RIOS_FFI_H
 #define RIOS_FFI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +35,7 @@ typedef struct rios_err { char msg[1024]; } rios_err;
    Lua as rios.base.OK / FAIL). */
 enum { RIOS_OK = 0, RIOS_FAIL = -1 };
 
+/* The dtype codes; runtime/dtype.h lists their facts. */
 enum {
   RIOS_INT8 = 0, RIOS_UINT8 = 1, RIOS_INT16 = 2, RIOS_UINT16 = 3,
   RIOS_INT32 = 4, RIOS_UINT32 = 5, RIOS_FLOAT32 = 6, RIOS_FLOAT64 = 7,
@@ -57,60 +65,82 @@ typedef struct rios_finish_times {
   double basicstats, histogram, pyramids;
 } rios_finish_times;
 
+/* One dtype (dtype.c builds the table from the list in dtype.h): name "uint16", ctype "uint16_t", gdal_name "UInt16". */
+typedef struct rios_dtype_info {
+  const char *name, *ctype, *gdal_name;
+  int size, is_integer;
+} rios_dtype_info;
+
+/* A short text filled by C. */
+typedef struct rios_text { char s[512]; } rios_text;
+
+/* util.c, dtype.c: the monotonic clock in seconds, the dtype table (static, borrowed), bytes per element (0 for no such dtype), struct layouts for the layout spec; all cannot fail. */
 double rios_ffi_now(void);
+const rios_dtype_info *rios_ffi_dtypes(void);
 int rios_ffi_dtype_size(int dtype);
 size_t rios_ffi_layout(int what);
 
-void *rios_ffi_heap_alloc(size_t nbytes, rios_err *err);
+/* Zeroed, aligned pixel memory: *out owned (rios_ffi_heap_free, cannot fail). */
+int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err);
 void rios_ffi_heap_free(void *p);
 
-rios_arena *rios_ffi_arena_new(rios_err *err);
-void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err);
+/* A block arena: *out owned (rios_ffi_arena_free); arena_alloc's *out is zeroed and borrowed until the next reset; reset, capacity and free cannot fail. */
+int rios_ffi_arena_new(rios_arena **out, rios_err *err);
+int rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, void **out, rios_err *err);
 void rios_ffi_arena_reset(rios_arena *a);
 size_t rios_ffi_arena_capacity(const rios_arena *a);
 void rios_ffi_arena_free(rios_arena *a);
 
-rios_raster *rios_ffi_raster_open(const char *path, rios_err *err);
+/* raster.c: *out owned (rios_ffi_raster_close, cannot fail). info and projection (borrowed, "" for none) cannot fail. */
+int rios_ffi_raster_open(const char *path, rios_raster **out, rios_err *err);
 void rios_ffi_raster_close(rios_raster *r);
 int rios_ffi_raster_set_label(rios_raster *r, const char *label, rios_err *err);
-int rios_ffi_raster_info(rios_raster *r, rios_raster_info *out, rios_err *err);
+void rios_ffi_raster_info(rios_raster *r, rios_raster_info *out);
 const char *rios_ffi_raster_projection(rios_raster *r);
-int rios_ffi_raster_nodata(rios_raster *r, int band, double *out);
-const char *rios_ffi_raster_band_description(rios_raster *r, int band);
+/* *has: whether the band has a nodata value, *value that value (else 0) */
+int rios_ffi_raster_nodata(rios_raster *r, int band, int *has, double *value, rios_err *err);
+/* *out borrowed, "" when the band has none */
+int rios_ffi_raster_band_description(rios_raster *r, int band, const char **out, rios_err *err);
 int rios_ffi_raster_read(rios_raster *r, int xoff, int yoff, int xsize, int ysize,
-                       int nbands, const int *bands, void *buf, int dtype,
-                       rios_err *err);
-int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b);
-char *rios_ffi_wkt_from_user_input(const char *text, rios_err *err);
+                         int nbands, const int *bands, void *buf, int dtype,
+                         rios_err *err);
+/* *same: 1 when GDAL reads both as the same projection (a text it cannot read is the same only as itself) */
+int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b, int *same, rios_err *err);
+/* the WKT of "EPSG:n", WKT or anything GDAL's SetFromUserInput takes; *out owned (rios_ffi_heap_free) */
+int rios_ffi_wkt_from_user_input(const char *text, char **out, rios_err *err);
 
-rios_output *rios_ffi_output_create(const char *path, const char *driver,
-                                int xsize, int ysize, int nbands, int dtype,
-                                const double *transform, const char *projection,
-                                const char *const *options, int has_nodata,
-                                double nodata, const char *const *layer_names,
-                                int thematic, rios_err *err);
+/* output.c: *out owned (rios_ffi_output_close, cannot fail; without a successful finish the file may be incomplete). gather and flush_rows cannot fail. */
+int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
+                           int nbands, int dtype, const double *transform,
+                           const char *projection, const char *const *options,
+                           int has_nodata, double nodata, const char *const *layer_names,
+                           int thematic, rios_output **out, rios_err *err);
 int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
-                        const void *buf, int buf_cols, int buf_rows, int margin,
-                        rios_err *err);
-int rios_ffi_output_gather(rios_output *o, int stats, int histogram);
+                          const void *buf, int buf_cols, int buf_rows, int margin,
+                          rios_err *err);
+void rios_ffi_output_gather(rios_output *o, int stats, int histogram);
 int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios_err *err);
 int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
-                         rios_finish_times *times, rios_err *err);
+                           rios_finish_times *times, rios_err *err);
 void rios_ffi_output_close(rios_output *o);
 void rios_ffi_output_flush_rows(rios_output *o, int on);
+/* overviews.c: the default overview levels (4..512), minimum dimension (128) and aggregation (NULL: AVERAGE, NEAREST for thematic outputs), set there only; cannot fail. */
+void rios_ffi_finish_defaults(rios_finish_opts *opts);
 
-/* warp.c: VRT texts are owned (rios_ffi_heap_free); argv is a NULL-terminated gdalwarp/gdal_translate/gdal_rasterize/ogr2ogr argument list. */
+/* warp.c: argv is a NULL-terminated gdalwarp/gdal_translate/gdal_rasterize/ogr2ogr argument list; VRT texts and WKT are *out owned (rios_ffi_heap_free). gdal_version cannot fail. */
 int rios_ffi_gdal_version(void);
-char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err);
-char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands, const double *nodata, rios_err *err);
+int rios_ffi_warp_vrt(const char *src, const char *const *argv, char **out, rios_err *err);
+int rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands, const double *nodata, char **out, rios_err *err);
 int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rios_err *err);
 int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const double *in, double *out, rios_err *err);
-int rios_ffi_vector_layers(const char *path, char *names, size_t len, rios_err *err);
+/* names: each layer's name and a newline; *count 0 when GDAL cannot open path as a vector source */
+int rios_ffi_vector_layers(const char *path, char *names, size_t len, int *count, rios_err *err);
 int rios_ffi_vector_translate(const char *src, const char *dst, const char *const *argv, rios_err *err);
-char *rios_ffi_vector_layer_wkt(const char *path, int index, rios_err *err);
+/* *out: the layer's projection as WKT, "" when it has none */
+int rios_ffi_vector_layer_wkt(const char *path, int index, char **out, rios_err *err);
 
-/* tempfiles.c: the tempdir is owned (rios_ffi_tempdir_remove removes the folder and all in it); the path is borrowed. */
-rios_tempdir *rios_ffi_tempdir_new(const char *parent, rios_err *err);
+/* tempfiles.c: *out owned (rios_ffi_tempdir_remove, cannot fail, removes the folder and all in it); the path is borrowed and cannot fail. */
+int rios_ffi_tempdir_new(const char *parent, rios_tempdir **out, rios_err *err);
 const char *rios_ffi_tempdir_path(const rios_tempdir *t);
 int rios_ffi_tempdir_name(rios_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rios_err *err);
 void rios_ffi_tempdir_remove(rios_tempdir *t);
@@ -123,31 +153,31 @@ void rios_ffi_signals_defer(int on);
 int rios_ffi_signal_pending(void);
 void rios_ffi_signal_resume(void);
 
-int rios_ffi_isatty(int fd);
-/* 1 once per Ctrl-C pressed at the prompt while a chunk runs (runtime/repl.c), else 0 */
-int rios_ffi_interrupt_pending(void);
+/* terminal.c: whether fd is a terminal; whether Ctrl-C was pressed at the prompt while a chunk runs (true once per press); both cannot fail. */
+bool rios_ffi_isatty(int fd);
+bool rios_ffi_interrupt_pending(void);
 
-/* Exploring rasters (runtime/explore.c). */
-typedef struct rios_text { char s[512]; } rios_text;
-/* borrowed from GDAL */
+/* explore.c: exploring rasters. driver: borrowed from GDAL, "" when unknown; cannot fail. */
 const char *rios_ffi_raster_driver(rios_raster *r);
-/* 1: can create files, 0: cannot, -1: no such driver */
-int rios_ffi_driver_can_create(const char *name);
-int rios_ffi_projection_name(const char *wkt, rios_text *out);
-/* 1: out4 = min, max, mean, stddev; 0: none stored (compute = 0) or all nodata; -1: error */
-int rios_ffi_raster_stats(rios_raster *r, int band, int compute, double *out4, rios_err *err);
-/* the overview count; sizes[2i], sizes[2i+1] = cols, rows of the first max */
-int rios_ffi_raster_overviews(rios_raster *r, int band, int *sizes, int max);
-/* borrowed "KEY=VALUE" i of the dataset (band 0) or a band, NULL past the end */
-const char *rios_ffi_raster_metadata(rios_raster *r, int band, int i);
+/* *can: whether GDAL's driver of that name can create files; no such driver is a failure */
+int rios_ffi_driver_can_create(const char *name, int *can, rios_err *err);
+/* "WGS 84 / UTM zone 55S (EPSG:32755)", "" for no projection; fails for WKT GDAL cannot read */
+int rios_ffi_projection_name(const char *wkt, rios_text *out, rios_err *err);
+/* *found 1: out4 = min, max, mean, stddev; 0: none stored (compute = 0) or every pixel nodata */
+int rios_ffi_raster_stats(rios_raster *r, int band, int compute, int *found, double *out4, rios_err *err);
+/* *count: the band's overviews; sizes[2i], sizes[2i+1] = cols, rows of the first max */
+int rios_ffi_raster_overviews(rios_raster *r, int band, int *sizes, int max, int *count, rios_err *err);
+/* *out: borrowed "KEY=VALUE" i of the dataset (band 0) or a band, NULL past the end */
+int rios_ffi_raster_metadata(rios_raster *r, int band, int i, const char **out, rios_err *err);
 /* overview 0: full resolution; the window resampled (nearest) to buf_cols x buf_rows */
 int rios_ffi_raster_read_scaled(rios_raster *r, int overview, int xoff, int yoff, int xsize,
-                              int ysize, int buf_cols, int buf_rows, int nbands,
-                              const int *bands, void *buf, int dtype, rios_err *err);
+                                int ysize, int buf_cols, int buf_rows, int nbands,
+                                const int *bands, void *buf, int dtype, rios_err *err);
+/* ascending, in place (no NaN); cannot fail */
 void rios_ffi_sort_doubles(double *v, size_t n);
 /* band-major bytes: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
 int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int rows, int cols,
-                     rios_err *err);
+                       rios_err *err);
 
 /* The blocks of a run in flight (runtime/pipeline.c): read workers, the
    read and compute buffers, their timeouts; block geometry. */
@@ -355,6 +385,8 @@ int rios_ffi_hub_peer(rios_hub *hub, int worker, rios_chan_peer *out, rios_err *
 void rios_ffi_hub_drop(rios_hub *hub, int worker, const char *why);
 /* Stops listening, closes every connection, joins every thread, frees undelivered frames. */
 void rios_ffi_hub_close(rios_hub *hub);
+/* From now on connections dropped in their handshake are not logged (the run is ending its workers on purpose). Cannot fail. */
+void rios_ffi_hub_quiet(rios_hub *hub);
 
 /* The worker side. connect: the whole handshake (at most cfg->handshake_timeout); a refusal is an error naming both sides' versions. *out owned (rios_ffi_chan_close). */
 int rios_ffi_chan_connect(const char *host, int port, const rios_chan_key *key, const rios_chan_config *cfg, rios_chan **out, rios_err *err);
@@ -366,6 +398,9 @@ int rios_ffi_chan_send(rios_chan *chan, int type, int64_t block, const rios_part
 void rios_ffi_chan_close(rios_chan *chan);
 /* Cannot fail; NULL is fine. */
 void rios_ffi_frame_free(rios_frame *frame);
+/* rios.codec's bytes (after its magic) checked before string.buffer decodes them (runtime/codec.c): only what rios.codec writes, no table larger than its bytes. */
+int rios_ffi_codec_check(const char *bytes, size_t len, rios_err *err);
+
 /* Local worker processes (workers/procs.c): kind "subproc". */
 enum { RIOS_PROC_RUNNING = 0, RIOS_PROC_EXITED = 1, RIOS_PROC_KILLED = 2 };
 /* argv[0] is the program's path; env_add: NAME=VALUE strings added to the environment (NULL-terminated, or NULL). Fails when the program cannot be run. */

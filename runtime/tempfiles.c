@@ -150,17 +150,17 @@ void rios_ffi_signal_resume(void) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-rios_tempdir *rios_ffi_tempdir_new(const char *parent, rios_err *err) {
+int rios_ffi_tempdir_new(const char *parent, rios_tempdir **out, rios_err *err) {
   rios_tempdir *t = calloc(1, sizeof(*t));
   if (!t) {
     rios_seterr(err, "out of memory");
-    return NULL;
+    return RIOS_FAIL;
   }
   int n = snprintf(t->path, sizeof(t->path), "%s/rios-lua-XXXXXX", parent);
   if (n < 0 || (size_t)n >= sizeof(t->path)) {
     rios_seterr(err, "tempdir '%s' is too long a path", parent);
     free(t);
-    return NULL;
+    return RIOS_FAIL;
   }
   pthread_mutex_lock(&rios_process.temp_lock);
   int slot = -1;
@@ -180,20 +180,21 @@ rios_tempdir *rios_ffi_tempdir_new(const char *parent, rios_err *err) {
   if (slot < 0) {
     rios_seterr(err, "too many temporary folders at once (%d)", RIOS_TEMP_SLOTS);
     free(t);
-    return NULL;
+    return RIOS_FAIL;
   }
   if (!mkdtemp(t->path)) {
     rios_seterr(err, "cannot make a temporary folder in tempdir '%s': %s", parent,
               strerror(errno));
     rios_process.temps[slot].state = RIOS_TEMP_FREE;
     free(t);
-    return NULL;
+    return RIOS_FAIL;
   }
   memcpy(rios_process.temps[slot].path, t->path, sizeof(t->path));
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  rios_process.temps[slot].state = RIOS_TEMP_READY;
+  /* The path is in place before a signal handler (on any thread) sees READY. */
+  __atomic_store_n(&rios_process.temps[slot].state, RIOS_TEMP_READY, __ATOMIC_SEQ_CST);
   t->slot = slot;
-  return t;
+  *out = t;
+  return RIOS_OK;
 }
 
 const char *rios_ffi_tempdir_path(const rios_tempdir *t) { return t->path; }
@@ -203,9 +204,9 @@ int rios_ffi_tempdir_name(rios_tempdir *t, const char *stem, const char *suffix,
   int n = snprintf(out, outlen, "%s/%s-%u%s", t->path, stem, t->counter++, suffix);
   if (n < 0 || (size_t)n >= outlen) {
     rios_seterr(err, "temporary file name too long in %s", t->path);
-    return -1;
+    return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 void rios_ffi_tempdir_remove(rios_tempdir *t) {

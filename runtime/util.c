@@ -1,8 +1,10 @@
-/* util.c: clock, dtype sizes, heap blocks and block arenas for the FFI. */
+/* util.c: clock, struct layouts, error messages, heap blocks and block
+   arenas for the FFI. */
 #define _POSIX_C_SOURCE 200809L
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
+#include <cpl_error.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +15,6 @@ double rios_ffi_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static const int dtype_sizes[RIOS_NDTYPES] = {1, 1, 2, 2, 4, 4, 4, 8};
-static const char *const dtype_names[RIOS_NDTYPES] = {
-  "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"};
-
-int rios_ffi_dtype_size(int dtype) {
-  return (dtype >= 0 && dtype < RIOS_NDTYPES) ? dtype_sizes[dtype] : 0;
-}
-
-const char *rios_dtype_name(int dtype) {
-  return (dtype >= 0 && dtype < RIOS_NDTYPES) ? dtype_names[dtype] : "?";
 }
 
 /* Sizes and offsets the layout spec compares with ffi.sizeof/ffi.offsetof. */
@@ -38,6 +28,8 @@ size_t rios_ffi_layout(int what) {
     case 5: return offsetof(rios_finish_opts, overview_levels);
     case 6: return offsetof(rios_finish_opts, overview_aggtype);
     case 7: return sizeof(rios_finish_times);
+    case 8: return sizeof(rios_dtype_info);
+    case 9: return offsetof(rios_dtype_info, size);
     default: return 0;
   }
 }
@@ -50,22 +42,37 @@ void rios_seterr(rios_err *err, const char *fmt, ...) {
   va_end(ap);
 }
 
+const char *rios_gdal_error(void) {
+  const char *m = CPLGetLastErrorMsg();
+  return (m && *m) ? m : "unknown GDAL error";
+}
+
 /* Pixel memory is aligned for vector loads; RIOS_ALIGN must be a power of 2. */
 #define RIOS_ALIGN 64
 
-void *rios_ffi_heap_alloc(size_t nbytes, rios_err *err) {
+int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err) {
   size_t rounded = (nbytes + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
   if (rounded == 0) rounded = RIOS_ALIGN;
   void *p = aligned_alloc(RIOS_ALIGN, rounded);
   if (!p) {
     rios_seterr(err, "out of memory allocating %zu bytes", nbytes);
-    return NULL;
+    return RIOS_FAIL;
   }
   memset(p, 0, rounded);
-  return p;
+  *out = p;
+  return RIOS_OK;
 }
 
 void rios_ffi_heap_free(void *p) { free(p); }
+
+int rios_heap_strdup(const char *s, char **out, rios_err *err) {
+  size_t n = strlen(s) + 1;
+  void *p;
+  if (rios_ffi_heap_alloc(n, &p, err) != RIOS_OK) return RIOS_FAIL;
+  memcpy(p, s, n);
+  *out = p;
+  return RIOS_OK;
+}
 
 /*
  * A block arena hands out zeroed pixel memory for arrays made while one block
@@ -104,13 +111,17 @@ static void chunk_free_all(rios_chunk *c) {
   }
 }
 
-rios_arena *rios_ffi_arena_new(rios_err *err) {
+int rios_ffi_arena_new(rios_arena **out, rios_err *err) {
   rios_arena *a = calloc(1, sizeof(*a));
-  if (!a) rios_seterr(err, "out of memory making a block arena");
-  return a;
+  if (!a) {
+    rios_seterr(err, "out of memory making a block arena");
+    return RIOS_FAIL;
+  }
+  *out = a;
+  return RIOS_OK;
 }
 
-void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err) {
+int rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, void **out, rios_err *err) {
   size_t need = (nbytes + RIOS_ALIGN - 1) & ~(size_t)(RIOS_ALIGN - 1);
   if (need == 0) need = RIOS_ALIGN;
   if (!a->head || a->head->size - a->head->used < need) {
@@ -120,7 +131,7 @@ void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err) {
     rios_chunk *c = chunk_new(size);
     if (!c) {
       rios_seterr(err, "out of memory allocating %zu bytes for a block array", nbytes);
-      return NULL;
+      return RIOS_FAIL;
     }
     c->next = a->head;
     a->head = c;
@@ -129,7 +140,8 @@ void *rios_ffi_arena_alloc(rios_arena *a, size_t nbytes, rios_err *err) {
   void *p = a->head->mem + a->head->used;
   a->head->used += need;
   memset(p, 0, need);
-  return p;
+  *out = p;
+  return RIOS_OK;
 }
 
 void rios_ffi_arena_reset(rios_arena *a) {

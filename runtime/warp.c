@@ -9,7 +9,7 @@
  * dataset name, so any thread can open its own handle on it and nothing is
  * written to disk.
  */
-#include "gdal_types.h"
+#include "dtype.h"
 #include "rios_ffi.h"
 #include "rios_internal.h"
 
@@ -24,19 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *gdal_msg(void) {
-  const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
-}
-
-/* A heap copy owned by the caller (rios_ffi_heap_free), or NULL. */
-static char *heap_copy(const char *s, rios_err *err) {
-  size_t n = strlen(s) + 1;
-  char *out = rios_ffi_heap_alloc(n, err);
-  if (out) memcpy(out, s, n);
-  return out;
-}
-
 /* Open src read-only as a raster or vector (kind: GDAL_OF_RASTER or
    GDAL_OF_VECTOR), with GDAL's reason in the message when it cannot. */
 static GDALDatasetH open_source(const char *src, unsigned kind, const char *what,
@@ -44,25 +31,25 @@ static GDALDatasetH open_source(const char *src, unsigned kind, const char *what
   CPLErrorReset();
   GDALDatasetH ds = GDALOpenEx(src, kind | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
                                NULL, NULL);
-  if (!ds) rios_seterr(err, "%s: %s", what, gdal_msg());
+  if (!ds) rios_seterr(err, "%s: %s", what, rios_gdal_error());
   return ds;
 }
 
-/* The XML text of an in-memory VRT, owned (rios_ffi_heap_free), or NULL. */
-static char *vrt_text(GDALDatasetH vrt, rios_err *err) {
+/* The XML text of an in-memory VRT into *out, owned (rios_ffi_heap_free). */
+static int vrt_text(GDALDatasetH vrt, char **out, rios_err *err) {
   char **xml = GDALGetMetadata(vrt, "xml:VRT");
   if (!xml || !xml[0]) {
-    rios_seterr(err, "made no VRT text: %s", gdal_msg());
-    return NULL;
+    rios_seterr(err, "made no VRT text: %s", rios_gdal_error());
+    return RIOS_FAIL;
   }
-  return heap_copy(xml[0], err);
+  return rios_heap_strdup(xml[0], out, err);
 }
 
 int rios_ffi_gdal_version(void) { return atoi(GDALVersionInfo("VERSION_NUM")); }
 
-char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err) {
+int rios_ffi_warp_vrt(const char *src, const char *const *argv, char **out, rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_RASTER, "cannot open for warping", err);
-  if (!in) return NULL;
+  if (!in) return RIOS_FAIL;
 #if !RIOS_HAVE_GDT_INT8
   /* Before GDAL 3.7 int8 is Byte plus a PIXELTYPE flag that the warper
      ignores: it would resample the bytes as unsigned values. */
@@ -70,86 +57,90 @@ char *rios_ffi_warp_vrt(const char *src, const char *const *argv, rios_err *err)
     rios_seterr(err, "warping int8 (signed byte) rasters needs GDAL 3.7 or later (this is GDAL %s)",
               GDALVersionInfo("RELEASE_NAME"));
     GDALClose(in);
-    return NULL;
+    return RIOS_FAIL;
   }
 #endif
   GDALWarpAppOptions *opts = GDALWarpAppOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad warp options: %s", gdal_msg());
+    rios_seterr(err, "bad warp options: %s", rios_gdal_error());
     GDALClose(in);
-    return NULL;
+    return RIOS_FAIL;
   }
   int usage_error = 0;
-  GDALDatasetH out = GDALWarp("", NULL, 1, &in, opts, &usage_error);
+  CPLErrorReset();
+  GDALDatasetH vrt = GDALWarp("", NULL, 1, &in, opts, &usage_error);
   GDALWarpAppOptionsFree(opts);
-  if (!out) {
-    rios_seterr(err, "warp failed: %s", gdal_msg());
+  if (!vrt) {
+    rios_seterr(err, "warp failed: %s", rios_gdal_error());
     GDALClose(in);
-    return NULL;
+    return RIOS_FAIL;
   }
-  char *text = vrt_text(out, err);
-  GDALClose(out);
+  int rc = vrt_text(vrt, out, err);
+  GDALClose(vrt);
   GDALClose(in);
-  return text;
+  return rc;
 }
 
-char *rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
-                           const double *nodata, rios_err *err) {
+int rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
+                           const double *nodata, char **out, rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_RASTER, "cannot open", err);
-  if (!in) return NULL;
+  if (!in) return RIOS_FAIL;
   GDALTranslateOptions *opts = GDALTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad translate options: %s", gdal_msg());
+    rios_seterr(err, "bad translate options: %s", rios_gdal_error());
     GDALClose(in);
-    return NULL;
+    return RIOS_FAIL;
   }
   int usage_error = 0;
-  GDALDatasetH out = GDALTranslate("", in, opts, &usage_error);
+  CPLErrorReset();
+  GDALDatasetH vrt = GDALTranslate("", in, opts, &usage_error);
   GDALTranslateOptionsFree(opts);
-  if (!out) {
-    rios_seterr(err, "cannot make a VRT: %s", gdal_msg());
+  if (!vrt) {
+    rios_seterr(err, "cannot make a VRT: %s", rios_gdal_error());
     GDALClose(in);
-    return NULL;
+    return RIOS_FAIL;
   }
-  char *text = NULL;
-  if (GDALGetRasterCount(out) != nbands) {
-    rios_seterr(err, "VRT has %d bands, expected %d", GDALGetRasterCount(out), nbands);
+  int rc = RIOS_FAIL;
+  if (GDALGetRasterCount(vrt) != nbands) {
+    rios_seterr(err, "VRT has %d bands, expected %d", GDALGetRasterCount(vrt), nbands);
   } else {
     int ok = 1;
     for (int b = 1; nodata && b <= nbands && ok; b++) {
-      if (GDALSetRasterNoDataValue(GDALGetRasterBand(out, b), nodata[b - 1]) != CE_None) {
-        rios_seterr(err, "cannot set nodata of band %d: %s", b, gdal_msg());
+      CPLErrorReset();
+      if (GDALSetRasterNoDataValue(GDALGetRasterBand(vrt, b), nodata[b - 1]) != CE_None) {
+        rios_seterr(err, "cannot set nodata of band %d: %s", b, rios_gdal_error());
         ok = 0;
       }
     }
-    if (ok) text = vrt_text(out, err);
+    if (ok) rc = vrt_text(vrt, out, err);
   }
-  GDALClose(out);
+  GDALClose(vrt);
   GDALClose(in);
-  return text;
+  return rc;
 }
 
 int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv, rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_VECTOR, "cannot open as a vector", err);
-  if (!in) return -1;
+  if (!in) return RIOS_FAIL;
   GDALRasterizeOptions *opts = GDALRasterizeOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad rasterize options: %s", gdal_msg());
+    rios_seterr(err, "bad rasterize options: %s", rios_gdal_error());
     GDALClose(in);
-    return -1;
+    return RIOS_FAIL;
   }
   int usage_error = 0;
+  CPLErrorReset();
   GDALDatasetH out = GDALRasterize(dst, NULL, in, opts, &usage_error);
   GDALRasterizeOptionsFree(opts);
-  int rc = 0;
+  int rc = RIOS_OK;
   if (!out) {
-    rios_seterr(err, "rasterize failed: %s", gdal_msg());
-    rc = -1;
+    rios_seterr(err, "rasterize failed: %s", rios_gdal_error());
+    rc = RIOS_FAIL;
   } else {
     GDALClose(out);
     if (CPLGetLastErrorType() >= CE_Failure) {
-      rios_seterr(err, "rasterize failed: %s", gdal_msg());
-      rc = -1;
+      rios_seterr(err, "rasterize failed: %s", rios_gdal_error());
+      rc = RIOS_FAIL;
     }
   }
   GDALClose(in);
@@ -180,7 +171,7 @@ int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const do
     rios_seterr(err, "not a projection GDAL understands: %s", !a ? src_wkt : dst_wkt);
     if (a) OSRDestroySpatialReference(a);
     if (b) OSRDestroySpatialReference(b);
-    return -1;
+    return RIOS_FAIL;
   }
   CPLPushErrorHandler(CPLQuietErrorHandler);
   OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(a, b);
@@ -188,8 +179,8 @@ int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const do
   OSRDestroySpatialReference(a);
   OSRDestroySpatialReference(b);
   if (!ct) {
-    rios_seterr(err, "no transformation between the two projections: %s", gdal_msg());
-    return -1;
+    rios_seterr(err, "no transformation between the two projections: %s", rios_gdal_error());
+    return RIOS_FAIL;
   }
   enum { N = (RIOS_EXTENT_STEPS + 1) * (RIOS_EXTENT_STEPS + 1) };
   double *x = malloc(sizeof(double) * N * 3);
@@ -199,7 +190,7 @@ int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const do
     free(ok);
     OCTDestroyCoordinateTransformation(ct);
     rios_seterr(err, "out of memory");
-    return -1;
+    return RIOS_FAIL;
   }
   double *y = x + N, *z = x + 2 * N;
   int n = 0;
@@ -234,28 +225,29 @@ int rios_ffi_transform_extent(const char *src_wkt, const char *dst_wkt, const do
   free(ok);
   if (!found) {
     rios_seterr(err, "no point of the extent exists in the other projection");
-    return -1;
+    return RIOS_FAIL;
   }
-  return 0;
+  return RIOS_OK;
 }
 
 int rios_ffi_vector_translate(const char *src, const char *dst, const char *const *argv,
                             rios_err *err) {
   GDALDatasetH in = open_source(src, GDAL_OF_VECTOR, "cannot open as a vector", err);
-  if (!in) return -1;
+  if (!in) return RIOS_FAIL;
   GDALVectorTranslateOptions *opts = GDALVectorTranslateOptionsNew((char **)argv, NULL);
   if (!opts) {
-    rios_seterr(err, "bad vector translate options: %s", gdal_msg());
+    rios_seterr(err, "bad vector translate options: %s", rios_gdal_error());
     GDALClose(in);
-    return -1;
+    return RIOS_FAIL;
   }
   int usage_error = 0;
+  CPLErrorReset();
   GDALDatasetH out = GDALVectorTranslate(dst, NULL, 1, &in, opts, &usage_error);
   GDALVectorTranslateOptionsFree(opts);
-  int rc = 0;
+  int rc = RIOS_OK;
   if (!out) {
-    rios_seterr(err, "reprojecting the vectors failed: %s", gdal_msg());
-    rc = -1;
+    rios_seterr(err, "reprojecting the vectors failed: %s", rios_gdal_error());
+    rc = RIOS_FAIL;
   } else {
     GDALClose(out);
   }
@@ -263,14 +255,14 @@ int rios_ffi_vector_translate(const char *src, const char *dst, const char *cons
   return rc;
 }
 
-char *rios_ffi_vector_layer_wkt(const char *path, int index, rios_err *err) {
+int rios_ffi_vector_layer_wkt(const char *path, int index, char **out, rios_err *err) {
   GDALDatasetH ds = open_source(path, GDAL_OF_VECTOR, "cannot open as a vector", err);
-  if (!ds) return NULL;
+  if (!ds) return RIOS_FAIL;
   OGRLayerH layer = GDALDatasetGetLayer(ds, index);
   if (!layer) {
     rios_seterr(err, "has no vector layer %d", index);
     GDALClose(ds);
-    return NULL;
+    return RIOS_FAIL;
   }
   OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(layer);
   char *wkt = NULL;
@@ -278,21 +270,26 @@ char *rios_ffi_vector_layer_wkt(const char *path, int index, rios_err *err) {
     CPLFree(wkt);
     wkt = NULL;
   }
-  char *out = heap_copy(wkt ? wkt : "", err);
+  int rc = rios_heap_strdup(wkt ? wkt : "", out, err);
   CPLFree(wkt);
   GDALClose(ds);
-  return out;
+  return rc;
 }
 
-int rios_ffi_vector_layers(const char *path, char *names, size_t len, rios_err *err) {
+/* The layer names of a vector source, each followed by a newline, and their
+   count; 0 layers when GDAL cannot open path as a vector source. */
+int rios_ffi_vector_layers(const char *path, char *names, size_t len, int *count,
+                           rios_err *err) {
+  *count = 0;
+  if (len > 0) names[0] = '\0';
   CPLErrorReset();
   CPLPushErrorHandler(CPLQuietErrorHandler);
   GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
   CPLPopErrorHandler();
-  if (!ds) return 0;
+  CPLErrorReset();
+  if (!ds) return RIOS_OK;
   int n = GDALDatasetGetLayerCount(ds);
   size_t used = 0;
-  if (len > 0) names[0] = '\0';
   for (int i = 0; i < n; i++) {
     OGRLayerH layer = GDALDatasetGetLayer(ds, i);
     const char *name = layer ? OGR_L_GetName(layer) : "";
@@ -300,7 +297,7 @@ int rios_ffi_vector_layers(const char *path, char *names, size_t len, rios_err *
     if (used + k + 2 > len) {
       rios_seterr(err, "%s: too many vector layers to list", path);
       GDALClose(ds);
-      return -1;
+      return RIOS_FAIL;
     }
     memcpy(names + used, name, k);
     used += k;
@@ -308,5 +305,6 @@ int rios_ffi_vector_layers(const char *path, char *names, size_t len, rios_err *
     names[used] = '\0';
   }
   GDALClose(ds);
-  return n;
+  *count = n;
+  return RIOS_OK;
 }

@@ -119,6 +119,26 @@ describe("rios.codec", function()
     assert.is_true(decoded_after_magic < 20000)
   end)
 
+  it("refuses bytes that declare more than they hold, before allocating it", function()
+    -- a table said to have 2^26 array slots, in 10 bytes: string.buffer
+    -- alone would allocate 512 MB before finding the end
+    local before = collectgarbage("count")
+    local ok, err = pcall(codec.decode, codec.MAGIC .. "\10\255" .. "\0\0\0\4", "a frame")
+    assert.is_false(ok)
+    assert.are.equal("cannot decode a frame: a table declares more entries than there are bytes", err)
+    assert.is_true(collectgarbage("count") - before < 1024)
+    -- what rios.codec never writes: 64-bit integers, light userdata, string dictionaries
+    for _, s in ipairs({ "\16" .. string.rep("\0", 8), "\5" .. string.rep("\0", 8), "\15\0" }) do
+      ok, err = pcall(codec.decode, codec.MAGIC .. s)
+      assert.is_false(ok)
+      assert.truthy(err:match("never encodes"), err)
+    end
+    -- nesting deeper than the encoder writes
+    ok, err = pcall(codec.decode, codec.MAGIC .. string.rep("\10\1", 200) .. "\0")
+    assert.is_false(ok)
+    assert.truthy(err:match("nest too deep"), err)
+  end)
+
   it("checks an array's fields against its bytes", function()
     -- an int16 array's encoding relabelled int32: half the bytes it needs
     local bytes = codec.encode({ x = counting("int16", 1, 2, 2) })

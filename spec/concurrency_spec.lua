@@ -6,93 +6,9 @@ local ffi = require("ffi")
 local C = require("rios.base").C
 local H = require("support.helpers")
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- Run rios-lua with options before the script; a hang becomes a failure.
-local function run(dir, opts, script, args)
-  local argstr = ""
-  for _, a in ipairs(args or {}) do argstr = argstr .. " " .. H.q(a) end
-  return H.run("cd " .. H.q(dir) .. " && timeout 60 " .. H.q(H.exe) .. " " .. (opts or "") .. " "
-               .. script .. argstr)
-end
-
-local function write(dir, name, source)
-  local f = assert(io.open(dir .. "/" .. name, "w"))
-  f:write(source)
-  f:close()
-end
-
--- The script of the matrix: two single inputs and a list input of
--- different types, an overlap, two outputs (one a list), a lookup table
--- built before apply (an upvalue each worker rebuilds), per-block counts in
--- otherargs. Concurrency comes from the command line.
-local matrix_script = [[
-local rios = require("rios")
-local out1, out2, out3 = arg[1], arg[2], arg[3]
-local scale = {}
-for b = 0, 1 do scale[b] = (b + 2) * 0.5 end
-local otherargs = { blocks = 0, pixels = 0, sum = 0, workers_seen = 0 }
-local result = rios.apply(function(info, inputs, outputs, oa)
-  local a, b, l1, l2 = inputs.a, inputs.b, inputs.l[1], inputs.l[2]
-  local n = a.rows * a.cols
-  local f = a:like("float32", 2)
-  local s = b:like("int32", 1)
-  local d = l1:like("uint16", 1)
-  for band = 0, 1 do
-    for i = 0, n - 1 do
-      f.data[band * n + i] = a.data[i] * scale[band] + b.data[band * n + i] / 7
-    end
-  end
-  for i = 0, n - 1 do
-    s.data[i] = b.data[i] - b.data[n + i]
-    d.data[i] = l1.data[i] + 3 * l2.data[i]
-    oa.sum = oa.sum + a.data[i]
-  end
-  local cols, rows = info:block_size()
-  oa.blocks = oa.blocks + 1
-  oa.pixels = oa.pixels + cols * rows
-  if rios.is_worker() then oa.workers_seen = 1 end
-  outputs.f = f
-  outputs.pair = { s, d }
-end, { a = "a.tif", b = "b.tif", l = { "l1.tif", "l2.tif" } },
-   { f = out1, pair = { out2, out3 } }, otherargs,
-   { window_xsize = 48, window_ysize = 40, overlap = 2,
-     merge_otherargs = function(into, from)
-       into.blocks = into.blocks + from.blocks
-       into.pixels = into.pixels + from.pixels
-       into.sum = into.sum + from.sum
-       into.workers_seen = into.workers_seen + from.workers_seen
-     end })
-local counts = {}
-for i, oa in ipairs(result.otherargs_list) do counts[i] = oa.blocks end
-print(#result.otherargs_list, table.concat(counts, ","), otherargs.blocks, otherargs.pixels,
-      otherargs.sum, otherargs.workers_seen)
-]]
-
-local function make_matrix_inputs(dir)
-  H.make_raster(dir .. "/a.tif", "uint8", 1, 130, 150, function(_, r, c) return (r * 7 + c * 3) % 251 end)
-  H.make_raster(dir .. "/b.tif", "int16", 2, 130, 150, function(b, r, c) return (r - c) * (b + 1) end)
-  H.make_raster(dir .. "/l1.tif", "uint8", 1, 130, 150, function(_, r, c) return (r + c) % 200 end)
-  H.make_raster(dir .. "/l2.tif", "uint8", 1, 130, 150, function(_, r, c) return (r * c) % 97 end,
-                { nodata = 5 })
-end
-
-local function outputs_of(dir, tag)
-  local t = {}
-  for _, name in ipairs({ "f", "s", "d" }) do
-    local path = dir .. "/" .. name .. "_" .. tag .. ".tif"
-    t[name] = slurp(path)
-    t[name .. ".aux"] = slurp(path .. ".aux.xml")
-    assert.truthy(t[name], "missing output " .. path)
-  end
-  return t
-end
+local cases = require("support.cases")
+local slurp, run, write, matrix_script = cases.slurp, cases.run, cases.write, cases.matrix_script
+local make_matrix_inputs, outputs_of = cases.make_matrix_inputs, cases.outputs_of
 
 describe("concurrency", function()
   local dir

@@ -74,5 +74,21 @@ describe("rios-lua command", function()
     status = H.run("cd / && env -i " .. H.q(prefix .. "/bin/rios-lua")
                    .. " -e 'assert(require(\"rios\").apply)'")
     assert.are.equal(0, status)
+    -- compute threads need the workers/ modules, installed beside lua/
+    H.make_raster(dir .. "/in.tif", "int16", 1, 40, 30, function(_, r, c) return r * 30 + c end)
+    local script = dir .. "/twice.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local rios = require("rios")
+rios.apply(function(_, i, o) o.b = i.a:mul(2) end, { a = arg[1] .. "/in.tif" },
+           { b = arg[1] .. "/out.tif" }, nil, { window_ysize = 8 })
+print(rios.open(arg[1] .. "/out.tif"):stats(1).max, require("rios.base").host.root_dir)
+]])
+    f:close()
+    local out
+    status, out, err = H.run("cd / && env -i " .. H.q(prefix .. "/bin/rios-lua") .. " -j 2 "
+                             .. H.q(script) .. " " .. H.q(dir))
+    assert.are.equal(0, status, err)
+    assert.are.equal("2398\t" .. prefix .. "/share/rios-lua\n", out)
   end)
 end)

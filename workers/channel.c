@@ -639,7 +639,16 @@ struct rios_hub {
   rios_hub_conn **workers;     /* workers[i] is worker i + 1 */
   int nworkers, capworkers;
   int pending;                 /* connections in their handshake */
+  /* Set by rios_ffi_hub_quiet when the run ends: workers still in their
+     handshake are being ended on purpose, their drops are not logged. */
+  volatile int quiet;
 };
+
+void rios_ffi_hub_quiet(rios_hub *hub) { __atomic_store_n(&hub->quiet, 1, __ATOMIC_SEQ_CST); }
+
+/* log_line, unless the hub has been made quiet. */
+#define HUB_LOG(hub, ...) \
+  do { if (!__atomic_load_n(&(hub)->quiet, __ATOMIC_SEQ_CST)) log_line(__VA_ARGS__); } while (0)
 
 /* The handshake from the main side. 0: the worker joined (number set);
    -1: dropped or refused (logged); -2: the hub is closing. */
@@ -649,12 +658,12 @@ static int hub_handshake(rios_hub *hub, rios_link *l) {
   char why[512];
   uint8_t nonce_m[RIOS_CHAN_NONCE];
   if (getrandom(nonce_m, sizeof(nonce_m), 0) != (ssize_t)sizeof(nonce_m)) {
-    log_line("dropped %s: getrandom: %s", l->address, strerror(errno));
+    HUB_LOG(hub, "dropped %s: getrandom: %s", l->address, strerror(errno));
     return -1;
   }
   if (write_frame_simple(l->fd, RIOS_FRAME_CHALLENGE, nonce_m, sizeof(nonce_m),
                          c->handshake_timeout, why, sizeof(why)) < 0) {
-    log_line("dropped %s: %s", l->address, why);
+    HUB_LOG(hub, "dropped %s: %s", l->address, why);
     return -1;
   }
   uint8_t payload[RIOS_CHAN_HELLO_LEN];
@@ -664,26 +673,26 @@ static int hub_handshake(rios_hub *hub, rios_link *l) {
                             sizeof(why));
   if (rc == -2) return -2;
   if (rc < 0) {
-    log_line("dropped %s: %s", l->address, why);
+    HUB_LOG(hub, "dropped %s: %s", l->address, why);
     return -1;
   }
   rios_wire_hello wh;
   if (rios_wire_hello_verify(&hub->key, nonce_m, payload, &wh, why, sizeof(why)) < 0) {
-    log_line("dropped %s: %s", l->address, why);
+    HUB_LOG(hub, "dropped %s: %s", l->address, why);
     return -1;
   }
   uint8_t mac_m[RIOS_CHAN_MAC];
   rios_wire_main_mac(&hub->key, nonce_m, wh.nonce, wh.mac, mac_m);
   if (write_frame_simple(l->fd, RIOS_FRAME_AUTH, mac_m, sizeof(mac_m), c->handshake_timeout,
                          why, sizeof(why)) < 0) {
-    log_line("dropped %s: %s", l->address, why);
+    HUB_LOG(hub, "dropped %s: %s", l->address, why);
     return -1;
   }
   if (rios_wire_compare_versions(&wh.hello, &hub->hello, why, sizeof(why)) < 0) {
     char sub[200];
     write_frame_simple(l->fd, RIOS_FRAME_REFUSE, why, strlen(why), c->handshake_timeout, sub,
                        sizeof(sub));
-    log_line("refused %s: %s", l->address, why);
+    HUB_LOG(hub, "refused %s: %s", l->address, why);
     return -1;
   }
   l->hello = wh.hello;
@@ -696,7 +705,7 @@ static int hub_handshake(rios_hub *hub, rios_link *l) {
     rios_hub_conn **w = realloc(hub->workers, sizeof(*w) * (size_t)cap);
     if (!w) {
       pthread_mutex_unlock(&c->mu);
-      log_line("dropped %s: out of memory", l->address);
+      HUB_LOG(hub, "dropped %s: out of memory", l->address);
       return -1;
     }
     hub->workers = w;
@@ -728,7 +737,7 @@ static int hub_handshake(rios_hub *hub, rios_link *l) {
     if (ev2) inbox_push_locked(c, ev2);
   }
   pthread_mutex_unlock(&c->mu);
-  if (!ev || (rc < 0 && !ev2)) log_line("%s: out of memory for an event", l->name);
+  if (!ev || (rc < 0 && !ev2)) HUB_LOG(hub, "%s: out of memory for an event", l->name);
   return rc < 0 ? -1 : 0;
 }
 

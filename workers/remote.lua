@@ -213,6 +213,13 @@ function M.start(run, job, launcher)
   end
   self.hub = ffi.gc(out[0], C.rios_ffi_hub_close)
   self.address_file = run:tempname("channel", ".chnl")
+  if self.address_file:sub(1, 1) ~= "/" then
+    -- workers may start elsewhere (a batch job's folder): name it in full
+    local buf = ffi.new("char[4096]")
+    if C.getcwd(buf, 4096) ~= nil then
+      self.address_file = ffi.string(buf) .. "/" .. self.address_file:gsub("^%./", "")
+    end
+  end
   self.host, self.port = ffi.string(C.rios_ffi_hub_host(self.hub)), C.rios_ffi_hub_port(self.hub)
   if C.rios_ffi_chan_address_write(self.address_file, launcher.advertise or self.host,
                                    self.port, key, self.err) ~= OK then
@@ -286,6 +293,12 @@ function Manager:lost_worker(w, why)
   if not rec or not rec.live then return end
   rec.live = false
   if (self.stopping or rec.stopped) and rec.result then return end   -- ended as it should
+  if self.stopping and self.uses_otherargs then
+    -- every block is written and the others are stopping too: nobody is
+    -- left to compute its blocks again for otherargs
+    self:fail(self:name(w) .. " was lost after the last block, before it returned its "
+              .. "otherargs: " .. why)
+  end
   self.failures = self.failures + 1
   local more = self.launcher.describe and self.launcher:describe(self, rec.pid, rec)
   self.lost[#self.lost + 1] = why .. (more and (" (" .. more .. ")") or "")
@@ -542,7 +555,10 @@ function Manager:drain(writer)
     if t - last_poll >= POLL then
       last_poll = t
       local problem = self.launcher:poll(self)
-      if problem then self:fail(problem) end
+      if problem then
+        self:fail(problem .. (#self.lost > 0 and ("; and before that " .. table.concat(self.lost, "; "))
+                              or ""))
+      end
       if #self.order == 0 and barrier >= 0 and t - self.started > barrier then
         self:fail("no compute worker connected within controls.concurrency.barrier_timeout = "
                   .. barrier .. " seconds" .. (self.launcher.waiting
@@ -562,7 +578,6 @@ end
 -- result (its otherargs and timers), in worker order.
 function Manager:finish()
   self.stopping = true
-  C.rios_ffi_pipeline_close_schedule(self.run.pipeline)
   for _, w in ipairs(self.order) do
     local rec = self.workers[w]
     if rec.live and not rec.stopped then self:send(w, C.RIOS_FRAME_STOP, -1, nil, 0) end
@@ -583,7 +598,8 @@ function Manager:finish()
     local rec = self.workers[w]
     if rec.result then results[#results + 1] = rec.result end
   end
-  self.launcher:stop(self, false)
+  C.rios_ffi_pipeline_close_schedule(self.run.pipeline)
+  self:release()
   return results
 end
 
@@ -592,8 +608,13 @@ function Manager:join()
   return nil
 end
 
+-- The workers are ended while the hub still listens (a worker ended in
+-- its handshake is not worth a message: the hub is made quiet first), then
+-- the hub is closed.
 function Manager:release()
+  C.rios_ffi_pipeline_close_schedule(self.run.pipeline)
   if self.hub ~= nil then
+    C.rios_ffi_hub_quiet(self.hub)
     self.launcher:stop(self, not self.stopping)
     C.rios_ffi_hub_close(ffi.gc(self.hub, nil))
     self.hub = nil
@@ -766,10 +787,9 @@ function M.worker_io(w, timers)
   else
     local block = ffi.new("rios_block")
     local inputs = ffi.new("void *[?]", math.max(#io.ins, 1))
-    local arena = ffi.new("rios_arena *[1]")
-    local a = C.rios_ffi_arena_new(io.err)
-    if a == nil then error(ffi.string(io.err.msg), 0) end
-    arena = ffi.gc(a, C.rios_ffi_arena_free)
+    local arena_out = ffi.new("rios_arena *[1]")
+    if C.rios_ffi_arena_new(arena_out, io.err) ~= OK then error(ffi.string(io.err.msg), 0) end
+    local arena = ffi.gc(arena_out[0], C.rios_ffi_arena_free)
     block.inputs, block.arena, block.slot = inputs, arena, -1
     source = setmetatable({ io = io, block = block, inputs = inputs, keep = arena }, FrameSource)
   end

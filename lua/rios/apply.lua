@@ -63,13 +63,16 @@ end
 -- call, under controls.tempdir; removed by release, or by the runtime's
 -- SIGINT/SIGTERM handler).
 local name_buf = ffi.new("char[4096]")
+local tempdir_out = ffi.new("rios_tempdir *[1]")
 function Run:tempname(stem, suffix)
   if self.tempdir == nil then
-    local t = C.rios_ffi_tempdir_new(self.controls.tempdir, base.err)
-    if t == nil then base.raise(self.where, base.errmsg()) end
-    self.tempdir = ffi.gc(t, C.rios_ffi_tempdir_remove)
+    if C.rios_ffi_tempdir_new(self.controls.tempdir, tempdir_out, base.err) ~= base.OK then
+      base.raise(self.where, base.errmsg())
+    end
+    self.tempdir = ffi.gc(tempdir_out[0], C.rios_ffi_tempdir_remove)
+    tempdir_out[0] = nil
   end
-  if C.rios_ffi_tempdir_name(self.tempdir, stem, suffix, name_buf, 4096, base.err) ~= 0 then
+  if C.rios_ffi_tempdir_name(self.tempdir, stem, suffix, name_buf, 4096, base.err) ~= base.OK then
     error(base.errmsg(), 0)
   end
   return ffi.string(name_buf)

@@ -109,19 +109,20 @@ local function check_shape(fname, dtype, bands, rows, cols)
   end
 end
 
+local ptr_out = ffi.new("void *[1]")  -- the allocators' out-parameter, made once
 local function alloc(dtype, bands, rows, cols)
   local nbytes = bands * rows * cols * dtype_size[dtype]
   if block.arena ~= nil then
-    local p = C.rios_ffi_arena_alloc(block.arena, nbytes, base.err)
-    if p == nil then error(base.errmsg(), 3) end
-    local a = wrap(dtype, bands, rows, cols, p, nil)
+    if C.rios_ffi_arena_alloc(block.arena, nbytes, ptr_out, base.err) ~= base.OK then
+      error(base.errmsg(), 3)
+    end
+    local a = wrap(dtype, bands, rows, cols, ptr_out[0], nil)
     a.from_arena = true
     remember(a)
     return a
   end
-  local p = C.rios_ffi_heap_alloc(nbytes, base.err)
-  if p == nil then error(base.errmsg(), 3) end
-  p = ffi.gc(p, C.rios_ffi_heap_free)
+  if C.rios_ffi_heap_alloc(nbytes, ptr_out, base.err) ~= base.OK then error(base.errmsg(), 3) end
+  local p = ffi.gc(ptr_out[0], C.rios_ffi_heap_free)
   return wrap(dtype, bands, rows, cols, p, p)
 end
 

@@ -23,20 +23,43 @@ function M.errmsg()
   return ffi.string(M.err.msg)
 end
 
-M.dtypes = { "int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64" }
-M.dtype_code = {}
+-- The out-parameter of the functions that hand back an owned C string
+-- (WKT, VRT text); M.take_string() turns it into a Lua string and frees it.
+M.str_out = ffi.new("char *[1]")
+
+function M.take_string()
+  local p = M.str_out[0]
+  M.str_out[0] = nil
+  local s = ffi.string(p)
+  C.rios_ffi_heap_free(p)
+  return s
+end
+
+-- The dtypes, read once from the runtime's table (runtime/dtype.h lists
+-- them; C is the one source, so names, sizes and GDAL types cannot drift).
+M.dtypes = {}        -- code + 1 -> dtype name
+M.dtype_code = {}    -- dtype name -> code
 M.dtype_ctype = {}   -- dtype name -> element ctype
 M.dtype_ptr = {}     -- dtype name -> pointer ctype (the ctype cache)
-M.dtype_size = {}
-local ctnames = { int8 = "int8_t", uint8 = "uint8_t", int16 = "int16_t", uint16 = "uint16_t",
-                  int32 = "int32_t", uint32 = "uint32_t", float32 = "float", float64 = "double" }
-for i, name in ipairs(M.dtypes) do
-  M.dtype_code[name] = i - 1
-  M.dtype_ctype[name] = ffi.typeof(ctnames[name])
-  M.dtype_ptr[name] = ffi.typeof(ctnames[name] .. " *")
-  M.dtype_size[name] = ffi.sizeof(ctnames[name])
+M.dtype_size = {}    -- dtype name -> bytes per element
+M.dtype_cname = {}   -- dtype name -> C type name ("uint16_t")
+M.dtype_gdal = {}    -- dtype name -> GDAL type name ("UInt16"; int8 is "Byte" before GDAL 3.7)
+M.dtype_is_integer = {}
+do
+  local info = C.rios_ffi_dtypes()
+  for code = 0, C.RIOS_NDTYPES - 1 do
+    local d = info[code]
+    local name, cname = ffi.string(d.name), ffi.string(d.ctype)
+    M.dtypes[code + 1] = name
+    M.dtype_code[name] = code
+    M.dtype_ctype[name] = ffi.typeof(cname)
+    M.dtype_ptr[name] = ffi.typeof(cname .. " *")
+    M.dtype_size[name] = d.size
+    M.dtype_cname[name] = cname
+    M.dtype_gdal[name] = ffi.string(d.gdal_name)
+    M.dtype_is_integer[name] = d.is_integer ~= 0
+  end
 end
-M.dtype_cname = ctnames
 
 -- "file:line: " where the function `level` levels up the stack is (1: the
 -- caller of where itself), or "" when that is not Lua code.

@@ -16,13 +16,16 @@
 -- the value with every array replaced by its wire form: a table
 -- {dtype, bands, rows, cols, bytes} (the elements in band-major order,
 -- little-endian as the machine is, views copied element by element) marked
--- by a metatable that only this module has. Decoding checks the magic,
--- lets string.buffer check the structure (truncated or left-over bytes are
--- errors) and checks every array's fields against its bytes.
+-- by a metatable that only this module has. Decoding checks the magic, then
+-- the structure (runtime/codec.c: only what this module writes, no table
+-- larger than its bytes, so memory follows the bytes), lets string.buffer
+-- decode it (truncated or left-over bytes are errors) and checks every
+-- array's fields against its bytes.
 local buffer = require("string.buffer")
 local array = require("rios.array")
 local base = require("rios.base")
-local ffi = base.ffi
+local ffi, C = base.ffi, base.C
+local check_err = ffi.new("rios_err")
 
 local M = {}
 
@@ -150,6 +153,12 @@ function M.decode(bytes, what)
   end
   if type(bytes) ~= "string" then bad("not a string") end
   if bytes:sub(1, #MAGIC) ~= MAGIC then bad("it does not start with rios-lua's codec magic") end
+  -- string.buffer sizes a table as the bytes declare before reading it:
+  -- the runtime checks first that nothing declares more than there is
+  if C.rios_ffi_codec_check(ffi.cast("const char *", bytes) + #MAGIC, #bytes - #MAGIC,
+                            check_err) ~= base.OK then
+    bad(ffi.string(check_err.msg))
+  end
   local buf = buffer.new(options)
   buf:set(bytes)
   buf:skip(#MAGIC)

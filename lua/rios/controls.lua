@@ -2,6 +2,7 @@
 -- RIOS's environment variables), checks, and per-output settings. Every key
 -- is known here: an unknown key is an error, never silently ignored.
 local base = require("rios.base")
+local ffi, C = base.ffi, base.C
 
 local M = {}
 
@@ -129,8 +130,7 @@ local input_keys = {
   vector_null = number_,
   filter_sql = string_,
   all_touched = boolean,
-  vector_datatype = one_of("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32",
-                           "float64"),
+  vector_datatype = one_of(unpack(base.dtypes)),
   vector_layer = layer,
 }
 local input_defaults = {
@@ -192,18 +192,36 @@ local aggtypes = { NEAREST = true, AVERAGE = true, RMS = true, BILINEAR = true, 
                    CUBIC = true, CUBICSPLINE = true, LANCZOS = true, AVERAGE_MAGPHASE = true,
                    MODE = true }
 
+-- The overview defaults live in the runtime (rios_ffi_finish_defaults);
+-- overview_aggtype nil there means AVERAGE, NEAREST for thematic outputs.
+local overview_defaults = ffi.new("rios_finish_opts")
+C.rios_ffi_finish_defaults(overview_defaults)
+
+local can_create = ffi.new("int[1]")  -- an out-parameter, made once
+
+-- A new list of the default overview levels.
+local function default_overview_levels()
+  local levels = {}
+  for i = 1, overview_defaults.noverview_levels do
+    levels[i] = overview_defaults.overview_levels[i - 1]
+  end
+  return levels
+end
+
 -- The defaults, with RIOS's environment variables applied.
 function M.defaults(where)
   local d = {
     window_xsize = 256, window_ysize = 256, overlap = 0, footprint = "intersection",
     driver = "GTiff", creation_options = nil, stats_ignore = nil, thematic = false,
     layer_names = nil, omit_pyramids = false, omit_basic_stats = false,
-    omit_histogram = false, overview_levels = { 4, 8, 16, 32, 64, 128, 256, 512 },
-    overview_min_dim = 128, overview_aggtype = nil, progress = nil, tempdir = ".",
+    omit_histogram = false, overview_levels = default_overview_levels(),
+    overview_min_dim = overview_defaults.overview_min_dim, overview_aggtype = nil,
+    progress = nil, tempdir = ".",
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
   if drv and drv ~= "" then
-    if base.C.rios_ffi_driver_can_create(drv) ~= 1 then
+    if C.rios_ffi_driver_can_create(drv, can_create, base.err) ~= base.OK
+       or can_create[0] == 0 then
       env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
     end
     d.driver = drv

@@ -11,8 +11,13 @@
 -- with rec.xshift/rec.yshift); the others are warped by rios.inputs.
 local base = require("rios.base")
 local ffi, C = base.ffi, base.C
+local OK = base.OK
 
 local M = {}
+
+-- Out-parameters, made once.
+local same_out = ffi.new("int[1]")
+local extent_in, extent_out = ffi.new("double[4]"), ffi.new("double[4]")
 
 local function round(x) return math.floor(x + 0.5) end
 -- Round half away from zero, as RIOS snaps extents.
@@ -42,8 +47,13 @@ local function close(a, b, scale)
   return math.abs(a - b) <= 1e-9 * math.max(1, math.abs(scale))
 end
 
+-- Whether GDAL reads two projections as the same one (failing only when
+-- out of memory).
 local function same_projection(a, b)
-  return C.rios_ffi_same_projection(a, b) ~= 0
+  if C.rios_ffi_same_projection(a, b, same_out, base.err) ~= OK then
+    error(base.errmsg(), 0)
+  end
+  return same_out[0] ~= 0
 end
 
 -- How grid g differs from the reference ref, or nil when g is on it
@@ -75,9 +85,9 @@ local function extent_on(ref, g, where)
       base.raise(where, g.label .. " cannot be put on the reference grid: one of them has "
                  .. "no projection")
     end
-    local inb = ffi.new("double[4]", left, bottom, right, top)
-    local out = ffi.new("double[4]")
-    if C.rios_ffi_transform_extent(g.projection, ref.projection, inb, out, base.err) ~= 0 then
+    local inb, out = extent_in, extent_out
+    inb[0], inb[1], inb[2], inb[3] = left, bottom, right, top
+    if C.rios_ffi_transform_extent(g.projection, ref.projection, inb, out, base.err) ~= OK then
       base.raise(where, g.label .. ": its extent cannot be carried into the reference "
                  .. "projection: " .. base.errmsg())
     end
@@ -95,10 +105,10 @@ local function reference(rasters, controls, where)
   if pg then
     local proj = pg.projection
     if proj:match("^%s*[Ee][Pp][Ss][Gg]:%d+%s*$") then
-      local p = C.rios_ffi_wkt_from_user_input(proj, base.err)
-      if p == nil then base.raise(where, "controls.reference_pixgrid: " .. base.errmsg()) end
-      proj = ffi.string(p)
-      C.rios_ffi_heap_free(p)
+      if C.rios_ffi_wkt_from_user_input(proj, base.str_out, base.err) ~= OK then
+        base.raise(where, "controls.reference_pixgrid: " .. base.errmsg())
+      end
+      proj = base.take_string()
     end
     return pixgrid(proj, pg.transform, pg.cols, pg.rows, "controls.reference_pixgrid", where)
   end

@@ -12,8 +12,15 @@
 local base = require("rios.base")
 local array = require("rios.array")
 local ffi, C = base.ffi, base.C
+local OK = base.OK
 
 local M = {}
+
+-- Out-parameters, made once.
+local info = ffi.new("rios_raster_info")
+local raster_out = ffi.new("rios_raster *[1]")
+local has_out, nodata_out = ffi.new("int[1]"), ffi.new("double[1]")
+local int_out = ffi.new("int[1]")
 
 local function close_raster(rec)
   if rec.raster ~= nil then
@@ -25,27 +32,26 @@ end
 -- Describe the dataset open in rec.raster: size, bands, dtype, grid, nodata.
 local function describe(rec, where)
   local r = rec.raster
-  local info = ffi.new("rios_raster_info")
-  if C.rios_ffi_raster_info(r, info, base.err) ~= 0 then
-    close_raster(rec)
-    base.raise(where, base.errmsg())
-  end
+  C.rios_ffi_raster_info(r, info)
   rec.cols, rec.rows, rec.nbands = info.xsize, info.ysize, info.nbands
   rec.dtype = base.dtypes[info.dtype + 1]
   rec.transform = {}
   for i = 0, 5 do rec.transform[i + 1] = info.transform[i] end
   rec.projection = ffi.string(C.rios_ffi_raster_projection(r))
   rec.nodata = {}
-  local v = ffi.new("double[1]")
   for b = 1, rec.nbands do
-    if C.rios_ffi_raster_nodata(r, b, v) ~= 0 then rec.nodata[b] = v[0] end
+    if C.rios_ffi_raster_nodata(r, b, has_out, nodata_out, base.err) ~= OK then
+      close_raster(rec)
+      base.raise(where, base.errmsg())
+    end
+    if has_out[0] ~= 0 then rec.nodata[b] = nodata_out[0] end
   end
 end
 
 local function open_raster(rec, name, where)
-  local r = C.rios_ffi_raster_open(name, base.err)
-  if r == nil then return nil, base.errmsg() end
-  rec.raster = ffi.gc(r, C.rios_ffi_raster_close)
+  if C.rios_ffi_raster_open(name, raster_out, base.err) ~= OK then return nil, base.errmsg() end
+  rec.raster = ffi.gc(raster_out[0], C.rios_ffi_raster_close)
+  raster_out[0] = nil
   describe(rec, where)
   return true
 end
@@ -53,9 +59,10 @@ end
 -- The layer names of a vector source, or nil when it is not one.
 local layer_buf = ffi.new("char[?]", 65536)
 local function vector_layers(path, where)
-  local n = C.rios_ffi_vector_layers(path, layer_buf, 65536, base.err)
-  if n < 0 then base.raise(where, base.errmsg()) end
-  if n == 0 then return nil end
+  if C.rios_ffi_vector_layers(path, layer_buf, 65536, int_out, base.err) ~= OK then
+    base.raise(where, base.errmsg())
+  end
+  if int_out[0] == 0 then return nil end
   local names = {}
   for name in ffi.string(layer_buf):gmatch("([^\n]*)\n") do names[#names + 1] = name end
   return names
@@ -79,10 +86,6 @@ end
 
 function M.close(rec)
   close_raster(rec)
-  if rec.buffer ~= nil then
-    C.rios_ffi_heap_free(ffi.gc(rec.buffer, nil))
-    rec.buffer = nil
-  end
 end
 
 local function num(v)
@@ -98,16 +101,13 @@ local function argv(list)
   return a
 end
 
-local function take_string(p)
-  local s = ffi.string(p)
-  C.rios_ffi_heap_free(p)
-  return s
+-- Whether GDAL reads two projections as the same one.
+local function same_projection(a, b, where)
+  if C.rios_ffi_same_projection(a, b, int_out, base.err) ~= OK then
+    base.raise(where, base.errmsg())
+  end
+  return int_out[0] ~= 0
 end
-
--- GDAL's names for the dtypes of rasterized vectors.
-local gdal_type = { int8 = "Int8", uint8 = "Byte", int16 = "Int16", uint16 = "UInt16",
-                    int32 = "Int32", uint32 = "UInt32", float32 = "Float32",
-                    float64 = "Float64" }
 
 -- The bands to read (file band numbers, in order) and the nodata value of
 -- each (nil where there is none): layer_selection and input_nodata applied.
@@ -173,11 +173,12 @@ local function rasterize(rec, grid, s, label, ctx, where)
 
   -- Vectors in another projection are first carried into the grid's (as
   -- ogr2ogr -t_srs would), since GDALRasterize burns coordinates as they are.
-  local p = C.rios_ffi_vector_layer_wkt(src, index, base.err)
-  if p == nil then base.raise(where, rec.path .. ": " .. base.errmsg()) end
-  local wkt = take_string(p)
+  if C.rios_ffi_vector_layer_wkt(src, index, base.str_out, base.err) ~= OK then
+    base.raise(where, rec.path .. ": " .. base.errmsg())
+  end
+  local wkt = base.take_string()
   local reproject = wkt ~= "" and grid.projection ~= ""
-                    and C.rios_ffi_same_projection(wkt, grid.projection) == 0
+                    and not same_projection(wkt, grid.projection, where)
   local l, b, r, t = padded(grid, ctx.overlap)
   -- Before GDAL 3.7, int8 is Byte flagged SIGNEDBYTE: values are burned as
   -- their byte patterns (an attribute's values cannot be).
@@ -188,7 +189,7 @@ local function rasterize(rec, grid, s, label, ctx, where)
   end
   local args = { "-of", "GTiff", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE",
                  "-te", l, b, r, t, "-tr", num(grid.xres), num(grid.yres),
-                 "-ot", old_int8 and "Byte" or gdal_type[s.vector_datatype],
+                 "-ot", base.dtype_gdal[s.vector_datatype],
                  "-init", value(s.vector_null), "-a_nodata", num(s.vector_null) }
   if old_int8 then
     args[#args + 1], args[#args + 2] = "-co", "PIXELTYPE=SIGNEDBYTE"
@@ -214,14 +215,14 @@ local function rasterize(rec, grid, s, label, ctx, where)
     for _, f in ipairs(filters) do targs[#targs + 1] = f end
     -- ogr2ogr takes the layer name as a positional argument, not -l.
     if targs[#targs - 1] == "-l" then targs[#targs - 1], targs[#targs] = targs[#targs], nil end
-    if C.rios_ffi_vector_translate(src, vec, argv(targs), base.err) ~= 0 then
+    if C.rios_ffi_vector_translate(src, vec, argv(targs), base.err) ~= OK then
       base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg())
     end
     src, filters = vec, { "-l", "rios_layer" }
   end
   for _, f in ipairs(filters) do args[#args + 1] = f end
   local dst = ctx.tempname("vector", ".tif")
-  if C.rios_ffi_rasterize(src, dst, argv(args), base.err) ~= 0 then
+  if C.rios_ffi_rasterize(src, dst, argv(args), base.err) ~= OK then
     base.raise(where, rec.path .. ": cannot rasterize input '" .. label .. "': "
                .. base.errmsg())
   end
@@ -247,9 +248,10 @@ function M.prepare(rec, grid, s, ctx, where)
       for _, b in ipairs(bands) do args[#args + 1], args[#args + 2] = "-b", tostring(b) end
       local nd = nil
       if s.input_nodata then nd = ffi.new("double[?]", #bands, nodata) end
-      local p = C.rios_ffi_translate_vrt(name, argv(args), #bands, nd, base.err)
-      if p == nil then base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg()) end
-      name = take_string(p)
+      if C.rios_ffi_translate_vrt(name, argv(args), #bands, nd, base.str_out, base.err) ~= OK then
+        base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg())
+      end
+      name = base.take_string()
     end
     if not rec.aligned then
       local l, b, r, t = padded(grid, ctx.overlap)
@@ -267,9 +269,10 @@ function M.prepare(rec, grid, s, ctx, where)
         args[#args + 1], args[#args + 2] = "-srcnodata", v
         args[#args + 1], args[#args + 2] = "-dstnodata", v
       end
-      local p = C.rios_ffi_warp_vrt(name, argv(args), base.err)
-      if p == nil then base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg()) end
-      name = take_string(p)
+      if C.rios_ffi_warp_vrt(name, argv(args), base.str_out, base.err) ~= OK then
+        base.raise(where, rec.path .. ": input '" .. label .. "': " .. base.errmsg())
+      end
+      name = base.take_string()
       rec.xshift, rec.yshift = ctx.overlap, ctx.overlap
     end
   end
@@ -281,7 +284,7 @@ function M.prepare(rec, grid, s, ctx, where)
       base.raise(where, rec.path .. ": input '" .. label .. "' cannot be read on the "
                  .. "working grid: " .. msg:sub(1, 300))
     end
-    if C.rios_ffi_raster_set_label(rec.raster, rec.path, base.err) ~= 0 then
+    if C.rios_ffi_raster_set_label(rec.raster, rec.path, base.err) ~= OK then
       base.raise(where, base.errmsg())
     end
   end

@@ -6,8 +6,13 @@ local base = require("rios.base")
 local array = require("rios.array")
 local files = require("rios.files")
 local ffi, C = base.ffi, base.C
+local OK = base.OK
 
 local M = {}
+
+-- Out-parameters, made once.
+local output_out = ffi.new("rios_output *[1]")
+local times = ffi.new("rios_finish_times")
 
 local function string_array(list)
   local n = list and #list or 0
@@ -64,17 +69,19 @@ function M.create(rec, arr, grid, where, c)
   local opts, keep = string_array(s.creation_options)
   local names, keep2 = string_array(s.layer_names)
   local t = ffi.new("double[6]", grid.transform)
-  local o = C.rios_ffi_output_create(rec.path, s.driver, grid.cols, grid.rows, arr.bands,
-                                   base.dtype_code[arr.dtype], t, grid.projection, opts,
-                                   s.stats_ignore ~= nil and 1 or 0, s.stats_ignore or 0,
-                                   s.layer_names and names or nil, s.thematic and 1 or 0,
-                                   base.err)
+  local rc = C.rios_ffi_output_create(rec.path, s.driver, grid.cols, grid.rows, arr.bands,
+                                      base.dtype_code[arr.dtype], t, grid.projection, opts,
+                                      s.stats_ignore ~= nil and 1 or 0, s.stats_ignore or 0,
+                                      s.layer_names and names or nil, s.thematic and 1 or 0,
+                                      output_out, base.err)
   local _ = keep, keep2
-  if o == nil then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
+  if rc ~= OK then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
+  local o = output_out[0]
+  output_out[0] = nil
   rec.handle = ffi.gc(o, C.rios_ffi_output_close)
   if c then
     C.rios_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
-    if C.rios_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= 0 then
+    if C.rios_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= OK then
       base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg())
     end
   end
@@ -90,7 +97,7 @@ function M.write(rec, arr, b, ov, err)
                 .. "number of rows apart; give a:copy()"
   end
   if C.rios_ffi_output_write(rec.handle, b.xoff, b.yoff, b.cols, b.rows, data,
-                           row_stride, band_rows, ov, err) ~= 0 then
+                           row_stride, band_rows, ov, err) ~= OK then
     return nil, ffi.string(err.msg)
   end
   return true
@@ -102,7 +109,7 @@ local function finish_opts(c, s)
   fo.omit_histogram = c.omit_histogram and 1 or 0
   fo.omit_pyramids = c.omit_pyramids and 1 or 0
   fo.thematic = s.thematic and 1 or 0
-  local n = math.min(#c.overview_levels, 32)
+  local n = math.min(#c.overview_levels, ffi.sizeof(fo.overview_levels) / ffi.sizeof("int"))
   fo.noverview_levels = n
   for i = 1, n do fo.overview_levels[i - 1] = c.overview_levels[i] end
   fo.overview_min_dim = c.overview_min_dim
@@ -115,8 +122,7 @@ M.finish_opts = finish_opts
 function M.finish(rec, c, timers, where)
   if rec.handle == nil then return end
   local fo = finish_opts(c, rec.settings)
-  local times = ffi.new("rios_finish_times")
-  local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == 0
+  local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == OK
   local msg = not ok and base.errmsg()
   if not c.omit_pyramids then timers:add("pyramids", times.pyramids) end
   if not c.omit_basic_stats then timers:add("basicstats", times.basicstats) end

@@ -38,7 +38,7 @@ end
 function M.enabled(setting)
   if base.host.quiet then return false end
   if setting ~= nil then return setting end
-  return C.rios_ffi_isatty(2) == 1
+  return C.rios_ffi_isatty(2)
 end
 
 -- where: "script.lua:LINE: " for the interrupt message.
@@ -89,7 +89,7 @@ end
 
 function Progress:step()
   self.done = self.done + 1
-  if C.rios_ffi_interrupt_pending() ~= 0 then
+  if C.rios_ffi_interrupt_pending() then
     -- the prompt's hook is still armed: disarm it so the run's cleanup is
     -- not interrupted in turn
     debug.sethook()

@@ -290,7 +290,7 @@ function M.draw(src, path, opts, where)
         end
       end
     end
-    if C.rios_ffi_png_write(path, out, 4, rows, cols, base.err) ~= 0 then
+    if C.rios_ffi_png_write(path, out, 4, rows, cols, base.err) ~= base.OK then
       fail(base.errmsg())
     end
     return cols, rows
@@ -328,7 +328,7 @@ function M.draw(src, path, opts, where)
     local out = ffi.new("uint8_t[?]", (nb + 1) * n)
     ffi.copy(out, steps, nb * n)
     for i = 0, n - 1 do out[nb * n + i] = valid[i] ~= 0 and 255 or 0 end
-    if C.rios_ffi_png_write(path, out, nb + 1, rows, cols, base.err) ~= 0 then
+    if C.rios_ffi_png_write(path, out, nb + 1, rows, cols, base.err) ~= base.OK then
       fail(base.errmsg())
     end
     return cols, rows
@@ -377,7 +377,7 @@ function M.draw(src, path, opts, where)
     draw_text(out, W, H, lo_text, lay.m, ty, lay.scale)
     draw_text(out, W, H, hi_text, W - lay.m - text_width(hi_text, lay.scale), ty, lay.scale)
   end
-  if C.rios_ffi_png_write(path, out, 4, H, W, base.err) ~= 0 then fail(base.errmsg()) end
+  if C.rios_ffi_png_write(path, out, 4, H, W, base.err) ~= base.OK then fail(base.errmsg()) end
   return W, H
 end
 

@@ -7,6 +7,7 @@ local controls = require("rios.controls")
 local inputs = require("rios.inputs")
 local colortable = require("rios.colortable")
 local ffi, C = base.ffi, base.C
+local OK = base.OK
 
 local M = {}
 
@@ -14,10 +15,15 @@ local Raster = {}
 Raster.__index = Raster
 M.Raster = Raster
 
+-- Out-parameters, made once.
 local stats4 = ffi.new("double[4]")
 local text = ffi.new("rios_text")
 local MAX_OVERVIEWS = 32
 local ovsizes = ffi.new("int[?]", 2 * MAX_OVERVIEWS)
+local int_out = ffi.new("int[1]")
+local str_out = ffi.new("const char *[1]")
+local output_out = ffi.new("rios_output *[1]")
+local times = ffi.new("rios_finish_times")
 
 local where_of = base.where
 
@@ -41,14 +47,21 @@ function M.open_at(path, where, prefix)
   local r = rec.raster
   local names = {}
   for b = 1, rec.nbands do
-    names[b] = ffi.string(C.rios_ffi_raster_band_description(r, b))
+    if C.rios_ffi_raster_band_description(r, b, str_out, base.err) ~= OK then
+      inputs.close(rec)
+      base.raise(where, (prefix ~= "" and prefix or "rios.open: ") .. base.errmsg())
+    end
+    names[b] = ffi.string(str_out[0])
   end
-  C.rios_ffi_projection_name(rec.projection, text)
+  local projection_name = "(a projection GDAL cannot read)"
+  if C.rios_ffi_projection_name(rec.projection, text, base.err) == OK then
+    projection_name = ffi.string(text.s)
+  end
   local t = rec.transform
   return setmetatable({
     path = path, driver = ffi.string(C.rios_ffi_raster_driver(r)), cols = rec.cols,
     rows = rec.rows, bands = rec.nbands, dtype = rec.dtype, transform = t,
-    projection = rec.projection, projection_name = ffi.string(text.s),
+    projection = rec.projection, projection_name = projection_name,
     pixel_size = { t[2], t[6] }, nodata = rec.nodata, band_names = names, rec = rec,
   }, Raster)
 end
@@ -77,7 +90,10 @@ function Raster:overviews(band)
   local r = open_handle(self, "r:overviews")
   band = band or 1
   check_band(self, "r:overviews", band)
-  local n = C.rios_ffi_raster_overviews(r, band, ovsizes, MAX_OVERVIEWS)
+  if C.rios_ffi_raster_overviews(r, band, ovsizes, MAX_OVERVIEWS, int_out, base.err) ~= OK then
+    base.raise(where_of(2), "r:overviews: " .. base.errmsg())
+  end
+  local n = int_out[0]
   local list = {}
   for i = 0, math.min(n, MAX_OVERVIEWS) - 1 do
     list[i + 1] = { ovsizes[2 * i], ovsizes[2 * i + 1] }
@@ -93,9 +109,11 @@ function Raster:metadata(band)
   if band ~= 0 then check_band(self, "r:metadata", band) end
   local md, i = {}, 0
   while true do
-    local p = C.rios_ffi_raster_metadata(r, band, i)
-    if p == nil then break end
-    local item = ffi.string(p)
+    if C.rios_ffi_raster_metadata(r, band, i, str_out, base.err) ~= OK then
+      base.raise(where_of(2), "r:metadata: " .. base.errmsg())
+    end
+    if str_out[0] == nil then break end
+    local item = ffi.string(str_out[0])
     local k, v = item:match("^([^=]*)=(.*)$")
     if k then md[k] = v else md[item] = "" end
     i = i + 1
@@ -114,9 +132,11 @@ function Raster:color_table(band)
 end
 
 local function stats_of(self, band, compute)
-  local got = C.rios_ffi_raster_stats(self.rec.raster, band, compute and 1 or 0, stats4, base.err)
-  if got < 0 then base.raise(where_of(3), "r:stats: " .. base.errmsg()) end
-  if got == 0 then return nil end
+  if C.rios_ffi_raster_stats(self.rec.raster, band, compute and 1 or 0, int_out, stats4,
+                             base.err) ~= OK then
+    base.raise(where_of(3), "r:stats: " .. base.errmsg())
+  end
+  if int_out[0] == 0 then return nil end
   return { min = stats4[0], max = stats4[1], mean = stats4[2], stddev = stats4[3] }
 end
 
@@ -195,7 +215,7 @@ function Raster:read(opts)
     status = C.rios_ffi_raster_read_scaled(r, ov, xoff, yoff, xsize, ysize, xsize, ysize, #bands,
                                          list, a.data, base.dtype_code[self.dtype], base.err)
   end
-  if status ~= 0 then base.raise(where_of(2), "r:read: " .. base.errmsg()) end
+  if status ~= OK then base.raise(where_of(2), "r:read: " .. base.errmsg()) end
   return a
 end
 
@@ -206,7 +226,7 @@ function M.read_scaled(self, bands, cols, rows)
   local a = array.new(self.dtype, #bands, rows, cols)
   local list = ffi.new("int[?]", #bands, bands)
   if C.rios_ffi_raster_read_scaled(r, 0, 0, 0, self.cols, self.rows, cols, rows, #bands, list,
-                                 a.data, base.dtype_code[self.dtype], base.err) ~= 0 then
+                                 a.data, base.dtype_code[self.dtype], base.err) ~= OK then
     base.raise(where_of(3), "rios.quicklook: " .. base.errmsg())
   end
   return a
@@ -298,26 +318,26 @@ function M.write(path, arr, opts)
   local proj = opts.projection or ""
   if proj:match("^EPSG:%d+$") then proj = M.wkt_from_epsg(proj) end
   local t = ffi.new("double[6]", opts.transform or { 0, 1, 0, 0, 0, -1 })
-  local o = C.rios_ffi_output_create(path, driver, arr.cols, arr.rows, arr.bands,
-                                   base.dtype_code[arr.dtype], t, proj, copts,
-                                   opts.nodata and 1 or 0, opts.nodata or 0, names,
-                                   opts.thematic and 1 or 0, base.err)
-  if o == nil then error(base.errmsg(), 2) end
+  if C.rios_ffi_output_create(path, driver, arr.cols, arr.rows, arr.bands,
+                             base.dtype_code[arr.dtype], t, proj, copts,
+                             opts.nodata and 1 or 0, opts.nodata or 0, names,
+                             opts.thematic and 1 or 0, output_out, base.err) ~= OK then
+    error(base.errmsg(), 2)
+  end
+  local o = output_out[0]
+  output_out[0] = nil
   if not opts.stats then C.rios_ffi_output_gather(o, 0, 0) end
   local data, row_stride, band_rows = array.layout(arr)
   local ok = data ~= nil and C.rios_ffi_output_write(o, 0, 0, arr.cols, arr.rows, data,
-                                                   row_stride, band_rows, 0, base.err) == 0
+                                                     row_stride, band_rows, 0, base.err) == OK
   if data == nil then ffi.copy(base.err.msg, "rios.write: give a:copy() of this view") end
   if ok then
     local fo = ffi.new("rios_finish_opts")
+    C.rios_ffi_finish_defaults(fo)
     local all = opts.stats and 0 or 1
     fo.omit_basic_stats, fo.omit_histogram, fo.omit_pyramids = all, all, all
     fo.thematic = opts.thematic and 1 or 0
-    local levels = { 4, 8, 16, 32, 64, 128, 256, 512 }
-    fo.noverview_levels = #levels
-    for i = 1, #levels do fo.overview_levels[i - 1] = levels[i] end
-    fo.overview_min_dim = 128
-    ok = C.rios_ffi_output_finish(o, fo, ffi.new("rios_finish_times"), base.err) == 0
+    ok = C.rios_ffi_output_finish(o, fo, times, base.err) == OK
   end
   local msg = not ok and base.errmsg()
   C.rios_ffi_output_close(o)
@@ -328,11 +348,10 @@ function M.write(path, arr, opts)
 end
 
 function M.wkt_from_epsg(code)
-  local p = C.rios_ffi_wkt_from_user_input(code, base.err)
-  if p == nil then error(base.errmsg(), 3) end
-  local s = ffi.string(p)
-  C.rios_ffi_heap_free(p)
-  return s
+  if C.rios_ffi_wkt_from_user_input(code, base.str_out, base.err) ~= OK then
+    error(base.errmsg(), 3)
+  end
+  return base.take_string()
 end
 
 return M

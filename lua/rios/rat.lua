@@ -223,7 +223,7 @@ function M.read_rows(self, fname, where, col, t, u, start, n, into)
     local ptrs = ffi.new("char *[?]", n)
     local rc = C.rios_ffi_rat_read_strings(h, col, start, n, ptrs, base.err)
     local list
-    if rc == 0 then
+    if rc == OK then
       list = {}
       for i = 0, n - 1 do list[i + 1] = ffi.string(ptrs[i]) end
     end
@@ -583,10 +583,15 @@ function M.set_color_table(path, ct, band)
     r:close()
     base.raise(where, string.format("%s: has no band %d (it has %d)", fname, band, r.bands))
   end
-  local got, s = C.rios_ffi_raster_stats(r.rec.raster, band, 0, dbl4, base.err), nil
-  if got == 0 then got = C.rios_ffi_raster_stats(r.rec.raster, band, 1, dbl4, base.err) end
-  if got > 0 then s = { dbl4[0], dbl4[1] } end
-  local msg = got < 0 and base.errmsg()
+  -- the stored statistics, else computed ones (int_out[0]: whether found)
+  local s, msg = nil, nil
+  if C.rios_ffi_raster_stats(r.rec.raster, band, 0, int_out, dbl4, base.err) ~= OK
+     or (int_out[0] == 0
+         and C.rios_ffi_raster_stats(r.rec.raster, band, 1, int_out, dbl4, base.err) ~= OK) then
+    msg = base.errmsg()
+  elseif int_out[0] ~= 0 then
+    s = { dbl4[0], dbl4[1] }
+  end
   local dtype, nbands, driver, nodata = r.dtype, r.bands, r.driver, r.nodata[band]
   r:close()
   if msg then base.raise(where, fname .. ": " .. msg) end

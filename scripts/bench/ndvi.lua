@@ -1,7 +1,9 @@
 -- Bench case: NDVI of two uint16 rasters into float32, the loop of the
--- README. rios-lua ndvi.lua red.tif nir.tif out.tif [defaults]
+-- README. rios-lua ndvi.lua red.tif nir.tif out.tif [defaults|plain [CONC]]
 -- Without "defaults" the outputs get no statistics, histogram or overviews,
--- so the work is the same as the C floor's (ndvi.c).
+-- so the work is the same as the C floor's (ndvi.c). CONC: "threads" (2
+-- compute threads fed by a read worker) or "subproc-read" (2 rios-luaworker
+-- processes that read their own input).
 local rios = require("rios")
 
 local function ndvi(_, inputs, outputs)
@@ -16,6 +18,10 @@ local function ndvi(_, inputs, outputs)
 end
 
 local omit = arg[4] ~= "defaults"
+local concurrency = ({
+  threads = { kind = "threads", compute_workers = 2, read_workers = 1 },
+  ["subproc-read"] = { kind = "subproc", compute_workers = 2, compute_workers_read = true },
+})[arg[5] or ""]
 rios.apply(ndvi, { red = arg[1], nir = arg[2] }, { ndvi = arg[3] }, nil,
            { omit_pyramids = omit, omit_basic_stats = omit, omit_histogram = omit,
-             progress = false })
+             progress = false, concurrency = concurrency })

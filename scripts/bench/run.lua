@@ -205,6 +205,25 @@ case("NDVI with 1 read worker (--read-workers 1) vs none", function()
            against = "rios-lua, no read worker" }
 end)
 
+-- Compute workers in processes (kind subproc) against the same number of
+-- compute threads: what the process boundary and the channel cost.
+case("rasterio example with 2 subproc workers (--kind subproc -j 2) vs 2 threads", function()
+  local img = gen("rgb791.tif", "Byte", 3, 791, 718, 3)
+  local args = " " .. q(here .. "/rasterio_example.lua") .. " " .. q(img) .. " "
+  local a, b, ra, rb, cpu = alternate(q(exe) .. " --kind subproc -j 2" .. args .. q(out .. "rio_sp.tif"),
+                                      q(exe) .. " -j 2" .. args .. q(out .. "rio_th.tif"), runs)
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.10,
+           against = "rios-lua, 2 threads" }
+end)
+
+case("NDVI 6000x6000, 2 subproc workers reading their own input vs 2 threads", function()
+  local args = " " .. q(here .. "/ndvi.lua") .. " " .. q(red6) .. " " .. q(nir6) .. " "
+  local a, b, ra, rb, cpu = alternate(q(exe) .. args .. q(out .. "ndvi_sp.tif") .. " plain subproc-read",
+                                      q(exe) .. args .. q(out .. "ndvi_th.tif") .. " plain threads", runs)
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.25,
+           against = "rios-lua, 2 threads" }
+end)
+
 case("memory: NDVI 16000x16000 vs 2000x2000 (peak RSS)", function()
   local r2 = gen("red2000.tif", "UInt16", 1, 2000, 2000, 1)
   local n2 = gen("nir2000.tif", "UInt16", 1, 2000, 2000, 2)
