@@ -241,20 +241,20 @@ function Launcher:poll(mgr)
       end
     end
   end
-  -- A job that ended: its worker, if it connected, is lost (it may not
-  -- know yet: a node that failed); else the run cannot count on it.
+  -- A job that ended: its worker, if it connected, is lost once what it
+  -- sent before it ended has arrived (the connection of a node that failed
+  -- may stay silent until lost_after); if it never connected, the run
+  -- cannot count on it.
   for _, job in ipairs(b.jobs) do
-    if job.ended_at and not job.handled then
+    if job.ended_at and not job.handled and t - job.ended_at >= GRACE then
       local rec = job.worker
+      job.handled = true
       if rec then
-        job.handled = true
         if rec.live then
           C.rios_ffi_hub_drop(mgr.hub, rec.id, "its " .. b.scheduler .. " job " .. job.id
                               .. " ended (" .. (job.reason or job.state) .. ")")
         end
-      elseif job.retired then
-        job.handled = true
-      elseif t - job.ended_at >= GRACE then
+      elseif not job.retired then
         return self:never_connected(mgr, job)
       end
     end
