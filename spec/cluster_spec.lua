@@ -47,7 +47,9 @@ end
 local function wait_for(done, timeout, what)
   local t0 = now()
   while not done() do
-    if now() - t0 > timeout then error("still waiting after " .. timeout .. " s for " .. what, 2) end
+    if now() - t0 > timeout then
+      error("still waiting after " .. timeout .. " s for " .. what, 2)
+    end
     sleep(0.1)
   end
   return now() - t0
@@ -126,8 +128,10 @@ print(#result.otherargs_list, table.concat(counts, ","), otherargs.blocks, other
 local MATRIX_BLOCKS = 16   -- ceil(150 / 48) x ceil(130 / 40)
 
 local function make_matrix_inputs(dir)
-  H.make_raster(dir .. "/a.tif", "uint8", 1, 130, 150, function(_, r, c) return (r * 7 + c * 3) % 251 end)
-  H.make_raster(dir .. "/b.tif", "int16", 2, 130, 150, function(b, r, c) return (r - c) * (b + 1) end)
+  H.make_raster(dir .. "/a.tif", "uint8", 1, 130, 150,
+                function(_, r, c) return (r * 7 + c * 3) % 251 end)
+  H.make_raster(dir .. "/b.tif", "int16", 2, 130, 150,
+                function(b, r, c) return (r - c) * (b + 1) end)
   H.make_raster(dir .. "/l1.tif", "uint8", 1, 130, 150, function(_, r, c) return (r + c) % 200 end)
   H.make_raster(dir .. "/l2.tif", "uint8", 1, 130, 150, function(_, r, c) return (r * c) % 97 end,
                 { nodata = 5 })
@@ -169,7 +173,8 @@ rios.apply(function(info, inputs, outputs)
 end, { ref = "ref.tif", geo = "geo.tif", rgb = "rgb.tif", shapes = "shapes.csv" },
    { o = arg[1] }, nil,
    { reference_image = "ref", resample_method = "bilinear", window_xsize = 32,
-     window_ysize = 24, overlap = 1, concurrency = arg[2] and assert(loadstring("return " .. arg[2]))(),
+     window_ysize = 24, overlap = 1,
+     concurrency = arg[2] and assert(loadstring("return " .. arg[2]))(),
      per_image = { rgb = { layer_selection = { 3, 1 } }, shapes = { burn_attribute = "v" } } })
 ]]
 
@@ -178,7 +183,8 @@ local function make_warped_inputs(dir)
   H.make_raster(dir .. "/geo.tif", "float32", 1, 60, 60, function(_, r, c) return r * 60 + c end,
                 { transform = { 146.9995, 0.0002, 0, -36.1395, 0, -0.0002 },
                   projection = "EPSG:4326" })
-  H.make_raster(dir .. "/rgb.tif", "int16", 3, 60, 70, function(b, r, c) return b * 1000 + r - c end)
+  H.make_raster(dir .. "/rgb.tif", "int16", 3, 60, 70,
+                function(b, r, c) return b * 1000 + r - c end)
   write(dir .. "/shapes.csv", "WKT,v\n\"POLYGON((500050 5999950,500400 5999950,500400 5999600,"
         .. "500050 5999600,500050 5999950))\",7\n")
   write(dir .. "/warped.lua", WARPED)
@@ -215,7 +221,8 @@ print(#result.otherargs_list, otherargs.blocks)
 local GATED_BLOCKS = 12   -- 4 x 3
 
 local function make_gated_inputs(dir)
-  H.make_raster(dir .. "/g.tif", "uint8", 1, 96, 128, function(_, r, c) return (r * 5 + c) % 256 end)
+  H.make_raster(dir .. "/g.tif", "uint8", 1, 96, 128,
+                function(_, r, c) return (r * 5 + c) % 256 end)
   write(dir .. "/gated.lua", GATED)
 end
 
@@ -515,9 +522,9 @@ local function cases(kind)
     assert.are.equal(0, cmp_status, cmp_err)
     -- the lost worker's otherargs went with it: its blocks were computed again
     assert.are.equal(seq_out:match("\t(%d+)\n$"), out:match("\t(%d+)\n$"))
-    assert.truthy(err:find("lost: .*%(" .. S.name .. " job " .. victim:gsub("%p", "%%%0")
-                           .. ", log [^)]*%); " .. S.name .. " job %S+ %(worker%-3%) replaces it\n"),
-                  err)
+    local lost = "lost: .*%(" .. S.name .. " job " .. victim:gsub("%p", "%%%0")
+                 .. ", log [^)]*%); " .. S.name .. " job %S+ %(worker%-3%) replaces it\n"
+    assert.truthy(err:find(lost), err)
     assert.is_nil(S.listed()[victim])
     nothing_left()
   end)

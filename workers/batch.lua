@@ -377,14 +377,16 @@ function Mgr:set_job(opts)
       error("batch: opts.command[" .. i .. "] must be a one-line string", 2)
     end
   end
-  if opts.files_dir ~= nil and (type(opts.files_dir) ~= "string" or opts.files_dir:sub(1, 1) ~= "/") then
+  local fd = opts.files_dir
+  if fd ~= nil and (type(fd) ~= "string" or fd:sub(1, 1) ~= "/") then
     error("batch: opts.files_dir must be an absolute path", 2)
   end
   local tempdir = opts.tempdir:gsub("/+$", "")
   self.tempdir, self.command, self.logs = tempdir, opts.command, opts.logs ~= false
   for k, v in pairs(opts.env or {}) do
     if self.env[k] == nil or type(v) ~= "string" or v:find("%z") then
-      error("batch: opts.env." .. tostring(k) .. " must be a string named when the manager was made", 2)
+      error("batch: opts.env." .. tostring(k) .. " must be a string named when the manager "
+            .. "was made", 2)
     end
     self.env[k] = v
   end
@@ -436,7 +438,8 @@ function Mgr:script_text(label, log, argv)
   lines[#lines + 1] = "# Written by rios-lua for worker " .. label .. "; submitted with "
                       .. S.submit_program .. "."
   for _, c in ipairs(s.init_cmds or {}) do lines[#lines + 1] = c end
-  lines[#lines + 1] = (s.cmd_prefix or "") .. shell_line(argv or self.command) .. (s.cmd_suffix or "")
+  lines[#lines + 1] = (s.cmd_prefix or "") .. shell_line(argv or self.command)
+                      .. (s.cmd_suffix or "")
   lines[#lines + 1] = "status=$?"
   lines[#lines + 1] = "echo \"" .. STATUS_PREFIX .. "$status\""
   lines[#lines + 1] = "exit $status"
