@@ -193,10 +193,10 @@ end
 -- Every block waits (in a worker) until the file `gate` exists, after
 -- marking that it started: started-<job id>-<block>. arg[2]: the folder
 -- of the gate and marks; arg[3]: the kind; arg[4]: a block (x*10+y) whose
--- function fails, else none.
+-- function fails, else none; arg[5]: max_worker_failures.
 local GATED = [[
 local rios = require("rios")
-local dir, kind, fail = arg[2], arg[3], tonumber(arg[4])
+local dir, kind, fail, budget = arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5])
 local function exists(p) local f = io.open(p) if f then f:close() end return f ~= nil end
 local otherargs = { blocks = 0 }
 local result = rios.apply(function(info, inputs, outputs, oa)
@@ -214,7 +214,8 @@ local result = rios.apply(function(info, inputs, outputs, oa)
   outputs.o = o
 end, { a = "g.tif" }, { o = arg[1] }, otherargs,
    { window_xsize = 32, window_ysize = 32,
-     concurrency = kind ~= "none" and { kind = kind, compute_workers = 2 } or nil,
+     concurrency = kind ~= "none" and { kind = kind, compute_workers = 2,
+                                        max_worker_failures = budget } or nil,
      merge_otherargs = function(into, from) into.blocks = into.blocks + from.blocks end })
 print(#result.otherargs_list, otherargs.blocks)
 ]]
@@ -526,6 +527,27 @@ local function cases(kind)
                  .. ", log [^)]*%); " .. S.name .. " job %S+ %(worker%-3%) replaces it\n"
     assert.truthy(err:find(lost), err)
     assert.is_nil(S.listed()[victim])
+    nothing_left()
+  end)
+
+  it("fails when more jobs are lost than max_worker_failures allows, naming them", function()
+    local marks = H.tmpdir()
+    local _, ended = start("gated.lua", { "budget.tif", marks, kind, "-1", "0" })
+    wait_for(function() return #started_jobs(marks) == 2 end, 30, "two jobs computing")
+    local jobs = started_jobs(marks)
+    S.cancel(jobs[1])
+    local status, _, err = wait_end(ended)
+    assert.are.equal(1, status)
+    assert.truthy(err:find("rios.apply failed: more compute workers were lost than "
+                           .. "controls.concurrency.max_worker_failures = 0 allows: ", 1, true), err)
+    assert.truthy(err:find("(" .. S.name .. " job " .. jobs[1] .. ", log ", 1, true), err)
+    assert.truthy(err:find("rios-lua: cancelled the " .. S.name .. " jobs of this run: ", 1, true),
+                  err)
+    local listed = S.listed()
+    assert.is_nil(listed[jobs[1]] or listed[jobs[2]])
+    for _, name in ipairs(ls(dir)) do
+      if name:match("^rios%-lua%-.*%.log$") then os.remove(dir .. "/" .. name) end
+    end
     nothing_left()
   end)
 
