@@ -26,6 +26,9 @@ rios.array = array.new
 rios.is_array = array.is_array
 -- rios.where(mask, a, b [, out]): a where mask is not 0, else b.
 rios.where = array.where
+-- rios.reduce(list, op [, {nodata =, out =}]): per element across a list of
+-- arrays (median, mean, min, max, sum, count), NaN and nodata skipped.
+rios.reduce = array.reduce
 
 local raster = require("rios.raster")
 rios.open = raster.open

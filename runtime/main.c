@@ -342,9 +342,10 @@ static int run_script(lua_State *L, int argc, char **argv, int script) {
     fclose(f);
     status = load_script(L, name);
   }
-  int nargs = push_script_args(L, argc, argv, script);
-  if (status != 0) lua_insert(L, -(nargs + 1));
-  return run_chunk(L, status, nargs);
+  /* A script that does not load leaves its message on the stack: report
+     that, with no arguments pushed over it. */
+  if (status != 0) return run_chunk(L, status, 0);
+  return run_chunk(L, status, push_script_args(L, argc, argv, script));
 }
 
 /* Pass 2: run an -e chunk; -1 stops at the first that fails. */

@@ -16,6 +16,19 @@ void rios_seterr(rios_err *err, const char *fmt, ...) RIOS_PRINTF(2, 3);
 /* GDAL's last error message on this thread, or "unknown GDAL error" when it
    left none; reset with CPLErrorReset before the call it describes. */
 const char *rios_gdal_error(void);
+
+/* The first failure GDAL reports while a call of its utility library
+   (GDALWarp, GDALTranslate, GDALRasterize, GDALVectorTranslate) runs: those
+   report the cause (a bad SQL statement) and then its consequences ("cannot
+   create ..."), and may reset the last error before returning. Warnings
+   are printed as the process's handler prints them. */
+typedef struct rios_gdal_capture {
+  char first[1024];
+} rios_gdal_capture;
+void rios_gdal_capture_begin(rios_gdal_capture *c);
+void rios_gdal_capture_end(void);
+/* The first failure as one line, else rios_gdal_error(). */
+const char *rios_gdal_capture_text(rios_gdal_capture *c);
 /* A copy of s in memory from rios_ffi_heap_alloc (owned: rios_ffi_heap_free). */
 int rios_heap_strdup(const char *s, char **out, rios_err *err);
 /* Whether [p, p + nbytes) lies in memory the arena has handed out. */

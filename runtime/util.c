@@ -42,9 +42,61 @@ void rios_seterr(rios_err *err, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* GDAL's last error message as one line: some of its messages (an OGR SQL
+   error, a PROJ failure) span lines, and every message rios-lua gives is
+   one line. Line breaks and the blanks around them become "; ". The text
+   lives in a per-thread buffer until the next call in the same thread. */
+/* msg as one line into line (size n). */
+static void one_line(const char *m, char *line, size_t size) {
+  size_t n = 0;
+  int pending = 0;
+  for (const char *p = m; *p && n + 3 < size; p++) {
+    if (*p == '\n' || *p == '\r') {
+      pending = n > 0;
+      continue;
+    }
+    if (pending) {
+      while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t')) n--;
+      line[n++] = ';';
+      line[n++] = ' ';
+      pending = 0;
+      while (*p == ' ' || *p == '\t') p++;
+      if (!*p) break;
+    }
+    line[n++] = *p;
+  }
+  while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == ';')) n--;
+  line[n] = '\0';
+}
+
 const char *rios_gdal_error(void) {
+  static _Thread_local char line[1024];
   const char *m = CPLGetLastErrorMsg();
-  return (m && *m) ? m : "unknown GDAL error";
+  if (!m || !*m) return "unknown GDAL error";
+  one_line(m, line, sizeof(line));
+  return line;
+}
+
+static void capture_handler(CPLErr level, CPLErrorNum num, const char *msg) {
+  (void)num;
+  rios_gdal_capture *c = CPLGetErrorHandlerUserData();
+  if (level >= CE_Failure && c && !c->first[0] && msg && *msg) {
+    one_line(msg, c->first, sizeof(c->first));
+  } else if (level == CE_Warning && msg) {
+    fprintf(stderr, "rios-lua: GDAL warning: %s\n", msg);
+  }
+}
+
+void rios_gdal_capture_begin(rios_gdal_capture *c) {
+  c->first[0] = '\0';
+  CPLErrorReset();
+  CPLPushErrorHandlerEx(capture_handler, c);
+}
+
+void rios_gdal_capture_end(void) { CPLPopErrorHandler(); }
+
+const char *rios_gdal_capture_text(rios_gdal_capture *c) {
+  return c->first[0] ? c->first : rios_gdal_error();
 }
 
 /* Pixel memory is aligned for vector loads; RIOS_ALIGN must be a power of 2. */

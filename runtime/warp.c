@@ -67,11 +67,13 @@ int rios_ffi_warp_vrt(const char *src, const char *const *argv, char **out, rios
     return RIOS_FAIL;
   }
   int usage_error = 0;
-  CPLErrorReset();
+  rios_gdal_capture cap;
+  rios_gdal_capture_begin(&cap);
   GDALDatasetH vrt = GDALWarp("", NULL, 1, &in, opts, &usage_error);
+  rios_gdal_capture_end();
   GDALWarpAppOptionsFree(opts);
   if (!vrt) {
-    rios_seterr(err, "warp failed: %s", rios_gdal_error());
+    rios_seterr(err, "warp failed: %s", rios_gdal_capture_text(&cap));
     GDALClose(in);
     return RIOS_FAIL;
   }
@@ -92,11 +94,13 @@ int rios_ffi_translate_vrt(const char *src, const char *const *argv, int nbands,
     return RIOS_FAIL;
   }
   int usage_error = 0;
-  CPLErrorReset();
+  rios_gdal_capture cap;
+  rios_gdal_capture_begin(&cap);
   GDALDatasetH vrt = GDALTranslate("", in, opts, &usage_error);
+  rios_gdal_capture_end();
   GDALTranslateOptionsFree(opts);
   if (!vrt) {
-    rios_seterr(err, "cannot make a VRT: %s", rios_gdal_error());
+    rios_seterr(err, "cannot make a VRT: %s", rios_gdal_capture_text(&cap));
     GDALClose(in);
     return RIOS_FAIL;
   }
@@ -129,19 +133,17 @@ int rios_ffi_rasterize(const char *src, const char *dst, const char *const *argv
     return RIOS_FAIL;
   }
   int usage_error = 0;
-  CPLErrorReset();
+  rios_gdal_capture cap;
+  rios_gdal_capture_begin(&cap);
   GDALDatasetH out = GDALRasterize(dst, NULL, in, opts, &usage_error);
   GDALRasterizeOptionsFree(opts);
+  /* Closing writes the last tiles: a failure there is caught too. */
+  if (out) GDALClose(out);
+  rios_gdal_capture_end();
   int rc = RIOS_OK;
-  if (!out) {
-    rios_seterr(err, "rasterize failed: %s", rios_gdal_error());
+  if (!out || cap.first[0]) {
+    rios_seterr(err, "rasterize failed: %s", rios_gdal_capture_text(&cap));
     rc = RIOS_FAIL;
-  } else {
-    GDALClose(out);
-    if (CPLGetLastErrorType() >= CE_Failure) {
-      rios_seterr(err, "rasterize failed: %s", rios_gdal_error());
-      rc = RIOS_FAIL;
-    }
   }
   GDALClose(in);
   return rc;
@@ -241,12 +243,14 @@ int rios_ffi_vector_translate(const char *src, const char *dst, const char *cons
     return RIOS_FAIL;
   }
   int usage_error = 0;
-  CPLErrorReset();
+  rios_gdal_capture cap;
+  rios_gdal_capture_begin(&cap);
   GDALDatasetH out = GDALVectorTranslate(dst, NULL, 1, &in, opts, &usage_error);
+  rios_gdal_capture_end();
   GDALVectorTranslateOptionsFree(opts);
   int rc = RIOS_OK;
   if (!out) {
-    rios_seterr(err, "reprojecting the vectors failed: %s", rios_gdal_error());
+    rios_seterr(err, "reprojecting the vectors failed: %s", rios_gdal_capture_text(&cap));
     rc = RIOS_FAIL;
   } else {
     GDALClose(out);

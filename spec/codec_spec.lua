@@ -11,8 +11,8 @@ local codec = require("rios.codec")
 local function elements(a)
   local t = {}
   for b = 1, a.bands do
-    for r = 1, a.rows do
-      for c = 1, a.cols do t[#t + 1] = a:get(b, r, c) end
+    for y = 0, a.rows - 1 do
+      for x = 0, a.cols - 1 do t[#t + 1] = a:get(x, y, b) end
     end
   end
   return table.concat(t, " ")
@@ -29,7 +29,7 @@ describe("rios.codec", function()
 
   it("copies a window view as its own elements, not the parent's next ones", function()
     local a = counting("int16", 1, 4, 4)
-    local w = a:window(2, 2, 2, 2)
+    local w = a:window(1, 1, 2, 2)
     local back = codec.decode(codec.encode({ w = w }, "otherargs")).w
     assert.are.equal("6 7 10 11", elements(back))
     assert.are.equal("6 7 10 11", elements(w))
@@ -39,16 +39,16 @@ describe("rios.codec", function()
   it("round-trips every dtype, band views, windows of several bands and nested tables", function()
     for _, dtype in ipairs(rios.dtypes) do
       local a = counting(dtype, 3, 5, 6)
-      local v = { a = a, band = a:band(2), win = a:window(2, 3, 3, 2),
-                  nested = { list = { 1, 2.5, "x", true, { deep = a:band(3):window(1, 1, 2, 2) } },
+      local v = { a = a, band = a:band(2), win = a:window(2, 1, 2, 3),
+                  nested = { list = { 1, 2.5, "x", true, { deep = a:band(3):window(0, 0, 2, 2) } },
                              [7] = -0.5, ["a key"] = false } }
       local back = codec.decode(codec.encode(v, "otherargs"))
       assert.are.equal(dtype, back.a.dtype)
       assert.are.equal(elements(a), elements(back.a))
       assert.are.equal(elements(a:band(2)), elements(back.band))
-      assert.are.equal(elements(a:window(2, 3, 3, 2)), elements(back.win))
+      assert.are.equal(elements(a:window(2, 1, 2, 3)), elements(back.win))
       assert.are.equal(3, back.win.bands)
-      assert.are.equal(elements(a:band(3):window(1, 1, 2, 2)),
+      assert.are.equal(elements(a:band(3):window(0, 0, 2, 2)),
                        elements(back.nested.list[5].deep))
       assert.are.same({ 1, 2.5, "x", true }, { unpack(back.nested.list, 1, 4) })
       assert.are.equal(-0.5, back.nested[7])
@@ -162,15 +162,15 @@ describe("otherargs through compute threads", function()
 local rios = require("rios")
 local function elements(a)
   local t = {}
-  for b = 1, a.bands do for r = 1, a.rows do for c = 1, a.cols do
-    t[#t + 1] = a:get(b, r, c)
+  for b = 1, a.bands do for y = 0, a.rows - 1 do for x = 0, a.cols - 1 do
+    t[#t + 1] = a:get(x, y, b)
   end end end
   return table.concat(t, " ")
 end
 local big = rios.array("float32", 2, 4, 4)
 for i = 0, 31 do big.data[i] = i + 0.25 end
-local oa = { win = big:window(2, 2, 2, 2), band = big:band(2),
-             nested = { name = "x", list = { 1, 2, { deep = big:window(1, 3, 3, 2) } } },
+local oa = { win = big:window(1, 1, 2, 2), band = big:band(2),
+             nested = { name = "x", list = { 1, 2, { deep = big:window(2, 0, 2, 3) } } },
              acc = rios.array("int32", 1, 1, 2) }
 local res = rios.apply(function(info, inputs, outputs, o)
   o.seen = o.seen or {}

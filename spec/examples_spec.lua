@@ -161,6 +161,41 @@ describe("examples in scripts/", function()
     end
   end)
 
+  it("zonal_stats.lua gives each polygon's pixel count, mean, min and max", function()
+    local function vv(_, r, c) return (r * 31 + c * 7) % 97 end
+    H.make_raster(dir .. "/values.tif", "int16", 1, ROWS, COLS, vv)
+    -- the grid starts at x 500000, y 6000000 with 10 m pixels
+    local f = assert(io.open(dir .. "/zones.csv", "w"))
+    f:write("WKT,id\n\"POLYGON((500010 5999990,500100 5999990,500100 5999900,500010 5999900,"
+            .. "500010 5999990))\",4\n\"POLYGON((500150 5999850,500250 5999850,500250 5999800,"
+            .. "500150 5999800,500150 5999850))\",9\n")
+    f:close()
+    local out = run_example(dir, "zonal_stats.lua", { "values.tif", "zones.csv", "id" })
+    -- the zones as gdal_rasterize burns them on the same grid
+    assert.are.equal(0, (H.run("gdal_rasterize -q -a id -ot Int32 -init 0 -te 500000 5999790 "
+                               .. "500260 6000000 -tr 10 10 " .. H.q(dir .. "/zones.csv") .. " "
+                               .. H.q(dir .. "/zones.tif"))))
+    local zone = pixels(dir .. "/zones.tif")
+    local acc = {}
+    for r = 0, ROWS - 1 do
+      for c = 0, COLS - 1 do
+        local z = zone(1, r, c)
+        if z ~= 0 then
+          local s = acc[z] or { 0, 0, math.huge, -math.huge }
+          acc[z] = s
+          local x = vv(0, r, c)
+          s[1], s[2], s[3], s[4] = s[1] + 1, s[2] + x, math.min(s[3], x), math.max(s[4], x)
+        end
+      end
+    end
+    local want = { "zone,pixels,mean,min,max" }
+    for _, z in ipairs({ 4, 9 }) do
+      local s = acc[z]
+      want[#want + 1] = string.format("%d,%d,%.6f,%d,%d", z, s[1], s[2] / s[1], s[3], s[4])
+    end
+    assert.are.equal(table.concat(want, "\n") .. "\n", out)
+  end)
+
   it("classify.lua writes a thematic map of the decision tree's classes", function()
     red_nir()
     run_example(dir, "classify.lua", { "red.tif", "nir.tif", "classes.tif" })

@@ -31,17 +31,17 @@ describe("info", function()
           put("colrow", info:pix_col_row(0, 0))
           put("colrow2", info:pix_col_row(3, 5))
           -- the centre of grid pixel (col 25, row 22) is in this block's arrays
-          -- at row 22 - 20 + 2, col 25 - 20 + 2
-          put("rowcol", info:pix_row_col_block(500000 + 255, 6000000 - 225))
-          put("outside", tostring(info:pix_row_col_block(0, 0)))
+          -- at col 25 - 20 + 2, row 22 - 20 + 2
+          put("colrow_block", info:pix_col_row_block(500000 + 255, 6000000 - 225))
+          put("outside", tostring(info:pix_col_row_block(0, 0)))
           put("file", info:filename_for(img))
           put("nodata", info:nodata_for(img), tostring(info:nodata_for(img, 2)))
           local x, y = info:block_coord_arrays()
           put("coords", x.rows, x.cols, x.dtype, x.data[0], y.data[0],
               x.data[x.rows * x.cols - 1], y.data[y.rows * y.cols - 1])
           -- the pixel value at the centre agrees with the coordinates
-          local r, c = info:pix_row_col_block(x.data[7 * x.cols + 9], y.data[7 * x.cols + 9])
-          put("roundtrip", r, c, img.data[r * img.cols + c])
+          local c, r = info:pix_col_row_block(x.data[7 * x.cols + 9], y.data[7 * x.cols + 9])
+          put("roundtrip", c, r, img.data[r * img.cols + c])
         end
       end, { img = "in.tif" }, {}, nil, { window_xsize = 20, window_ysize = 20, overlap = 2 })
       print(table.concat(lines, "\n"))
@@ -62,13 +62,13 @@ describe("info", function()
       "pixel 10 10",
       "colrow 18 18",
       "colrow2 21 23",
-      "rowcol 4 7",
+      "colrow_block 7 4",
       "outside nil",
       "file in.tif",
       "nodata -1 nil",
       -- arrays of 14 x 24 (10 + 2*2 rows, 20 + 2*2 cols) from pixel (18, 18)
       "coords 14 24 float64 500185 5999815 500415 5999685",
-      "roundtrip 7 9 2527",
+      "roundtrip 9 7 2527",
       "block 2 1 false true 5 10 500400 5999800 500450 5999700 83",
     }
     assert.are.same(want, (function()
@@ -76,5 +76,49 @@ describe("info", function()
       for line in out:gmatch("[^\n]+") do t[#t + 1] = line end
       return t
     end)())
+  end)
+
+  it("still answers the deprecated pix_row_col_block, row first, with one warning", function()
+    local dir = H.tmpdir()
+    H.make_raster(dir .. "/in.tif", "int16", 1, 30, 45, function(_, r, c) return r * 100 + c end,
+                  { transform = { 500000, 10, 0, 6000000, 0, -10 } })
+    local status, out, err = H.run_script(dir, "old.lua", [[
+      local rios = require("rios")
+      rios.apply(function(info)
+        local xb, yb = info:block_count()
+        if xb == 1 and yb == 1 then
+          print(info:pix_row_col_block(500000 + 255, 6000000 - 225))
+          print(info:pix_col_row_block(500000 + 255, 6000000 - 225))
+          print(info:pix_row_col_block(0, 0))
+        end
+      end, { img = "in.tif" }, {}, nil, { window_xsize = 20, window_ysize = 20, overlap = 2 })
+    ]])
+    assert.are.equal(0, status, err)
+    assert.are.equal("4\t7\n7\t4\nnil\n", out)
+    local lines = {}
+    for line in err:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.are.same({ "rios-lua: warning: old.lua:5: info:pix_row_col_block (row, col) is "
+                      .. "deprecated: use info:pix_col_row_block, which returns col, row" }, lines)
+  end)
+
+  it("gives the block function an input's colour table, with compute threads too", function()
+    local dir = H.tmpdir()
+    H.make_raster(dir .. "/classes.tif", "uint8", 1, 30, 45, function(_, r, c) return (r + c) % 3 end,
+                  { color_table = { [0] = { 0, 0, 0 }, [1] = { 200, 10, 20 }, [2] = { 5, 150, 250, 255 } } })
+    H.make_raster(dir .. "/plain.tif", "uint8", 1, 30, 45, function() return 1 end)
+    for _, opts in ipairs({ "", "-j 2" }) do
+      local status, out, err = H.run("cd " .. H.q(dir) .. " && printf '%s' " .. H.q([[
+local rios = require("rios")
+local seen = {}
+local res = rios.apply(function(info, inputs, outputs, o)
+  local ct = info:color_table_for(inputs.c)
+  o.line = string.format("%d %d %d %d / %d %d %d %d / %s", ct[1][1], ct[1][2], ct[1][3], ct[1][4],
+                         ct[2][1], ct[2][2], ct[2][3], ct[2][4], tostring(info:color_table_for(inputs.p)))
+end, { c = "classes.tif", p = "plain.tif" }, {}, {}, { window_xsize = 20, window_ysize = 20 })
+for _, c in ipairs(res.otherargs_list) do if c.line then print(c.line) break end end
+]]) .. " > ct.lua && " .. H.q(H.exe) .. " " .. opts .. " ct.lua")
+      assert.are.equal(0, status, err)
+      assert.are.equal("200 10 20 255 / 5 150 250 255 / nil\n", out, opts)
+    end
   end)
 end)

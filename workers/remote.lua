@@ -228,6 +228,10 @@ function M.start(run, job, launcher)
   self.key_hex = ffi.new("char[65]")
   C.rios_ffi_chan_key_hex(key, self.key_hex)
   self.started = now()
+  -- what the script printed so far reaches the terminal (or file) before
+  -- anything the workers print
+  io.stdout:flush()
+  io.stderr:flush()
   launcher:start(self, self.address_file, self.n)
   return self
 end
@@ -815,6 +819,8 @@ end
 -- rios-luaworker's main: connect, take the job, run it. Returns the exit
 -- status.
 function M.serve()
+  -- a worker's prints go out line by line, in step with the main process's
+  io.stdout:setvbuf("line")
   local reg = debug.getregistry()
   local w = reg[base.registry.WORKER]
   local err = ffi.new("rios_err")

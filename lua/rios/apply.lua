@@ -218,9 +218,9 @@ local function same(a, b)
       return false
     end
     for bb = 1, a.bands do
-      for r = 1, a.rows do
-        for c = 1, a.cols do
-          local x, y = a:get(bb, r, c), b:get(bb, r, c)
+      for r = 0, a.rows - 1 do
+        for c = 0, a.cols - 1 do
+          local x, y = a:get(c, r, bb), b:get(c, r, bb)
           if x ~= y and (x == x or y == y) then return false end
         end
       end

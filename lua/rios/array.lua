@@ -11,15 +11,15 @@
 --   * arrays made anywhere else own heap memory, freed by the garbage
 --     collector.
 --
--- Views (Torch7's storage/view split): a:band(b) and a:window(r, c, nr, nc)
--- share the memory of a and keep it alive. A contiguous array stores no
+-- Views (Torch7's storage/view split): a:band(b) and a:window(xoff, yoff,
+-- xsize, ysize) share the memory of a and keep it alive. A contiguous array stores no
 -- strides (row_stride and band_stride read as cols and rows * cols); a view
 -- that is not contiguous stores them, and that is the contiguity test the
 -- fast paths use.
 --
--- Indices: everything called with indices (band, window, get, set) is
--- 1-based, as Lua tables and GDAL bands are; the raw `data` pointer is
--- 0-based, as C is.
+-- Positions (README "Positions and windows"): a pixel is (x, y), col then
+-- row, 0-based as `data` and GDAL's pixel offsets are; a window is {xoff,
+-- yoff, xsize, ysize}; a band is a number from 1, as GDAL's bands are.
 local base = require("rios.base")
 local kernels = require("rios.kernels")
 local ffi, C = base.ffi, base.C
@@ -175,15 +175,19 @@ function methods:band(b)
   return view(self, 1, self.rows, self.cols, (b - 1) * self.band_stride)
 end
 
--- a:window(row, col, nrows, ncols): the sub-rectangle starting at row, col
--- (1-based), all bands, sharing a's memory.
-function methods:window(row, col, nrows, ncols)
+-- a:window(xoff, yoff, xsize, ysize) or a:window{xoff, yoff, xsize, ysize}:
+-- the xsize cols x ysize rows from col xoff, row yoff (0-based, as r:read's
+-- window and GDAL's), all bands, sharing a's memory.
+function methods:window(xoff, yoff, xsize, ysize)
   live_data(self, "window")
-  whole("a:window", row, 1, self.rows, "row (1-based)")
-  whole("a:window", col, 1, self.cols, "col (1-based)")
-  whole("a:window", nrows, 1, self.rows - row + 1, "nrows")
-  whole("a:window", ncols, 1, self.cols - col + 1, "ncols")
-  return view(self, self.bands, nrows, ncols, (row - 1) * self.row_stride + (col - 1))
+  if type(xoff) == "table" and yoff == nil then
+    xoff, yoff, xsize, ysize = xoff[1], xoff[2], xoff[3], xoff[4]
+  end
+  whole("a:window", xoff, 0, self.cols - 1, "xoff (0-based)")
+  whole("a:window", yoff, 0, self.rows - 1, "yoff (0-based)")
+  whole("a:window", xsize, 1, self.cols - xoff, "xsize")
+  whole("a:window", ysize, 1, self.rows - yoff, "ysize")
+  return view(self, self.bands, ysize, xsize, yoff * self.row_stride + xoff)
 end
 
 -- Memory layout for C, which takes a row stride and a band stride given as
@@ -195,33 +199,42 @@ function M.layout(a)
   return a.data, rs, a.bands > 1 and bs / rs or a.rows
 end
 
-local function index_error(fname, self, b, r, c)
-  error(string.format("a:%s: index (band %s, row %s, col %s) is outside the array of "
-                      .. "%d bands x %d rows x %d cols (indices are 1-based)", fname,
-                      tostring(b), tostring(r), tostring(c), self.bands, self.rows,
-                      self.cols), 4)
+local function index_error(fname, self, x, y, b)
+  error(string.format("a:%s: (x %s, y %s, band %s) is outside the array of %d bands x %d "
+                      .. "rows x %d cols (x 0..%d, y 0..%d, band 1..%d)", fname, tostring(x),
+                      tostring(y), tostring(b), self.bands, self.rows, self.cols,
+                      self.cols - 1, self.rows - 1, self.bands), 4)
 end
 
-local function offset_of(fname, self, b, r, c)
-  if type(b) ~= "number" or type(r) ~= "number" or type(c) ~= "number"
-      or b < 1 or b > self.bands or r < 1 or r > self.rows or c < 1 or c > self.cols
-      or b ~= floor(b) or r ~= floor(r) or c ~= floor(c) then
-    index_error(fname, self, b, r, c)
+local function offset_of(fname, self, x, y, b)
+  if b == nil then
+    if self.bands ~= 1 then
+      error(string.format("a:%s: the array has %d bands: give the band, a:%s(x, y%s, band)",
+                          fname, self.bands, fname, fname == "set" and ", v" or ""), 3)
+    end
+    b = 1
   end
-  return (b - 1) * self.band_stride + (r - 1) * self.row_stride + (c - 1)
+  if type(b) ~= "number" or type(x) ~= "number" or type(y) ~= "number"
+      or b < 1 or b > self.bands or y < 0 or y >= self.rows or x < 0 or x >= self.cols
+      or b ~= floor(b) or y ~= floor(y) or x ~= floor(x) then
+    index_error(fname, self, x, y, b)
+  end
+  return (b - 1) * self.band_stride + y * self.row_stride + x
 end
 
--- a:get(b, r, c): checked element access, 1-based.
-function methods:get(b, r, c)
+-- a:get(x, y [, band]): the element at col x, row y (0-based) of band
+-- (1-based; may be left out when the array has one band), checked.
+function methods:get(x, y, b)
   local d = live_data(self, "get")
-  return d[offset_of("get", self, b, r, c)]
+  return d[offset_of("get", self, x, y, b)]
 end
 
--- a:set(b, r, c, v): checked, 1-based; v is stored by the conversion rule.
-function methods:set(b, r, c, v)
+-- a:set(x, y, v [, band]): checked, as get; v is stored by the conversion
+-- rule.
+function methods:set(x, y, v, b)
   local d = live_data(self, "set")
   if type(v) ~= "number" then error("a:set: the value must be a number, got " .. type(v), 2) end
-  d[offset_of("set", self, b, r, c)] = convert(self.dtype, v)
+  d[offset_of("set", self, x, y, b)] = convert(self.dtype, v)
 end
 
 -- a:like([dtype [, bands]]): zero-filled, same rows and cols.
@@ -391,6 +404,113 @@ compare("gt", ">")
 compare("ge", ">=")
 compare("eq", "==")
 compare("ne", "~=")
+
+-- Logical operations of masks (any dtype; 0 is false, anything else, NaN
+-- too, is true, as numpy): a uint8 mask, 1 where true.
+local function logical(name, expr)
+  methods[name] = function(self, x, out)
+    local fname = "a:" .. name
+    live_data(self, fname)
+    check_operand(fname, self, x, "the operand")
+    out = check_out(fname, self, out) or alloc("uint8", self.bands, self.rows, self.cols)
+    local f = kernels.elementwise(name .. "|" .. self.dtype .. "|" .. (type(x) == "table"
+                                  and x.dtype or "s"), { "x", "y" }, { "a", kind(x) },
+                                  expr, kernels.conversion(out.dtype, "uint8"), out.dtype)
+    return run(f, out, self, x, nil)
+  end
+end
+logical("logical_and", "(X ~= 0 and Y ~= 0) and 1 or 0")
+logical("logical_or", "(X ~= 0 or Y ~= 0) and 1 or 0")
+
+-- The float dtype numpy gives sqrt, log and exp of an array: float16 for
+-- 8-bit integers (which rios-lua has not: float32), float32 for 16-bit,
+-- float64 for 32-bit; a float array keeps its own.
+local float_of = { int8 = "float32", uint8 = "float32", int16 = "float32", uint16 = "float32",
+                   int32 = "float64", uint32 = "float64", float32 = "float32",
+                   float64 = "float64" }
+M.float_of = float_of
+
+-- One-operand operations. expr is for float arrays, int_expr (default
+-- expr) for integer ones; result(dtype) the dtype of a new result; from(dtype)
+-- what is stored (see kernels.conversion: "number" for any value, a dtype
+-- for values of that dtype, "int32" for whole numbers that may leave the
+-- result's range).
+local function unary(name, expr, int_expr, result, from)
+  methods[name] = function(self, out)
+    local fname = "a:" .. name
+    live_data(self, fname)
+    out = check_out(fname, self, out)
+    out = out or alloc(result(self.dtype), self.bands, self.rows, self.cols)
+    local fl = is_float(self.dtype)
+    local src = from(self.dtype)
+    local conv = kernels.conversion(out.dtype, src)
+    if conv == "none" and src == "int32" and not is_float(out.dtype) then conv = "clamp" end
+    local f = kernels.elementwise(name .. "|" .. self.dtype, { "x" }, { "a" },
+                                  fl and expr or (int_expr or expr), conv, out.dtype)
+    return run(f, out, self, nil, nil)
+  end
+end
+local function same(d) return d end
+local function floats(d) return float_of[d] end
+local function number() return "number" end
+local function whole_or_number(d) return is_float(d) and "number" or "int32" end
+local function own_or_number(d) return is_float(d) and "number" or d end
+local function mask() return "uint8" end
+
+-- a:abs([out]): |v|, same dtype (int8 -128 saturates to 127).
+unary("abs", "abs(X)", nil, same, whole_or_number)
+-- a:sqrt, a:log (natural), a:exp: floats as numpy gives them; sqrt and log
+-- of a negative number are NaN, log(0) is -inf.
+unary("sqrt", "sqrt(X)", nil, floats, number)
+unary("log", "log(X)", nil, floats, number)
+unary("exp", "exp(X)", nil, floats, number)
+-- a:floor, a:ceil: same dtype (integer arrays are unchanged).
+unary("floor", "floor(X)", "X", same, own_or_number)
+unary("ceil", "ceil(X)", "X", same, own_or_number)
+-- a:isnan: 1 where the element is NaN (never, in an integer array).
+unary("isnan", "(X ~= X) and 1 or 0", "0", mask, mask)
+-- a:logical_not: 1 where the element is 0.
+unary("logical_not", "(X == 0) and 1 or 0", nil, mask, mask)
+
+-- a:clip(lo, hi [, out]): min(max(v, lo), hi), as numpy; lo and hi are
+-- numbers, arrays or nil (no bound on that side). NaN stays NaN. The dtype
+-- is a's unless a bound needs more (a fraction with an integer array:
+-- float64; an array bound: the promoted dtype).
+function methods:clip(lo, hi, out)
+  local fname = "a:clip"
+  live_data(self, fname)
+  if lo == nil and hi == nil then error(fname .. ": needs lo, hi or both", 2) end
+  if lo == nil then lo = -math.huge end
+  if hi == nil then hi = math.huge end
+  check_operand(fname, self, lo, "lo")
+  check_operand(fname, self, hi, "hi")
+  if type(lo) == "number" and type(hi) == "number" and lo > hi then
+    error(fname .. ": lo (" .. tostring(lo) .. ") is greater than hi (" .. tostring(hi) .. ")", 2)
+  end
+  out = check_out(fname, self, out)
+  if not out then
+    local dtype = promote(result_dtype(self, lo), result_dtype(self, hi))
+    out = alloc(dtype, self.bands, self.rows, self.cols)
+  end
+  local integral = not is_float(self.dtype)
+  for _, b in ipairs({ lo, hi }) do
+    if type(b) == "number" then
+      if b ~= floor(b) then integral = false end
+    elseif is_float(b.dtype) then
+      integral = false
+    end
+  end
+  local src = integral and "int32" or "number"
+  local conv = kernels.conversion(out.dtype, src)
+  if conv == "none" and integral and not is_float(out.dtype) then conv = "clamp" end
+  -- the expression is spliced into "local v = ...; store": statements fit
+  local f = kernels.elementwise("clip|" .. self.dtype .. "|" .. (is_array(lo) and lo.dtype or "s")
+                                .. "|" .. (is_array(hi) and hi.dtype or "s"), { "x", "y", "m" },
+                                { "a", kind(lo), kind(hi) },
+                                "X; if v < Y then v = Y end; if v > M then v = M end",
+                                conv, out.dtype)
+  return run(f, out, self, lo, hi)
+end
 
 -- where(mask, a, b [, out]): a where mask is not 0, else b; a and b are
 -- arrays or numbers (at least one of mask, a, b is an array).
@@ -574,6 +694,212 @@ function methods:histogram(nbins, lo, hi, nodata)
   local t = {}
   for i = 1, nbins do t[i] = counts[i - 1] end
   return t
+end
+
+----------------------------------------------------------------------------
+-- rios.reduce(list, op [, {nodata =, out =}]): per element across a list of
+-- arrays of one shape, over the values that are not NaN and not nodata.
+
+local reduce_ops = { median = true, mean = true, min = true, max = true, sum = true,
+                     count = true }
+
+-- Made once per state, refilled by every call: the kernels' argument
+-- tables, the median's scratch of n values (per n), the staged median's
+-- planes (grown as needed).
+local rP, rND, rOFF = {}, {}, {}
+local median_scratch = {}
+local staged = { buf = nil, cap = 0 }
+
+-- How element validity is decided for an array of dtype with nodata nd
+-- (see kernels.reduce): an integer array whose dtype cannot hold nd (a
+-- fraction, out of range) has no element equal to it.
+local function validity(dtype, nd)
+  if is_float(dtype) then
+    if nd == nil or nd ~= nd then return "nan" end
+    return "float"
+  end
+  local r = kernels.range[dtype]
+  if nd == nil or nd ~= floor(nd) or nd < r[1] or nd > r[2] then return "none" end
+  return "int"
+end
+
+local function reduce_dtype(op, dtype)
+  if op == "count" then return "int32" end
+  if op == "min" or op == "max" then return dtype end
+  return is_float(dtype) and dtype or "float64"
+end
+
+-- Run one unrolled kernel over list[i0 .. i1]: in one call when every
+-- array is contiguous, else a row at a time (see kernels.reduce).
+local function reduce_group(op, phase, list, i0, i1, modes, nds, branchless, out, conv, S, K,
+                            empty)
+  local n = i1 - i0 + 1
+  local dtypes, gmodes = {}, {}
+  local first = list[i0]
+  local nb, nr, nc = first.bands, first.rows, first.cols
+  local flat = out == nil or contiguous(out)
+  for k = 1, n do
+    local a = list[i0 + k - 1]
+    dtypes[k], gmodes[k] = a.dtype, modes[i0 + k - 1]
+    rP[k] = a.data
+    rND[k] = nds[i0 + k - 1] or 0
+    rOFF[k] = 0
+    if not contiguous(a) then flat = false end
+  end
+  for k = n + 1, #rP do rP[k], rND[k], rOFF[k] = nil, nil, nil end
+  local f = kernels.reduce({ op = op, phase = phase, dtypes = dtypes, modes = gmodes,
+                             branchless = branchless, out = out and out.dtype, conv = conv })
+  local sc = median_scratch[n]
+  if op == "median" and not sc then
+    sc = ffi.new("double[?]", n)
+    median_scratch[n] = sc
+  end
+  local sd, kd = S and S.data, K and K.data
+  local od = out and out.data
+  if flat then
+    f(nb * nr * nc, od, 0, rP, rND, rOFF, sd, kd, 0, empty, sc)
+    return
+  end
+  local obs, ors = out and out.band_stride, out and out.row_stride
+  for b = 0, nb - 1 do
+    for r = 0, nr - 1 do
+      for k = 1, n do
+        local a = list[i0 + k - 1]
+        rOFF[k] = b * a.band_stride + r * a.row_stride
+      end
+      f(nc, od, out and (b * obs + r * ors), rP, rND, rOFF, sd, kd, (b * nr + r) * nc, empty, sc)
+    end
+  end
+end
+
+-- The median of lists longer than one kernel takes: a row at a time, in
+-- planes of float64 (see kernels.median_gather).
+local STAGE_STEPS = 16
+local function staged_median(list, modes, nds, branchless, out, conv, empty)
+  local n = #list
+  local nb, nr, nc = out.bands, out.rows, out.cols
+  -- planes a whole number of cache lines apart, but not of 512 bytes
+  -- (see kernels.median_stage)
+  local pitch = math.ceil(nc / 8) * 8
+  if pitch % 64 == 0 then pitch = pitch + 8 end
+  local need = (n + 1) * pitch
+  if staged.cap < need then
+    staged.buf = ffi.new("double[?]", need)
+    staged.cap = need
+  end
+  local S = staged.buf
+  local K = S + n * pitch
+  local gathers = {}
+  for k = 1, n do
+    gathers[k] = kernels.median_gather(list[k].dtype, modes[k], branchless)
+  end
+  local stages, net = {}, kernels.network(n)
+  for i = 1, #net, STAGE_STEPS do
+    stages[#stages + 1] = kernels.median_stage(n, i, math.min(i + STAGE_STEPS - 1, #net))
+  end
+  local pick = kernels.median_pick(out.dtype, conv)
+  local od, obs, ors = out.data, out.band_stride, out.row_stride
+  for b = 0, nb - 1 do
+    for r = 0, nr - 1 do
+      ffi.fill(K, nc * 8, 0)
+      for k = 1, n do
+        local a = list[k]
+        gathers[k](nc, a.data, b * a.band_stride + r * a.row_stride, S, (k - 1) * pitch, K,
+                   nds[k] or 0)
+      end
+      for i = 1, #stages do stages[i](nc, S, pitch) end
+      pick(nc, od, b * obs + r * ors, S, K, empty, pitch)
+    end
+  end
+end
+
+function M.reduce(list, op, opts)
+  local fname = "rios.reduce"
+  if type(list) ~= "table" or is_array(list) or list[1] == nil then
+    error(fname .. ": the first argument must be a list of arrays, got "
+          .. (is_array(list) and "one array" or type(list)), 2)
+  end
+  if not reduce_ops[op] then
+    error(fname .. ": the operation must be median, mean, min, max, sum or count, got "
+          .. tostring(op), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(fname .. ": the options must be a table like {nodata = 0}, got " .. type(opts), 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "nodata" and k ~= "out" then
+      error(fname .. ": unknown option " .. tostring(k) .. " (it takes nodata and out)", 2)
+    end
+  end
+  local n = #list
+  local first = list[1]
+  local dtype
+  for i = 1, n do
+    local a = list[i]
+    if not is_array(a) then
+      error(string.format("%s: list[%d] must be an array, got %s", fname, i, type(a)), 2)
+    end
+    live_data(a, fname)
+    if a.bands ~= first.bands or a.rows ~= first.rows or a.cols ~= first.cols then
+      error(string.format("%s: list[%d] has shape %d x %d x %d but list[1] is %d x %d x %d "
+                          .. "(bands x rows x cols)", fname, i, a.bands, a.rows, a.cols,
+                          first.bands, first.rows, first.cols), 2)
+    end
+    dtype = dtype and promote(dtype, a.dtype) or a.dtype
+  end
+  for k in pairs(list) do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= floor(k) then
+      error(fname .. ": the list has an entry at " .. tostring(k) .. " beyond its "
+            .. n .. " arrays (a list has no holes)", 2)
+    end
+  end
+  -- nodata: one number, or one per array
+  local nodata, nds = opts.nodata, {}
+  if type(nodata) == "number" then
+    for i = 1, n do nds[i] = nodata end
+  elseif type(nodata) == "table" then
+    if #nodata ~= n then
+      error(string.format("%s: nodata has %d values for %d arrays", fname, #nodata, n), 2)
+    end
+    for i = 1, n do
+      if type(nodata[i]) ~= "number" then
+        error(string.format("%s: nodata must be a number or a list of %d numbers (one per "
+                            .. "array); nodata[%d] is %s", fname, n, i, tostring(nodata[i])), 2)
+      end
+      nds[i] = nodata[i]
+    end
+  elseif nodata ~= nil then
+    error(fname .. ": nodata must be a number or a list of numbers, got " .. type(nodata), 2)
+  end
+  local out = check_out(fname, first, opts.out)
+  out = out or alloc(reduce_dtype(op, dtype), first.bands, first.rows, first.cols)
+  local modes, branchless = {}, true
+  for i = 1, n do
+    modes[i] = validity(list[i].dtype, nds[i])
+    if is_float(list[i].dtype) then branchless = false end
+  end
+  -- where nothing is valid: the (first) nodata value, else NaN
+  local empty = kernels.convert(out.dtype, nds[1] or 0 / 0)
+  local from = (op == "min" or op == "max") and dtype or op == "count" and "int32" or "number"
+  local conv = kernels.conversion(out.dtype, from)
+  local G = kernels.REDUCE_GROUP
+  if n <= G then
+    reduce_group(op, "whole", list, 1, n, modes, nds, branchless, out, conv, nil, nil, empty)
+  elseif op == "median" then
+    staged_median(list, modes, nds, branchless, out, conv, empty)
+  else
+    -- groups of G into float64 accumulator and count planes of out's shape
+    local S = op ~= "count" and alloc("float64", out.bands, out.rows, out.cols) or nil
+    local K = alloc("float64", out.bands, out.rows, out.cols)
+    for i0 = 1, n, G do
+      local i1 = math.min(i0 + G - 1, n)
+      local phase = i0 == 1 and "init" or i1 == n and "final" or "acc"
+      reduce_group(op, phase, list, i0, i1, modes, nds, branchless,
+                   phase == "final" and out or nil, conv, S, K, empty)
+    end
+  end
+  return out
 end
 
 ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 -- rios.info: what a block function is told about the block it computes
 -- (RIOS's ReaderInfo, in snake_case). One object per apply, updated in place
--- for each block. Sizes come back as (x, y) / (cols, rows) pairs; indices
--- are 0-based, like `data`.
+-- for each block. The one convention of README's "Positions and windows":
+-- pairs come back as (x, y) / (cols, rows), positions are 0-based, like
+-- `data`.
 local array = require("rios.array")
 local base = require("rios.base")
 local ffi, C = base.ffi, base.C
@@ -96,15 +97,30 @@ function Info:pix_col_row(x, y)
   return self.xoff - self.ov + x, self.yoff - self.ov + y
 end
 
--- Row and column, in this block's arrays, of the pixel holding world point
+-- Column and row, in this block's arrays, of the pixel holding world point
 -- (x, y); nil when the point is outside them.
-function Info:pix_row_col_block(x, y)
+function Info:pix_col_row_block(x, y)
   local t = self.grid.transform
   local col = math.floor((x - t[1]) / t[2]) - (self.xoff - self.ov)
   local row = math.floor((y - t[4]) / t[6]) - (self.yoff - self.ov)
   if col < 0 or row < 0 or col >= self.cols + 2 * self.ov or row >= self.rows + 2 * self.ov then
     return nil
   end
+  return col, row
+end
+
+-- Deprecated: the old name, which returns row first as its name says. Kept
+-- for a while with a one-line warning (once per Lua state); see README.
+local warned = false
+function Info:pix_row_col_block(x, y)
+  if not warned then
+    warned = true
+    io.stderr:write("rios-lua: warning: ", require("rios.base").where(2),
+                    "info:pix_row_col_block (row, col) is deprecated: use "
+                    .. "info:pix_col_row_block, which returns col, row\n")
+  end
+  local col, row = self:pix_col_row_block(x, y)
+  if col == nil then return nil end
   return row, col
 end
 
@@ -122,6 +138,21 @@ function Info:nodata_for(arr, band)
   local rec = lookup(self, arr, "nodata_for")
   band = band or 1
   return rec.nodata[band]
+end
+
+-- The colour table of the file an input array comes from (band 1 unless
+-- given; `layer_selection` bands are the file's own numbers): { [value] =
+-- {r, g, b, a} }, or nil. Read from the file once per run and band.
+function Info:color_table_for(arr, band)
+  local rec = lookup(self, arr, "color_table_for")
+  band = band or 1
+  rec.color_tables = rec.color_tables or {}
+  local ct = rec.color_tables[band]
+  if ct == nil then
+    ct = require("rios.rat").get_color_table(rec.path, band) or false
+    rec.color_tables[band] = ct
+  end
+  return ct or nil
 end
 
 -- Percent of the blocks that came before this one.

@@ -166,7 +166,8 @@ function Raster:stats(band)
 end
 
 -- r:read{band = b or bands = {...}, window = {xoff, yoff, xsize, ysize},
--- overview = n}: a new array, all bands of the whole raster by default. With
+-- overview = n}: a new array, all bands of the whole raster by default. The
+-- window follows README's "Positions and windows" (0-based, x first). With
 -- overview = n (1 = the first, largest, overview) the window is in that
 -- overview's pixels. Without an overview a window may reach past the edge
 -- (filled with the band's nodata, else 0).
@@ -201,8 +202,8 @@ function Raster:read(opts)
   end
   if type(w) ~= "table" or not (whole(w[1], -math.huge) and whole(w[2], -math.huge)
                                 and whole(w[3], 1) and whole(w[4], 1)) then
-    base.raise(where_of(2), "r:read: window must be {xoff, yoff, xsize, ysize} in whole "
-               .. "pixels, with sizes of at least 1")
+    base.raise(where_of(2), "r:read: window must be {xoff, yoff, xsize, ysize} (0-based, x "
+               .. "first) in whole pixels, with sizes of at least 1")
   end
   local xoff, yoff, xsize, ysize = w[1], w[2], w[3], w[4]
   local a = array.new(self.dtype, #bands, ysize, xsize)

@@ -1,6 +1,9 @@
-/* Bench data: gen path dtype bands cols rows seed [block]. A tiled LZW
+/* Bench data: gen path dtype bands cols rows seed [clouds]. A tiled LZW
    GeoTIFF whose values are a smooth pattern plus a little noise (so LZW
-   compresses it as it does real imagery), the same for a given seed. */
+   compresses it as it does real imagery), the same for a given seed. With
+   clouds (a percentage), that share of 64x64 cells, chosen by the seed, is
+   0 and 0 is the bands' nodata: a date of a time series with clouds
+   masked. */
 #include "bench.h"
 #include <stdint.h>
 
@@ -10,10 +13,14 @@ static uint32_t hash(uint32_t x) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 7) { fprintf(stderr, "usage: gen path dtype bands cols rows seed\n"); return 2; }
+  if (argc < 7) {
+    fprintf(stderr, "usage: gen path dtype bands cols rows seed [clouds]\n");
+    return 2;
+  }
   GDALDataType type = GDALGetDataTypeByName(argv[2]);
   int nb = atoi(argv[3]), cols = atoi(argv[4]), rows = atoi(argv[5]);
   uint32_t seed = (uint32_t)atoi(argv[6]);
+  uint32_t clouds = argc > 7 ? (uint32_t)atoi(argv[7]) : 0;
   GDALAllRegister();
   GDALDriverH drv = GDALGetDriverByName("GTiff");
   char **opts = gtiff_options();
@@ -26,6 +33,7 @@ int main(int argc, char **argv) {
   if (!line) return 1;
   for (int b = 0; b < nb; b++) {
     GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+    if (clouds > 0 && GDALSetRasterNoDataValue(band, 0) != CE_None) die("nodata", argv[1]);
     for (int y = 0; y < rows; y++) {
       for (int x = 0; x < cols; x++) {
         uint32_t h = hash((uint32_t)(y * 40503u + x) ^ (seed * 2654435761u + (uint32_t)b));
@@ -37,6 +45,9 @@ int main(int argc, char **argv) {
           case GDT_Int16: v = -1000 + smooth * 10 + (h & 511); break;
           default: v = smooth * 0.01 + (h & 1023) / 4096.0; break;
         }
+        if (clouds > 0 &&
+            hash((uint32_t)((y / 64) * 7919 + x / 64) ^ (seed * 40503u + 17u)) % 100 < clouds)
+          v = 0;
         line[x] = v;
       }
       if (GDALRasterIO(band, GF_Write, 0, y, cols, 1, line, cols, 1, GDT_Float64, 0, 0)

@@ -62,19 +62,23 @@ must("mkdir -p " .. q(data .. "/bin") .. " " .. q(data .. "/out"))
 
 -- The C programs: plain cc with GDAL's flags.
 local cc = os.getenv("CC") or "cc"
-for _, prog in ipairs({ "gen", "ndvi", "rasterio_example", "mean3x3", "mean8" }) do
+-- (idioms is the C floor of idioms.lua, README's "What compiles to fast
+-- code", measured with farm-bench rather than in the table)
+for _, prog in ipairs({ "gen", "ndvi", "rasterio_example", "mean3x3", "mean8", "median6",
+                        "idioms" }) do
   local src, bin = here .. "/" .. prog .. ".c", data .. "/bin/" .. prog
   must(string.format("%s -O2 -std=c11 -Wall -Wextra -o %s %s $(pkg-config --cflags --libs gdal)",
                      cc, q(bin), q(src)))
 end
 
--- Inputs, made once (seed fixes the values).
-local function gen(name, dtype, bands, cols, rows, seed)
+-- Inputs, made once (seed fixes the values; clouds, a percentage, masks
+-- cells as nodata 0).
+local function gen(name, dtype, bands, cols, rows, seed, clouds)
   local path = data .. "/" .. name
   if not exists(path) then
     io.stderr:write("making ", path, "\n")
-    must(string.format("%s/bin/gen %s %s %d %d %d %d", q(data), q(path .. ".tmp"), dtype, bands,
-                       cols, rows, seed))
+    must(string.format("%s/bin/gen %s %s %d %d %d %d %d", q(data), q(path .. ".tmp"), dtype, bands,
+                       cols, rows, seed, clouds or 0))
     must("mv " .. q(path .. ".tmp") .. " " .. q(path))
   end
   return path
@@ -177,6 +181,19 @@ case("mean of 8 x int16 3000x3000 -> float32", function()
                                  q(bin .. "mean8") .. " " .. q(out .. "m8_c.tif") .. " " .. ins,
                                  runs)
   return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.15, against = "C" }
+end)
+
+case("median composite of 6 uint16 3000x3000 dates with rios.reduce", function()
+  local list = {}
+  for i = 1, 6 do
+    list[i] = q(gen("date_" .. i .. ".tif", "UInt16", 1, 3000, 3000, 20 + i, 10 + 5 * i))
+  end
+  local ins = table.concat(list, " ")
+  local a, b, ra, rb, cpu = alternate(lua("median6.lua") .. " " .. q(out .. "med6_lua.tif") .. " "
+                                      .. ins,
+                                      q(bin .. "median6") .. " " .. q(out .. "med6_c.tif") .. " "
+                                      .. ins, runs)
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.25, against = "C" }
 end)
 
 case("default outputs (stats, histogram, overviews) vs omitted, NDVI 6000x6000", function()
