@@ -847,7 +847,7 @@ function M.serve()
     host, port, key = ffi.string(addr.host), addr.port, addr.key
   elseif connect then
     host, port = connect:match("^%[(.+)%]:(%d+)$")
-    if not host then host, port = connect:match("^([^:]+):(%d+)$") end
+    if not host then host, port = connect:match("^(.+):(%d+)$") end
     if not host then return die(from .. " takes HOST:PORT, got '" .. connect .. "'") end
     port = tonumber(port)
   else
