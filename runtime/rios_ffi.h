@@ -160,6 +160,8 @@ bool rios_ffi_interrupt_pending(void);
 /* explore.c: exploring rasters. driver: borrowed from GDAL, "" when unknown; cannot fail. */
 const char *rios_ffi_raster_driver(rios_raster *r);
 /* *can: whether GDAL's driver of that name can create files; no such driver is a failure */
+/* the raster driver GDAL's tools pick for the path's extension (GTiff first); *found 0 when none claims it; *can_create whether it writes block by block */
+int rios_ffi_driver_for_path(const char *path, rios_text *name, int *found, int *can_create, rios_err *err);
 int rios_ffi_driver_can_create(const char *name, int *can, rios_err *err);
 /* "WGS 84 / UTM zone 55S (EPSG:32755)", "" for no projection; fails for WKT GDAL cannot read */
 int rios_ffi_projection_name(const char *wkt, rios_text *out, rios_err *err);

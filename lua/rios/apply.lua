@@ -275,7 +275,7 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
       base.raise(where, "rios.apply: output '" .. files.label(rec) .. "' would overwrite input "
                  .. rec.path)
     end
-    rec.settings = c.per_output[rec.name]
+    rec.settings = controls_mod.for_file(c.per_output[rec.name], rec.path, files.label(rec), where)
   end
   local conc = concurrency.resolve(c.concurrency, where)
   -- What the kind of worker checks before any file is touched (the batch
