@@ -269,6 +269,57 @@ int rios_ffi_png_write(const char *path, const uint8_t *pixels, int nbands, int 
 
 /* Whether GDAL's driver of that name can create files; no such driver is a
    failure. */
+/* Whether the space-separated list holds ext (case-insensitive). */
+static int has_extension(const char *list, const char *ext) {
+  size_t n = strlen(ext);
+  for (const char *p = list; p && *p;) {
+    while (*p == ' ') p++;
+    const char *e = strchr(p, ' ');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && EQUALN(p, ext, n)) return 1;
+    p = e;
+  }
+  return 0;
+}
+
+/* The raster driver GDAL's tools would pick for path's extension: of the
+   drivers that write files with that extension, GTiff when it is one (the
+   COG driver claims .tif too), else the first that can create files, else
+   the first. *found 0 when no driver claims the extension. */
+int rios_ffi_driver_for_path(const char *path, rios_text *name, int *found, int *can_create,
+                             rios_err *err) {
+  (void)err;
+  *found = 0;
+  *can_create = 0;
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  const char *dot = strrchr(base, '.');
+  if (!dot || !dot[1]) return RIOS_OK;
+  const char *ext = dot + 1;
+  GDALDriverH best = NULL;
+  int best_rank = -1;
+  for (int i = 0; i < GDALGetDriverCount(); i++) {
+    GDALDriverH d = GDALGetDriver(i);
+    if (!GDALGetMetadataItem(d, GDAL_DCAP_RASTER, NULL)) continue;
+    int create = GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) != NULL;
+    int copy = GDALGetMetadataItem(d, GDAL_DCAP_CREATECOPY, NULL) != NULL;
+    if (!create && !copy) continue;
+    const char *exts = GDALGetMetadataItem(d, GDAL_DMD_EXTENSIONS, NULL);
+    const char *one = GDALGetMetadataItem(d, GDAL_DMD_EXTENSION, NULL);
+    if (!has_extension(exts, ext) && !(one && EQUAL(one, ext))) continue;
+    int rank = EQUAL(GDALGetDriverShortName(d), "GTiff") ? 2 : create ? 1 : 0;
+    if (rank > best_rank) {
+      best = d;
+      best_rank = rank;
+    }
+  }
+  if (!best) return RIOS_OK;
+  snprintf(name->s, sizeof(name->s), "%s", GDALGetDriverShortName(best));
+  *found = 1;
+  *can_create = GDALGetMetadataItem(best, GDAL_DCAP_CREATE, NULL) != NULL;
+  return RIOS_OK;
+}
+
 int rios_ffi_driver_can_create(const char *name, int *can, rios_err *err) {
   GDALDriverH d = GDALGetDriverByName(name);
   if (!d) {

@@ -115,7 +115,7 @@ static void report_overrun(void) {
     }
   }
   if (rios_process.guard.stderr_tty) write_all(STDERR_FILENO, "\r\033[K", 4);
-  const char *prog = rios_process.guard.report[0] ? "rios-luaworker: " : "rios-lua: ";
+  const char *prog = rios_process.guard.worker ? "rios-luaworker: " : "rios-lua: ";
   write_all(STDERR_FILENO, prog, strlen(prog));
   write_all(STDERR_FILENO, line, n);
 }
@@ -143,6 +143,8 @@ static void install_locked(void) {
   if (rios_process.guard.installed) return;
   rios_process.guard.installed = 1;
   rios_process.guard.stderr_tty = isatty(STDERR_FILENO);
+  const char *slash = strrchr(rios_process.exe_path, '/');
+  rios_process.guard.worker = strstr(slash ? slash + 1 : rios_process.exe_path, "luaworker") != NULL;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = on_fault;

@@ -64,7 +64,8 @@ static const rios_option options[] = {
    "read blocks ahead in N threads"},
   {"--kind", NULL, "K", OPT_STRING, offsetof(rios_args, kind),
    "compute worker kind: none, threads, subproc (rios-luaworker\n"
-   "processes on this machine)"},
+   "processes on this machine), or slurm, pbs (-j N: N batch\n"
+   "jobs, each a rios-luaworker on a node; see man rios-lua)"},
   {"--timings", NULL, NULL, OPT_FLAG, offsetof(rios_args, timings),
    "print the timing report after each rios.apply"},
   {"--check", NULL, NULL, OPT_FLAG, offsetof(rios_args, check),

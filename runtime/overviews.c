@@ -38,15 +38,20 @@ void rios_ffi_finish_defaults(rios_finish_opts *opts) {
   opts->overview_aggtype = NULL;
 }
 
-/* The levels kept for this raster (those whose smaller dimension stays at
-   least min_dim), ascending. */
+/* The levels kept for this raster, chosen as RIOS chooses them: count the
+   levels whose whole division of the smaller dimension is greater than
+   min_dim, and keep that many from the start of the list as given. Then
+   ascending. */
 static int kept_levels(const rios_output *o, const rios_finish_opts *opts, int *levels) {
-  int n = 0;
   int mindim = o->xsize < o->ysize ? o->xsize : o->ysize;
-  for (int i = 0; i < opts->noverview_levels && i < RIOS_MAX_LEVELS; i++) {
+  int count = 0, n = 0;
+  int nlevels = opts->noverview_levels < RIOS_MAX_LEVELS ? opts->noverview_levels : RIOS_MAX_LEVELS;
+  for (int i = 0; i < nlevels; i++) {
     int l = opts->overview_levels[i];
-    if (l > 1 && mindim / l >= opts->overview_min_dim) levels[n++] = l;
+    if (l > 1 && mindim / l > opts->overview_min_dim) count++;
   }
+  for (int i = 0; i < count; i++)
+    if (opts->overview_levels[i] > 1) levels[n++] = opts->overview_levels[i];
   for (int i = 1; i < n; i++)
     for (int k = i; k > 0 && levels[k - 1] > levels[k]; k--) {
       int t = levels[k];

@@ -3,11 +3,11 @@
  *
  * rios_process is filled once in main() before any Lua state or thread exists
  * and is read-only afterwards, except for the signal flag, which only a
- * signal handler sets (sig_atomic_t), and the table of temporary files,
- * which runtime/tempfiles.c fills under its lock and its signal handler
- * reads, the table of guards after pixel memory, which runtime/guard.c
- * fills under its lock and its SIGSEGV handler reads, and the REPL's slot
- * (see repl).
+ * signal handler sets (sig_atomic_t), the table of temporary files and the
+ * deferred signal, which runtime/tempfiles.c fills (the table under its
+ * lock) and its signal handler reads, the table of guards after pixel
+ * memory, which runtime/guard.c fills under its lock and its SIGSEGV
+ * handler reads, and the REPL's slot (see repl).
  */
 #ifndef RIOS_PROCESS_H
 #define RIOS_PROCESS_H
@@ -44,6 +44,11 @@ typedef struct rios_process_state {
   pthread_mutex_t temp_lock;          /* guards claiming slots, installing handlers */
   int temp_handlers_installed;
   struct sigaction temp_old_int, temp_old_term;
+  /* While a run has batch jobs to cancel (workers/cluster.lua), the handler
+     notes a first SIGINT/SIGTERM in signal_pending instead of acting on it;
+     the run notices it, cancels its jobs and then acts on it (tempfiles.c). */
+  volatile sig_atomic_t signals_deferred;
+  volatile sig_atomic_t signal_pending;
   /* The interactive prompt (runtime/repl.c), main thread only. readline's
      callback API carries no user data, so the line it hands back and the
      state that Ctrl-C stops live here. computing: a chunk is running (the
@@ -69,6 +74,7 @@ typedef struct rios_process_state {
     pthread_mutex_t lock;
     int installed;                    /* the SIGSEGV handler */
     int stderr_tty;                   /* stderr was a terminal when it was installed */
+    int worker;                       /* this is rios-luaworker (its lines' prefix) */
     struct sigaction old_segv;
     char report[PATH_MAX];
   } guard;

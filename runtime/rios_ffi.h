@@ -144,6 +144,14 @@ int rios_ffi_tempdir_new(const char *parent, rios_tempdir **out, rios_err *err);
 const char *rios_ffi_tempdir_path(const rios_tempdir *t);
 int rios_ffi_tempdir_name(rios_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rios_err *err);
 void rios_ffi_tempdir_remove(rios_tempdir *t);
+/* SIGINT/SIGTERM while a run has batch jobs to cancel (workers/cluster.lua). All cannot fail.
+   defer(1): a first SIGINT/SIGTERM is only noted (a second acts at once); defer(0): they act at
+   once again, a noted one stays noted. pending: the noted signal, or 0. resume: act on the
+   noted signal as the handler would have (remove the temporary folders, then the action that
+   was there before: the default ends the process); nothing when none is noted. */
+void rios_ffi_signals_defer(int on);
+int rios_ffi_signal_pending(void);
+void rios_ffi_signal_resume(void);
 
 /* terminal.c: whether fd is a terminal; whether Ctrl-C was pressed at the prompt while a chunk runs (true once per press); both cannot fail. */
 bool rios_ffi_isatty(int fd);
@@ -152,6 +160,8 @@ bool rios_ffi_interrupt_pending(void);
 /* explore.c: exploring rasters. driver: borrowed from GDAL, "" when unknown; cannot fail. */
 const char *rios_ffi_raster_driver(rios_raster *r);
 /* *can: whether GDAL's driver of that name can create files; no such driver is a failure */
+/* the raster driver GDAL's tools pick for the path's extension (GTiff first); *found 0 when none claims it; *can_create whether it writes block by block */
+int rios_ffi_driver_for_path(const char *path, rios_text *name, int *found, int *can_create, rios_err *err);
 int rios_ffi_driver_can_create(const char *name, int *can, rios_err *err);
 /* "WGS 84 / UTM zone 55S (EPSG:32755)", "" for no projection; fails for WKT GDAL cannot read */
 int rios_ffi_projection_name(const char *wkt, rios_text *out, rios_err *err);
@@ -369,6 +379,8 @@ int rios_ffi_chan_address_read(const char *path, rios_chan_address *out, rios_er
 int rios_ffi_hub_new(const rios_hub_config *cfg, const rios_chan_key *key, rios_hub **out, rios_err *err);
 /* Cannot fail: the port the OS chose. */
 int rios_ffi_hub_port(const rios_hub *hub);
+/* Cannot fail: the numeric address the hub listens on ("10.1.2.3", "::1"); borrowed from the hub. */
+const char *rios_ffi_hub_host(const rios_hub *hub);
 /* Waits up to timeout seconds (< 0: forever) for the next frame or event of any worker; *out NULL on timeout, else owned (rios_ffi_frame_free). */
 int rios_ffi_hub_next(rios_hub *hub, double timeout, rios_frame **out, rios_err *err);
 /* One frame to worker (its number from JOINED): the header, then each part in order. Fails when the worker is lost or unknown. */

@@ -10,6 +10,13 @@
  * up, the handler hands the signal on: to the handler that was there before
  * ours, or, if that was the default, by re-raising it with the default
  * action so the process ends as the signal says.
+ *
+ * A run with batch jobs (workers/cluster.lua) must cancel them before the
+ * process ends, which takes commands a handler cannot run. While it has
+ * jobs it defers the signals: the handler only notes the first one; the
+ * run notices it (within a second), fails, cancels its jobs, releases what
+ * it holds and then resumes the signal, which does what the handler would
+ * have done. A second signal while one is noted acts at once.
  */
 #include "process.h"
 #include "rios_ffi.h"
@@ -66,7 +73,9 @@ static void remove_folder(const char *path) {
   rmdir(path);
 }
 
-static void on_signal(int sig) {
+/* What a SIGINT/SIGTERM does: remove every temporary folder, then hand
+   the signal on. Async-signal-safe. */
+static void act_on_signal(int sig) {
   for (int i = 0; i < RIOS_TEMP_SLOTS; i++) {
     if (rios_process.temps[i].state == RIOS_TEMP_READY) {
       remove_folder(rios_process.temps[i].path);
@@ -82,6 +91,20 @@ static void on_signal(int sig) {
   raise(sig);  /* delivered with the old action once this handler returns */
 }
 
+static void on_signal(int sig) {
+  if (rios_process.signals_deferred) {
+    if (!rios_process.signal_pending) {
+      rios_process.signal_pending = sig;
+      return;
+    }
+    static const char msg[] =
+      "\nrios-lua: a second signal: ending now, without cancelling the batch jobs of this run\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)n;
+  }
+  act_on_signal(sig);
+}
+
 /* Install the handler for one signal, unless the signal is ignored (a run
    started with nohup keeps ignoring it). */
 static void install(int sig, struct sigaction *old) {
@@ -89,10 +112,42 @@ static void install(int sig, struct sigaction *old) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;
+  /* A deferred signal returns from the handler: the system call it broke
+     into (a read of sbatch's answer) goes on. */
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaddset(&sa.sa_mask, SIGINT);
   sigaddset(&sa.sa_mask, SIGTERM);
   sigaction(sig, &sa, NULL);
+}
+
+void rios_ffi_signals_defer(int on) {
+  pthread_mutex_lock(&rios_process.temp_lock);
+  if (on && !rios_process.temp_handlers_installed) {
+    install(SIGINT, &rios_process.temp_old_int);
+    install(SIGTERM, &rios_process.temp_old_term);
+    rios_process.temp_handlers_installed = 1;
+  }
+  rios_process.signals_deferred = on ? 1 : 0;
+  pthread_mutex_unlock(&rios_process.temp_lock);
+}
+
+int rios_ffi_signal_pending(void) { return rios_process.signal_pending; }
+
+void rios_ffi_signal_resume(void) {
+  int sig = rios_process.signal_pending;
+  if (!sig) return;
+  rios_process.signals_deferred = 0;
+  rios_process.signal_pending = 0;
+  /* As in the handler, with the signals blocked so another one cannot
+     interleave; a re-raised one is delivered when they are unblocked. */
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  act_on_signal(sig);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 int rios_ffi_tempdir_new(const char *parent, rios_tempdir **out, rios_err *err) {

@@ -98,12 +98,13 @@ describe("batch.new checks controls.concurrency.extra", function()
   it("names an unknown key and lists the known ones", function()
     local err = new_error("slurm", { partiton = "short" }, opts())
     assert.equal("controls.concurrency.extra: unknown key 'partiton' for kind \"slurm\" (known: "
-                 .. "account, bind, cmd_prefix, cmd_suffix, cpus_per_task, init_cmds, mem, "
-                 .. "partition, sbatch_options, script_dir, time)", err)
+                 .. "account, bind, cmd_prefix, cmd_suffix, cpus_per_task, heartbeat, init_cmds, "
+                 .. "lost_after, max_jobs, mem, partition, sbatch_options, script_dir, time, "
+                 .. "worker_command)", err)
     err = new_error("pbs", { partition = "short" }, opts())
     assert.matches("unknown key 'partition' for kind \"pbs\" %(known: account, bind, cmd_prefix, "
-                   .. "cmd_suffix, init_cmds, mem, ncpus, qsub_options, queue, script_dir, walltime%)",
-                   err)
+                   .. "cmd_suffix, heartbeat, init_cmds, lost_after, max_jobs, mem, ncpus, "
+                   .. "qsub_options, queue, script_dir, walltime, worker_command%)", err)
   end)
 
   it("points RIOS's key names at rios-lua's", function()
@@ -129,6 +130,11 @@ describe("batch.new checks controls.concurrency.extra", function()
       { "slurm", { script_dir = "relative/dir" }, "extra.script_dir must be an absolute path" },
       { "slurm", { script_dir = "/nonexistent/rios-spec" }, "extra.script_dir is not an existing folder: /nonexistent/rios-spec" },
       { "slurm", { bind = "" }, "extra.bind must be a host name or address" },
+      { "slurm", { worker_command = "rios-luaworker --x" }, "extra.worker_command must be the path or name of rios-luaworker (one word, no shell characters; put wrappers in cmd_prefix), got 'rios-luaworker --x'" },
+      { "slurm", { max_jobs = 0 }, "extra.max_jobs must be a whole number from 1 to 100000, got 0" },
+      { "slurm", { heartbeat = 0 }, "extra.heartbeat must be a number of seconds from 0.01 to 3600, got 0" },
+      { "pbs", { lost_after = "10" }, "extra.lost_after must be a number of seconds > 0 (at most 86400), got '10'" },
+      { "pbs", { heartbeat = 4, lost_after = 6 }, "extra.lost_after (6 s) must be at least twice the heartbeat (4 s)" },
       { "pbs", { walltime = "1h" }, "extra.walltime must be a PBS walltime: seconds (3600) or \"HH:MM:SS\", got '1h'" },
       { "pbs", { mem = "4 GB" }, "extra.mem must be memory: megabytes (4000) or a PBS size such as \"4gb\"" },
       { "pbs", { ncpus = 1.5 }, "extra.ncpus must be a whole number >= 1, got 1.5" },
@@ -155,7 +161,9 @@ describe("batch.new checks controls.concurrency.extra", function()
     local m = batch.new("slurm", { sbatch_options = { "--qos=normal" }, init_cmds = { "a", "b" },
                                    cmd_prefix = "p ", cmd_suffix = " s", script_dir = dir,
                                    bind = "login1", partition = "short", time = "1-00:00:00",
-                                   mem = "4G", cpus_per_task = 2, account = "proj" }, opts())
+                                   mem = "4G", cpus_per_task = 2, account = "proj",
+                                   worker_command = "/opt/rios/bin/rios-luaworker", max_jobs = 8,
+                                   heartbeat = 2, lost_after = 60 }, opts())
     assert.equal("login1", m.bind)
     m = batch.new("pbs", { qsub_options = { "-m n" }, init_cmds = "module load gdal",
                            queue = "workq", walltime = 3600, mem = 4000, ncpus = 2,

@@ -100,4 +100,25 @@ describe("info", function()
     assert.are.same({ "rios-lua: warning: old.lua:5: info:pix_row_col_block (row, col) is "
                       .. "deprecated: use info:pix_col_row_block, which returns col, row" }, lines)
   end)
+
+  it("gives the block function an input's colour table, with compute threads too", function()
+    local dir = H.tmpdir()
+    H.make_raster(dir .. "/classes.tif", "uint8", 1, 30, 45, function(_, r, c) return (r + c) % 3 end,
+                  { color_table = { [0] = { 0, 0, 0 }, [1] = { 200, 10, 20 }, [2] = { 5, 150, 250, 255 } } })
+    H.make_raster(dir .. "/plain.tif", "uint8", 1, 30, 45, function() return 1 end)
+    for _, opts in ipairs({ "", "-j 2" }) do
+      local status, out, err = H.run("cd " .. H.q(dir) .. " && printf '%s' " .. H.q([[
+local rios = require("rios")
+local seen = {}
+local res = rios.apply(function(info, inputs, outputs, o)
+  local ct = info:color_table_for(inputs.c)
+  o.line = string.format("%d %d %d %d / %d %d %d %d / %s", ct[1][1], ct[1][2], ct[1][3], ct[1][4],
+                         ct[2][1], ct[2][2], ct[2][3], ct[2][4], tostring(info:color_table_for(inputs.p)))
+end, { c = "classes.tif", p = "plain.tif" }, {}, {}, { window_xsize = 20, window_ysize = 20 })
+for _, c in ipairs(res.otherargs_list) do if c.line then print(c.line) break end end
+]]) .. " > ct.lua && " .. H.q(H.exe) .. " " .. opts .. " ct.lua")
+      assert.are.equal(0, status, err)
+      assert.are.equal("200 10 20 255 / 5 150 250 255 / nil\n", out, opts)
+    end
+  end)
 end)

@@ -100,6 +100,23 @@ describe("overviews", function()
     end
   end)
 
+  it("are the levels RIOS keeps: whole division greater than the minimum, from the list's start", function()
+    local function levels(cols, rows, list, min_dim)
+      local path = write(dir, "uint8", 1, cols, rows, "return (x + y) % 5",
+        string.format("{ window_xsize = 128, window_ysize = 128, overview_levels = { %s }, "
+                      .. "overview_min_dim = %d }", table.concat(list, ", "), min_dim))
+      local got = {}
+      for i, o in ipairs(H.gdalinfo(path).bands[1].overviews or {}) do got[i] = o.size[1] end
+      return got
+    end
+    -- 512 // 4 is 128, not greater than 128: no overview (RIOS's testpyramids)
+    assert.are.same({}, levels(512, 520, { 4, 8, 16 }, 128))
+    assert.are.same({ 129 }, levels(516, 520, { 4, 8, 16 }, 128))
+    -- RIOS counts the levels that qualify and keeps that many from the start
+    -- of the list as given: with { 16, 2 } only 2 qualifies, so 16 is kept
+    assert.are.same({ 20 }, levels(320, 330, { 16, 2 }, 100))
+  end)
+
   it("match GDAL's AVERAGE when the sizes divide", function()
     local path = write(dir, "float32", 1, 256, 192,
       "return math.sin(x * 0.37) * 100 + y * 0.25",

@@ -73,13 +73,25 @@ end
 
 local RC_MARK = "__rios_batch_status="
 
+-- The scheduler's commands run in a session of their own (setsid), so a
+-- Ctrl-C at the terminal, which reaches rios-lua's whole process group,
+-- cannot kill an sbatch half-way: rios-lua notes the signal, then cancels
+-- every job it knows of (see workers/cluster.lua).
+local session
+local function own_session()
+  if session == nil then
+    session = os.execute("command -v setsid >/dev/null 2>&1") == 0 and "exec setsid " or "exec "
+  end
+  return session
+end
+
 -- Run argv with the scheduler's environment; returns status, output
 -- (stdout and stderr together). Nothing is written to any file, so this is
 -- safe before the run's first file.
 function M.run(argv, sched_env)
   local cmd = env_prefix(sched_env) .. shell_line(argv) .. " </dev/null 2>&1; printf '\\n"
               .. RC_MARK .. "%d\\n' $?"
-  local p = io.popen(cmd, "r")
+  local p = io.popen(own_session() .. "/bin/sh -c " .. shell_word(cmd), "r")
   if not p then return 127, "cannot start /bin/sh" end
   local out = p:read("*a") or ""
   p:close()
@@ -92,7 +104,7 @@ end
 -- the shell through a pipe (never an argument, never a file); the output
 -- goes to out_path. Returns status, output.
 local function run_with_secrets(argv, sched_env, secrets, out_path)
-  local p = io.popen("exec /bin/sh >" .. shell_word(out_path) .. " 2>&1", "w")
+  local p = io.popen(own_session() .. "/bin/sh >" .. shell_word(out_path) .. " 2>&1", "w")
   if not p then return 127, "cannot start /bin/sh" end
   local names = {}
   for k in pairs(secrets) do names[#names + 1] = k end
@@ -201,6 +213,31 @@ local common_keys = {
     end
     return s
   end,
+  -- The worker program the job runs: a path, or a name the node's PATH has.
+  worker_command = function(v)
+    local s, problem = one_line_string(v)
+    if not s then return nil, problem end
+    if s == "" or s:find("[%s\"'\\$`;&|<>()*?%[%]{}~#]") then
+      return nil, "must be the path or name of rios-luaworker (one word, no shell characters; "
+             .. "put wrappers in cmd_prefix), got " .. show(s)
+    end
+    return s
+  end,
+  -- single_block_workers: the most jobs queued or running at once.
+  max_jobs = function(v)
+    if type(v) == "number" and v == math.floor(v) and v >= 1 and v <= 100000 then return v end
+    return nil, "must be a whole number from 1 to 100000, got " .. show(v)
+  end,
+  -- The data channel: seconds between heartbeats, and of silence after
+  -- which a worker is lost.
+  heartbeat = function(v)
+    if type(v) == "number" and v >= 0.01 and v <= 3600 then return v end
+    return nil, "must be a number of seconds from 0.01 to 3600, got " .. show(v)
+  end,
+  lost_after = function(v)
+    if type(v) == "number" and v > 0 and v <= 86400 then return v end
+    return nil, "must be a number of seconds > 0 (at most 86400), got " .. show(v)
+  end,
 }
 
 local function sorted_keys(...)
@@ -249,25 +286,16 @@ local FINAL = { finished = true, failed = true, cancelled = true, vanished = tru
 M.FINAL = FINAL
 
 -- kind: "slurm" or "pbs"; extra: controls.concurrency.extra (or nil);
--- opts: tempdir, command (argv list), env (name -> value) and, optional,
--- sched_env (name -> value: variables the scheduler's own commands need,
--- such as SLURM_CONF of a private cluster) and where ("file:line: " for
--- messages about extra). A bad extra is the user's mistake: one line, raised.
+-- opts: where ("file:line: " for messages about extra), sched_env (name ->
+-- value: variables the scheduler's own commands need, such as SLURM_CONF of
+-- a private cluster), env (name -> value: reaches each job only through its
+-- environment), and what mgr:set_job takes (tempdir, command, logs), which
+-- may instead be given later, before the first submit. A bad extra is the
+-- user's mistake: one line, raised.
 function M.new(kind, extra, opts)
   local modname = schedulers[kind]
   if not modname then error("batch.new: kind must be \"slurm\" or \"pbs\", got " .. show(kind), 2) end
   if type(opts) ~= "table" then error("batch.new: opts must be a table", 2) end
-  if type(opts.tempdir) ~= "string" or opts.tempdir:sub(1, 1) ~= "/" then
-    error("batch.new: opts.tempdir must be an absolute path", 2)
-  end
-  if type(opts.command) ~= "table" or #opts.command == 0 then
-    error("batch.new: opts.command must be the worker's argv, a list of strings", 2)
-  end
-  for i, w in ipairs(opts.command) do
-    if type(w) ~= "string" or w:find("[\n%z]") then
-      error("batch.new: opts.command[" .. i .. "] must be a one-line string", 2)
-    end
-  end
   local env = {}
   for k, v in pairs(opts.env or {}) do
     if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
@@ -304,33 +332,74 @@ function M.new(kind, extra, opts)
     end
     settings[key] = kept
   end
+  local hb, lost = settings.heartbeat or 1, settings.lost_after or 10
+  if lost < 2 * hb then
+    base.raise(where, label .. ".lost_after (" .. lost .. " s) must be at least twice the "
+               .. "heartbeat (" .. hb .. " s)")
+  end
   local problem = S.check_settings and S.check_settings(settings, env)
   if problem then base.raise(where, label .. "." .. problem) end
 
-  local tempdir = opts.tempdir:gsub("/+$", "")
   local self = setmetatable({
     kind = kind,
     scheduler = S.name,          -- "SLURM" or "PBS", for messages
     S = S,
     settings = settings,
     bind = settings.bind,
-    tempdir = tempdir,
-    command = opts.command,
     env = env,
     sched_env = opts.sched_env,
     jobs = {},                   -- in submission order
     by_id = {},
+    by_label = {},
     files = {},                  -- scripts and logs written in script_dir
     delay = POLL_MIN,
   }, Mgr)
-  -- Scripts and logs go to script_dir (named after this run's private
-  -- folder, so runs sharing script_dir do not collide) or the private folder.
-  if settings.script_dir then
-    self.file_prefix = settings.script_dir .. "/" .. tempdir:match("[^/]+$") .. "-"
+  if opts.tempdir or opts.command then self:set_job(opts) end
+  return self
+end
+
+-- What the jobs are: opts.tempdir (the run's private folder, an absolute
+-- path), opts.command (the worker's argv; submit may give another),
+-- opts.logs (false: the jobs keep no log, "/dev/null", for nodes that do
+-- not see the folder of the scripts), opts.files_dir (where scripts and
+-- logs go when extra.script_dir does not say; default: the private folder)
+-- and opts.env (the values of variables named in new's opts.env, known
+-- only now).
+function Mgr:set_job(opts)
+  if type(opts.tempdir) ~= "string" or opts.tempdir:sub(1, 1) ~= "/" then
+    error("batch: opts.tempdir must be an absolute path", 2)
+  end
+  if opts.command ~= nil and (type(opts.command) ~= "table" or #opts.command == 0) then
+    error("batch: opts.command must be the worker's argv, a list of strings", 2)
+  end
+  for i, w in ipairs(opts.command or {}) do
+    if type(w) ~= "string" or w:find("[\n%z]") then
+      error("batch: opts.command[" .. i .. "] must be a one-line string", 2)
+    end
+  end
+  local fd = opts.files_dir
+  if fd ~= nil and (type(fd) ~= "string" or fd:sub(1, 1) ~= "/") then
+    error("batch: opts.files_dir must be an absolute path", 2)
+  end
+  local tempdir = opts.tempdir:gsub("/+$", "")
+  self.tempdir, self.command, self.logs = tempdir, opts.command, opts.logs ~= false
+  for k, v in pairs(opts.env or {}) do
+    if self.env[k] == nil or type(v) ~= "string" or v:find("%z") then
+      error("batch: opts.env." .. tostring(k) .. " must be a string named when the manager "
+            .. "was made", 2)
+    end
+    self.env[k] = v
+  end
+  -- Scripts and logs go to script_dir, else opts.files_dir (named after
+  -- this run's private folder, so runs sharing the folder do not collide),
+  -- else into the private folder.
+  local dir = self.settings.script_dir or opts.files_dir
+  if dir then
+    self.file_prefix = dir:gsub("/+$", "") .. "/" .. tempdir:match("[^/]+$") .. "-"
   else
     self.file_prefix = tempdir .. "/"
   end
-  return self
+  self.outside = dir ~= nil
 end
 
 -- Whether the scheduler's commands are on PATH and the scheduler answers.
@@ -359,8 +428,9 @@ function Mgr:job_name(label)
   return self.S.job_name(label)
 end
 
--- The text of the job script for the worker called label.
-function Mgr:script_text(label, log)
+-- The text of the job script for the worker called label (argv: its
+-- command, default opts.command).
+function Mgr:script_text(label, log, argv)
   local S, s = self.S, self.settings
   local lines = { "#!/bin/bash" }
   for _, d in ipairs(S.directives(self, label, log)) do lines[#lines + 1] = S.prefix .. " " .. d end
@@ -368,34 +438,39 @@ function Mgr:script_text(label, log)
   lines[#lines + 1] = "# Written by rios-lua for worker " .. label .. "; submitted with "
                       .. S.submit_program .. "."
   for _, c in ipairs(s.init_cmds or {}) do lines[#lines + 1] = c end
-  lines[#lines + 1] = (s.cmd_prefix or "") .. shell_line(self.command) .. (s.cmd_suffix or "")
+  lines[#lines + 1] = (s.cmd_prefix or "") .. shell_line(argv or self.command)
+                      .. (s.cmd_suffix or "")
   lines[#lines + 1] = "status=$?"
   lines[#lines + 1] = "echo \"" .. STATUS_PREFIX .. "$status\""
   lines[#lines + 1] = "exit $status"
   return table.concat(lines, "\n") .. "\n"
 end
 
--- Write the job script for worker label and submit it. Returns the job
--- { id, label, script, log, state = "submitted" }, or nil and one line.
-function Mgr:submit(label)
+-- Write the job script for worker label and submit it; argv: the worker's
+-- command for this job (default: opts.command). Returns the job { id,
+-- label, script, log, state = "submitted" }, or nil and one line.
+function Mgr:submit(label, argv)
   if type(label) ~= "string" or not label:match("^[%w][%w_.-]*$") or #label > 64 then
     error("submit: the label must be letters, digits, '_', '.', '-' (at most 64), got "
           .. show(label), 2)
   end
-  if self.by_label and self.by_label[label] then
+  if self.by_label[label] then
     error("submit: a job for worker " .. label .. " was already submitted", 2)
+  end
+  if not self.tempdir or not (argv or self.command) then
+    error("submit: set_job first (the run's folder and the worker's command)", 2)
   end
   local S = self.S
   local script = self.file_prefix .. label .. ".sh"
-  local log = self.file_prefix .. label .. ".log"
+  local log = self.logs and (self.file_prefix .. label .. ".log") or "/dev/null"
   local f, ferr = io.open(script, "w")
   if not f then return nil, "cannot write the job script " .. script .. ": " .. tostring(ferr) end
-  local ok, werr = f:write(self:script_text(label, log))
+  local ok, werr = f:write(self:script_text(label, log, argv))
   f:close()
   if not ok then return nil, "cannot write the job script " .. script .. ": " .. tostring(werr) end
-  if self.settings.script_dir then
+  if self.outside then
     self.files[#self.files + 1] = script
-    self.files[#self.files + 1] = log
+    if self.logs then self.files[#self.files + 1] = log end
   end
   local names = {}
   for k in pairs(self.env) do names[#names + 1] = k end
@@ -418,7 +493,6 @@ function Mgr:submit(label)
                 submitted_at = now() }
   self.jobs[#self.jobs + 1] = job
   self.by_id[id] = job
-  self.by_label = self.by_label or {}
   self.by_label[label] = job
   self.delay = POLL_MIN
   return job
@@ -427,6 +501,7 @@ end
 -- The last n lines of the job's log (a string), or nil and why.
 function Mgr:log_tail(job, n)
   n = n or 20
+  if job.log == "/dev/null" then return nil, "the job keeps no log" end
   local f = io.open(job.log)
   if not f then return nil, "no log at " .. job.log .. " (yet)" end
   local lines = {}
@@ -529,6 +604,20 @@ function Mgr:live_jobs()
   return live
 end
 
+-- Cancel one job (a lost worker's, which may still be running) without
+-- waiting. Returns true, or nil and one line.
+function Mgr:cancel(job)
+  if FINAL[job.state] and not job.queued then return true end
+  local rc, out = M.run(self.S.cancel_argv(self, { job.id }), self.sched_env)
+  if rc ~= 0 and not self.S.cancel_ok(rc, out) then
+    return nil, self.S.cancel_program .. " " .. job.id .. " exited with status " .. rc .. ": "
+           .. first_line(out)
+  end
+  if not FINAL[job.state] then job.state, job.reason = "cancelled", "cancelled by rios-lua" end
+  job.queued = nil
+  return true
+end
+
 -- Cancel every job this manager submitted that has not ended (or failed
 -- but still waits in the queue), and wait up to `wait` seconds (default 10)
 -- until the scheduler no longer runs any of them. Returns the list of ids
@@ -578,11 +667,23 @@ function Mgr:cancel_all(wait)
   return ids, problem
 end
 
--- Remove the scripts and logs written into extra.script_dir (those in the
--- run's private folder go with it).
-function Mgr:remove_files()
-  for _, f in ipairs(self.files) do os.remove(f) end
+-- Remove the scripts and logs written outside the run's private folder
+-- (those in it go with it); keep_logs: the logs stay. Returns the logs kept.
+function Mgr:remove_files(keep_logs)
+  local kept = {}
+  for _, f in ipairs(self.files) do
+    if keep_logs and f:match("%.log$") then
+      local h = io.open(f)
+      if h then
+        h:close()
+        kept[#kept + 1] = f
+      end
+    else
+      os.remove(f)
+    end
+  end
   self.files = {}
+  return kept
 end
 
 M.STATUS_PREFIX = STATUS_PREFIX

@@ -630,6 +630,7 @@ struct rios_hub {
   rios_chan_hello hello;
   int listen_fd;
   int port;
+  char host[NI_MAXHOST];       /* the numeric address listened on */
   pthread_t accept_thread;
   int accept_started;
   /* Guarded by core.mu. */
@@ -918,8 +919,8 @@ int rios_ffi_hub_new(const rios_hub_config *cfg, const rios_chan_key *key, rios_
   socklen_t salen = sizeof(sa);
   char port[NI_MAXSERV];
   if (getsockname(hub->listen_fd, (struct sockaddr *)&sa, &salen) < 0 ||
-      getnameinfo((struct sockaddr *)&sa, salen, NULL, 0, port, sizeof(port),
-                  NI_NUMERICSERV) != 0) {
+      getnameinfo((struct sockaddr *)&sa, salen, hub->host, sizeof(hub->host), port,
+                  sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
     rios_seterr(err, "hub: cannot learn the port it listens on: %s", strerror(errno));
     goto fail;
   }
@@ -941,6 +942,8 @@ fail:
 }
 
 int rios_ffi_hub_port(const rios_hub *hub) { return hub->port; }
+
+const char *rios_ffi_hub_host(const rios_hub *hub) { return hub->host; }
 
 int rios_ffi_hub_next(rios_hub *hub, double timeout, rios_frame **out, rios_err *err) {
   (void)err;

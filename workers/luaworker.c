@@ -8,12 +8,14 @@
  * The job protocol is workers/remote.lua's; this file only reads the
  * command line and hands over.
  *
- *   rios-luaworker --address-file FILE
- *   rios-luaworker --connect HOST:PORT [--key-file FILE]
+ *   rios-luaworker --address-file FILE [--label NAME]
+ *   rios-luaworker --connect HOST:PORT [--key-file FILE] [--label NAME]
+ *   RIOS_LUAWORKER_ADDRESS=HOST:PORT RIOS_LUAWORKER_KEY=... rios-luaworker
  *
  * The key is never on the command line: it is in the address file (mode
  * 0600), a key file, or the environment variable RIOS_LUAWORKER_KEY (64 hex
- * digits).
+ * digits). A batch job (kinds "slurm", "pbs") gives --label, its worker's
+ * name, which the worker sends to the main process first.
  */
 #include "host.h"
 #include "process.h"
@@ -26,8 +28,9 @@
 #include <string.h>
 
 static const char usage_text[] =
-  "usage: rios-luaworker --address-file FILE\n"
-  "       rios-luaworker --connect HOST:PORT [--key-file FILE]\n"
+  "usage: rios-luaworker --address-file FILE [--label NAME]\n"
+  "       rios-luaworker --connect HOST:PORT [--key-file FILE] [--label NAME]\n"
+  "       RIOS_LUAWORKER_ADDRESS=HOST:PORT RIOS_LUAWORKER_KEY=KEY rios-luaworker\n"
   "A compute worker of rios-lua: connects to the main rios-lua process, runs\n"
   "the user's script up to the rios.apply it serves, computes the blocks it is\n"
   "given. rios-lua starts it (kind \"subproc\") or a batch job does (kinds\n"
@@ -38,8 +41,13 @@ static const char usage_text[] =
   "  --connect HOST:PORT  the main process's address; the key then comes from\n"
   "                       --key-file or the environment variable RIOS_LUAWORKER_KEY\n"
   "  --key-file FILE      a file holding the key (64 hex digits, private to you)\n"
+  "  --label NAME         the name rios-lua gave this worker's batch job\n"
   "  -v, --version        print the version and exit\n"
   "  -h, --help           print this help and exit\n"
+  "environment:\n"
+  "  RIOS_LUAWORKER_ADDRESS  HOST:PORT when neither --address-file nor --connect\n"
+  "                          is given (batch jobs with shared_temp = false)\n"
+  "  RIOS_LUAWORKER_KEY      the key (64 hex digits) when no file has it\n"
   "Exit status: 0 when the job ran, 1 on any error. See man rios-luaworker.\n";
 
 /* One option of the command: its name, whether it takes a value, and the
@@ -53,6 +61,7 @@ static const luaworker_opt opts[] = {
   {"--address-file", "address_file"},
   {"--connect", "connect"},
   {"--key-file", "key_file"},
+  {"--label", "label"},
 };
 
 typedef struct pmain_ctx {

@@ -2,8 +2,9 @@
 -- #PBS directives, and the commands qsub, qstat and qdel with the output
 -- they print (OpenPBS / PBS Professional, and Torque where it differs:
 -- job_state C and exit_status for finished jobs, no qstat -x). Tested
--- against a stand-in (spec/support/pbs/), never a real PBS server.
--- Everything else is workers/batch.lua's.
+-- against a stand-in (spec/support/pbs/), never a real PBS server. The
+-- kind's entry points (prepare, start) hand over to workers/cluster.lua;
+-- everything else is workers/batch.lua's.
 local batch = require("workers.batch")
 
 local S = {}
@@ -212,6 +213,16 @@ function S.cancel_ok(rc, out)
     end
   end
   return true
+end
+
+-- The kind "pbs" itself (rios.apply requires workers.pbs): compute workers
+-- as PBS jobs, started and watched by workers/cluster.lua.
+function S.prepare(conc, where)
+  return require("workers.cluster").prepare("pbs", conc, where)
+end
+
+function S.start(run, job)
+  return require("workers.cluster").start("pbs", run, job)
 end
 
 return S

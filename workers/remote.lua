@@ -25,6 +25,8 @@
 --   ERROR   worker -> main: { message = one line, or a traceback }
 --   RESULT  worker -> main, after STOP: rios.worker's result bytes
 --   STOP    main -> worker: no more blocks
+--   JOB     worker -> main, optional, its first frame: { label = the name
+--           its launcher gave it (a batch job's: rios-luaworker --label) }
 -- A worker computes its blocks in the order they come; the main process
 -- keeps at most DEPTH blocks in flight per worker, so a lost worker's
 -- blocks are few and known, and gives them (and, when otherargs matter,
@@ -113,7 +115,8 @@ local Manager = {}
 Manager.__index = Manager
 
 pcall(ffi.cdef, "char *getcwd(char *buf, size_t size); int chdir(const char *path); "
-                .. "int setenv(const char *name, const char *value, int overwrite);")
+                .. "int setenv(const char *name, const char *value, int overwrite); "
+                .. "int unsetenv(const char *name);")
 
 local framep = ffi.new("rios_frame *[1]")
 local peer = ffi.new("rios_chan_peer")
@@ -166,8 +169,25 @@ end
 --   launcher:start(mgr, address_file, n)   start n workers
 --   launcher:poll(mgr)   nil, or a failure (one line) of a worker that
 --                        will never connect (called every POLL seconds)
---   launcher:describe(mgr, pid)  more words about a worker ("job 12, log ...")
+--   launcher:describe(mgr, pid, rec)  more words about a worker ("job 12,
+--                        log ..."; rec: mgr.workers[w], with .label once
+--                        the worker said it)
 --   launcher:stop(mgr, failed)   end every worker still running
+-- and, for the batch kinds (workers/cluster.lua), optionally:
+--   launcher.advertise   the address workers are told (default: the numeric
+--                        address the hub listens on)
+--   launcher.blocks_per_worker   a worker is given at most this many blocks,
+--                        then STOP (single_block_workers: 1)
+--   launcher.queued_workers  workers may wait in a batch queue: while no
+--                        worker holds a block, the wait is for workers to
+--                        start, bounded by barrier_timeout, not by
+--                        compute_buffer_pop_timeout
+--   launcher:labelled(mgr, rec)  a worker said its label
+--   launcher:replace(mgr, rec)   a worker was lost within the retry budget:
+--                        start another (then losing every worker does not
+--                        fail the run)
+--   launcher:waiting(mgr)  why no worker has connected yet (for the
+--                        barrier_timeout message)
 function M.start(run, job, launcher)
   local conc = run.concurrency
   local extra = conc.extra or {}
@@ -200,8 +220,9 @@ function M.start(run, job, launcher)
       self.address_file = ffi.string(buf) .. "/" .. self.address_file:gsub("^%./", "")
     end
   end
-  if C.rios_ffi_chan_address_write(self.address_file, launcher.advertise or cfg.bind,
-                                   C.rios_ffi_hub_port(self.hub), key, self.err) ~= OK then
+  self.host, self.port = ffi.string(C.rios_ffi_hub_host(self.hub)), C.rios_ffi_hub_port(self.hub)
+  if C.rios_ffi_chan_address_write(self.address_file, launcher.advertise or self.host,
+                                   self.port, key, self.err) ~= OK then
     self:raise(self:errmsg())
   end
   self.key_hex = ffi.new("char[65]")
@@ -227,7 +248,7 @@ end
 function Manager:name(w)
   local rec = self.workers[w]
   if not rec then return "compute worker " .. w end
-  local more = self.launcher.describe and self.launcher:describe(self, rec.pid)
+  local more = self.launcher.describe and self.launcher:describe(self, rec.pid, rec)
   return string.format("compute worker %d (pid %d on %s%s)", w, rec.pid, rec.host,
                        more and (", " .. more) or "")
 end
@@ -252,7 +273,7 @@ function Manager:joined(w)
   if C.rios_ffi_hub_peer(self.hub, w, peer, self.err) == OK then
     host, pid = ffi.string(peer.hello.host), peer.hello.pid
   end
-  local rec = { id = w, host = host, pid = pid, inflight = {}, computed = {} }
+  local rec = { id = w, host = host, pid = pid, inflight = {}, computed = {}, given = 0 }
   self.workers[w] = rec
   self.order[#self.order + 1] = w
   local parts, n, keep = payload({ job = self.job })
@@ -260,6 +281,12 @@ function Manager:joined(w)
   local _ = keep
   if not sent then return end
   rec.live = true
+  -- A worker that joins once every block is written (a batch job that
+  -- started late) is told to stop at once, so finish has its result.
+  if self.stopping then
+    rec.stopped = true
+    self:send(w, C.RIOS_FRAME_STOP, -1, nil, 0)
+  end
 end
 
 -- Give the blocks worker w was working on to the others: those in flight
@@ -281,7 +308,7 @@ function Manager:lost_worker(w, why)
     end
   end
   rec.live = false
-  if self.stopping and rec.result then return end   -- ended as it should
+  if (self.stopping or rec.stopped) and rec.result then return end   -- ended as it should
   if self.stopping and self.uses_otherargs then
     -- every block is written and the others are stopping too: nobody is
     -- left to compute its blocks again for otherargs
@@ -289,7 +316,7 @@ function Manager:lost_worker(w, why)
               .. "otherargs: " .. why)
   end
   self.failures = self.failures + 1
-  local more = self.launcher.describe and self.launcher:describe(self, rec.pid)
+  local more = self.launcher.describe and self.launcher:describe(self, rec.pid, rec)
   self.lost[#self.lost + 1] = why .. (more and (" (" .. more .. ")") or "")
   if self.failures > self.budget then
     self:fail("more compute workers were lost than controls.concurrency.max_worker_failures = "
@@ -310,11 +337,26 @@ function Manager:lost_worker(w, why)
     end
     rec.computed = {}
   end
+  if self.launcher.replace then
+    self.launcher:replace(self, rec)
+    return
+  end
   local live = 0
   for _, v in pairs(self.workers) do if v.live then live = live + 1 end end
-  if live == 0 and not self.launcher.replaces then
+  if live == 0 then
     self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
   end
+end
+
+-- A worker said its label (the JOB frame a worker sends).
+function Manager:labelled(w, frame)
+  local rec = self.workers[w]
+  local ok, header = pcall(unpack_payload, frame, self:name(w) .. "'s label")
+  if not ok or type(header.label) ~= "string" or #header.label > 64 or rec.label then
+    self:fail(self:name(w) .. " sent a bad label frame")
+  end
+  rec.label = header.label
+  if self.launcher.labelled then self.launcher:labelled(self, rec) end
 end
 
 -- A computed block came back from worker w.
@@ -330,6 +372,11 @@ function Manager:output(w, frame)
   end
   table.remove(rec.inflight, at)
   rec.computed[#rec.computed + 1] = index
+  local limit = self.launcher.blocks_per_worker
+  if limit and rec.given >= limit and #rec.inflight == 0 and not rec.stopped then
+    rec.stopped = true   -- done: its RESULT follows, then it ends
+    self:send(w, C.RIOS_FRAME_STOP, -1, nil, 0)
+  end
   local p, err = self.run.pipeline, self.err
   if item.discard then
     if item.b then C.rios_ffi_pipeline_release(p, item.b) end
@@ -370,6 +417,8 @@ function Manager:handle(frame)
     self:joined(w)
   elseif t == C.RIOS_FRAME_OUTPUT then
     self:output(w, frame)
+  elseif t == C.RIOS_FRAME_JOB and self.workers[w] then
+    self:labelled(w, frame)
   elseif t == C.RIOS_FRAME_ERROR then
     local ok, header = pcall(unpack_payload, frame, self:name(w) .. "'s error")
     local msg = ok and type(header.message) == "string" and header.message
@@ -421,6 +470,7 @@ function Manager:send_block(rec, item)
   local _ = keep
   if ok then
     rec.inflight[#rec.inflight + 1] = item
+    rec.given = rec.given + 1
   else
     table.insert(self.queue, 1, item)   -- the LOST event follows
   end
@@ -434,9 +484,10 @@ local readp, endedp, waitedp = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ff
 function Manager:dispatch()
   local run, p = self.run, self.run.pipeline
   local nblocks = run.info.nx * run.info.ny
+  local limit = self.launcher.blocks_per_worker or math.huge
   for _, w in ipairs(self.order) do
     local rec = self.workers[w]
-    while rec.live and #rec.inflight < DEPTH do
+    while rec.live and #rec.inflight < DEPTH and rec.given < limit do
       local item = table.remove(self.queue, 1)
       if not item then
         if self.reads then
@@ -471,7 +522,7 @@ function Manager:drain(writer)
   local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
   local views = {}
   for j = 1, #run.outs do views[j] = setmetatable({}, require("rios.array").mt) end
-  local written, last_written, last_poll = 0, now(), 0
+  local written, last_written, last_poll, idle_since = 0, now(), 0, nil
   local barrier = run.concurrency.timeouts.barrier_timeout
   local pop_timeout = run.concurrency.timeouts.compute_buffer_pop_timeout
   while written < nblocks or self.discards > 0 do
@@ -499,6 +550,24 @@ function Manager:drain(writer)
     self:dispatch()
     self:events(0.02)
     local t = now()
+    if self.launcher.queued_workers then
+      -- No worker holds a block: the wait is for (more) workers to start.
+      local holding = false
+      for _, v in pairs(self.workers) do
+        if v.live and #v.inflight > 0 then holding = true break end
+      end
+      if holding then
+        idle_since = nil
+      else
+        idle_since = idle_since or t
+        last_written = t
+        if #self.order > 0 and barrier >= 0 and t - idle_since > barrier then
+          self:fail("no compute worker took a block for controls.concurrency.barrier_timeout = "
+                    .. barrier .. " seconds" .. (self.launcher.waiting
+                    and self.launcher:waiting(self) or ""))
+        end
+      end
+    end
     if t - last_poll >= POLL then
       last_poll = t
       local problem = self.launcher:poll(self)
@@ -508,7 +577,8 @@ function Manager:drain(writer)
       end
       if #self.order == 0 and barrier >= 0 and t - self.started > barrier then
         self:fail("no compute worker connected within controls.concurrency.barrier_timeout = "
-                  .. barrier .. " seconds")
+                  .. barrier .. " seconds" .. (self.launcher.waiting
+                  and self.launcher:waiting(self) or ""))
       end
     end
     if #self.order > 0 and pop_timeout >= 0 and t - last_written > pop_timeout then
@@ -526,7 +596,7 @@ function Manager:finish()
   self.stopping = true
   for _, w in ipairs(self.order) do
     local rec = self.workers[w]
-    if rec.live then self:send(w, C.RIOS_FRAME_STOP, -1, nil, 0) end
+    if rec.live and not rec.stopped then self:send(w, C.RIOS_FRAME_STOP, -1, nil, 0) end
   end
   local deadline = now() + 30
   while true do
@@ -781,17 +851,28 @@ function M.serve()
   local addr = ffi.new("rios_chan_address")
   local key = ffi.new("rios_chan_key")
   local host, port
+  if w.label and not w.label:match("^[%w][%w_.-]*$") then
+    return die("--label takes letters, digits, '_', '.', '-', got '" .. w.label .. "'")
+  end
+  -- The address: a file, the command line, or (a batch job's, with
+  -- shared_temp = false) the environment.
+  local connect, from = w.connect, "--connect"
+  if not connect and not w.address_file and os.getenv("RIOS_LUAWORKER_ADDRESS") then
+    connect, from = os.getenv("RIOS_LUAWORKER_ADDRESS"), "RIOS_LUAWORKER_ADDRESS"
+  end
   if w.address_file then
     if C.rios_ffi_chan_address_read(w.address_file, addr, err) ~= OK then
       return die(ffi.string(err.msg))
     end
     host, port, key = ffi.string(addr.host), addr.port, addr.key
-  elseif w.connect then
-    host, port = w.connect:match("^(.+):(%d+)$")
-    if not host then return die("--connect takes HOST:PORT, got '" .. w.connect .. "'") end
+  elseif connect then
+    host, port = connect:match("^%[(.+)%]:(%d+)$")
+    if not host then host, port = connect:match("^(.+):(%d+)$") end
+    if not host then return die(from .. " takes HOST:PORT, got '" .. connect .. "'") end
     port = tonumber(port)
   else
-    return die("give --address-file FILE or --connect HOST:PORT (see rios-luaworker --help)")
+    return die("give --address-file FILE or --connect HOST:PORT, or set RIOS_LUAWORKER_ADDRESS "
+               .. "(see rios-luaworker --help)")
   end
   if w.key_file then
     if C.rios_ffi_chan_key_from_file(w.key_file, key, err) ~= OK then return die(ffi.string(err.msg)) end
@@ -800,8 +881,11 @@ function M.serve()
       return die(ffi.string(err.msg))
     end
   elseif not w.address_file then
-    return die("--connect needs the key: --key-file FILE or RIOS_LUAWORKER_KEY")
+    return die(from .. " needs the key: --key-file FILE or RIOS_LUAWORKER_KEY")
   end
+  -- The user's script, run again here, and what it starts never see them.
+  C.unsetenv("RIOS_LUAWORKER_KEY")
+  C.unsetenv("RIOS_LUAWORKER_ADDRESS")
   local cfg = ffi.new("rios_chan_config")
   C.rios_ffi_chan_config_defaults(cfg)
   local chanp = ffi.new("rios_chan *[1]")
@@ -810,6 +894,12 @@ function M.serve()
   end
   local chan = ffi.gc(chanp[0], C.rios_ffi_chan_close)
   w.chan = chan
+  if w.label then
+    local parts, n, keep = payload({ label = w.label })
+    local sent = C.rios_ffi_chan_send(chan, C.RIOS_FRAME_JOB, -1, parts, n, err) == OK
+    local _ = keep
+    if not sent then return die("lost the main process: " .. ffi.string(err.msg)) end
+  end
   local io = { chan = chan, err = err, framep = ffi.new("rios_frame *[1]") }
   local ok, f = pcall(next_frame, io)
   if not ok then return die(f) end

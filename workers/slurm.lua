@@ -1,7 +1,8 @@
 -- workers/slurm.lua: what is SLURM's own in the "slurm" kind: its extra keys,
 -- #SBATCH directives, and the commands sbatch, squeue and scancel with the
--- output they print (SLURM 22.05's; the formats used are older than that).
--- Everything else is workers/batch.lua's.
+-- output they print (SLURM 22.05's; the formats used are older than that);
+-- and the kind's entry points (prepare, start), which hand over to
+-- workers/cluster.lua. Everything else is workers/batch.lua's.
 local batch = require("workers.batch")
 
 local S = {}
@@ -212,6 +213,16 @@ function S.cancel_ok(rc, out)
     end
   end
   return true
+end
+
+-- The kind "slurm" itself (rios.apply requires workers.slurm): compute workers
+-- as SLURM jobs, started and watched by workers/cluster.lua.
+function S.prepare(conc, where)
+  return require("workers.cluster").prepare("slurm", conc, where)
+end
+
+function S.start(run, job)
+  return require("workers.cluster").start("slurm", run, job)
 end
 
 return S

@@ -278,9 +278,15 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
       base.raise(where, "rios.apply: output '" .. files.label(rec) .. "' would overwrite input "
                  .. rec.path)
     end
-    rec.settings = c.per_output[rec.name]
+    rec.settings = controls_mod.for_file(c.per_output[rec.name], rec.path, files.label(rec), where)
   end
   local conc = concurrency.resolve(c.concurrency, where)
+  -- What the kind of worker checks before any file is touched (the batch
+  -- kinds: their extra, and that the scheduler is there).
+  if conc.compute_workers > 0 or conc.single_block_workers then
+    local kind = require("workers." .. conc.kind)
+    if kind.prepare then kind.prepare(conc, where) end
+  end
   -- Compute workers get a copy of otherargs as it is now (checked before
   -- any file is touched).
   local otherargs_bytes
@@ -334,6 +340,12 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
   end)
   run:release()
   if not ok then
+    if C.rios_ffi_signal_pending() ~= 0 then
+      -- A batch run noted SIGINT/SIGTERM, cancelled its jobs and released
+      -- everything: it ends now as the signal says.
+      console.stderr():write(tostring(msg), "\n")
+      C.rios_ffi_signal_resume()
+    end
     if base.is_user_error(msg) then error(msg, 0) end
     base.raise("", msg)
   end

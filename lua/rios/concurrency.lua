@@ -10,7 +10,8 @@ local M = {}
 -- Kinds of compute worker. Only these run for now; the others are known so
 -- that a script naming one is told it is not available yet.
 local kinds = { "none", "threads", "subproc", "slurm", "pbs", "ecs" }
-local available = { none = true, threads = true, subproc = true }
+local available = { none = true, threads = true, subproc = true, slurm = true, pbs = true }
+local batch_kinds = { slurm = true, pbs = true }
 
 -- Whether each kind's workers read their own input when
 -- compute_workers_read is nil (as RIOS's compute managers choose).
@@ -158,11 +159,19 @@ function M.resolve(user, where)
   end
   if not available[kind] then
     refuse("kind \"" .. kind .. "\" is not available in this rios-lua yet (available: "
-           .. "\"none\", \"threads\", \"subproc\")")
+           .. "\"none\", \"threads\", \"subproc\", \"slurm\", \"pbs\")")
+  end
+  if c.single_block_workers and not batch_kinds[kind] then
+    refuse("single_block_workers is for the batch kinds (\"slurm\", \"pbs\"), not kind \""
+           .. kind .. "\"")
   end
   local reads = c.compute_workers_read
   if reads == nil then reads = reads_by_default[kind] end
   c.compute_workers_read = reads
+  if c.single_block_workers and not reads then
+    refuse("single_block_workers read their own block; compute_workers_read = false cannot "
+           .. "be used with them")
+  end
   if ncompute > 0 and not reads and nread == 0 then
     refuse("compute_workers = " .. ncompute .. " with read_workers = 0: compute workers that "
            .. "do not read their own input are fed by read workers, and RIOS refuses zero "

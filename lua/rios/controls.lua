@@ -302,6 +302,43 @@ local function check_value(where, label, key, value, checker)
   end
 end
 
+local ffi = base.ffi
+local drv_name, drv_found, drv_create = ffi.new("rios_text"), ffi.new("int[1]"), ffi.new("int[1]")
+
+-- The settings of one output file: its name's settings, with the driver
+-- GDAL's own tools would choose for the file's extension when the user
+-- named none (.tif GTiff, .img HFA, ...; an extension no driver claims
+-- keeps the default, GTiff). A driver that cannot write a file block by
+-- block (PNG, JPEG: GDAL writes those only as a copy of a whole raster)
+-- or a VRT is refused in one line. label: the output's name in messages.
+function M.for_file(settings, path, label, where)
+  local s = settings
+  if not s.driver_given then
+    base.C.rios_ffi_driver_for_path(path, drv_name, drv_found, drv_create, base.err)
+    if drv_found[0] == 1 then
+      local name = ffi.string(drv_name.s)
+      if name == "VRT" then
+        base.raise(where, "output '" .. label .. "': " .. path .. " is a VRT, which describes "
+                   .. "other files and holds no pixels of its own; give a .tif (or set "
+                   .. "controls.driver)")
+      end
+      if drv_create[0] == 0 then
+        base.raise(where, "output '" .. label .. "': " .. path .. " is a " .. name .. " file, "
+                   .. "which GDAL writes only as a copy of a whole raster, not block by block; "
+                   .. "write a .tif and convert it with gdal_translate (or set controls.driver)")
+      end
+      if name ~= s.driver then
+        local copy = {}
+        for k, v in pairs(s) do copy[k] = v end
+        copy.driver = name
+        if not s.options_given then copy.creation_options = M.creation_options_for(name) end
+        s = copy
+      end
+    end
+  end
+  return s
+end
+
 -- Merge the user's controls over the defaults and check every key.
 -- names: set of input and output names (for per_image). Returns the
 -- resolved controls with .per_output[name] settings for each output.
@@ -352,12 +389,18 @@ function M.resolve(user, outnames, innames, where)
     end
   end
   c.per_output = {}
+  local env_driver = os.getenv("RIOS_DFLT_DRIVER")
   for name in pairs(outnames) do
     local s = {}
     local own = per_image[name] or {}
     for key in pairs(image_keys) do
       if own[key] ~= nil then s[key] = own[key] else s[key] = c[key] end
     end
+    -- a driver the user named (controls, per_image, RIOS_DFLT_DRIVER) is
+    -- kept; else each output file's extension chooses it (M.for_file)
+    s.driver_given = own.driver ~= nil or user.driver ~= nil
+                     or (env_driver ~= nil and env_driver ~= "")
+    s.options_given = s.creation_options ~= nil
     s.creation_options = s.creation_options or M.creation_options_for(s.driver)
     c.per_output[name] = s
   end

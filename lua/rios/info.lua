@@ -140,6 +140,21 @@ function Info:nodata_for(arr, band)
   return rec.nodata[band]
 end
 
+-- The colour table of the file an input array comes from (band 1 unless
+-- given; `layer_selection` bands are the file's own numbers): { [value] =
+-- {r, g, b, a} }, or nil. Read from the file once per run and band.
+function Info:color_table_for(arr, band)
+  local rec = lookup(self, arr, "color_table_for")
+  band = band or 1
+  rec.color_tables = rec.color_tables or {}
+  local ct = rec.color_tables[band]
+  if ct == nil then
+    ct = require("rios.rat").get_color_table(rec.path, band) or false
+    rec.color_tables[band] = ct
+  end
+  return ct or nil
+end
+
 -- Percent of the blocks that came before this one.
 function Info:percent()
   return math.floor((self.yblock * self.nx + self.xblock) * 100 / (self.nx * self.ny))

@@ -294,6 +294,12 @@ function M.write(path, arr, opts)
   if not array.is_array(arr) then error("rios.write: second argument must be an array", 2) end
   opts = opts or {}
   local driver = opts.driver or "GTiff"
+  if not opts.driver then
+    -- as rios.apply's outputs: the file's extension chooses the driver
+    local s = controls.for_file({ driver = "GTiff", driver_given = false, options_given = true },
+                                path, "rios.write", where_of(2))
+    driver = s.driver
+  end
   local ct_n, ct_rgba
   if opts.color_table ~= nil then
     local where = where_of(2)
