@@ -71,7 +71,7 @@ static const rios_option options[] = {
   {"--check", NULL, NULL, OPT_FLAG, offsetof(rios_args, check),
    "check every index into an array's data: an index outside\n"
    "the array is an error naming the script's line, the index\n"
-   "and the size (several times slower: for finding a bug)"},
+   "and the size (slower: for finding a bug, not for production)"},
   {"-v", "--version", NULL, OPT_FLAG, offsetof(rios_args, version),
    "print the version and exit"},
   {"-h", "--help", NULL, OPT_FLAG, offsetof(rios_args, help),

@@ -166,12 +166,16 @@ end, { img = "in.tif", shape = "shape.geojson" }, { out = "crash.tif" }, nil,
       end
     end
 
-    it("is what controls.check = true gives too", function()
-      local status, _, err = run("", { "write_made", BLOCKS.middle[1], "out.tif", "check" })
-      assert.are.equal(1, status, err)
-      assert.truthy(err:find("job.lua:" .. BUG_LINE .. ": data[16384] is outside the array in "
-                             .. "block " .. BLOCKS.middle[2], 1, true), err)
-    end)
+    for _, opts in ipairs({ "", "-j 2", "--kind subproc -j 2" }) do
+      it("is what controls.check = true gives too" .. (opts ~= "" and (" (" .. opts .. ")") or ""),
+         function()
+        local status, _, err = run(opts, { "write_made", BLOCKS.middle[1], "out.tif", "check" })
+        assert.are.equal(1, status, err)
+        assert.truthy(err:find("job.lua:" .. BUG_LINE .. ": data[16384] is outside the array in "
+                               .. "block " .. BLOCKS.middle[2], 1, true), err)
+        assert.are.equal(1, select(2, err:gsub("\n", "")), err)
+      end)
+    end
   end)
 
   it("writes the same pixels with and without --check, at every scale, when nothing overruns",
