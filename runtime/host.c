@@ -149,3 +149,24 @@ void rios_report(lua_State *L, int status) {
   fflush(stderr);
   lua_pop(L, 1);
 }
+
+int rios_host_main(const char *name, int argc, char **argv, lua_CFunction pmain) {
+  char err[1024];
+  if (rios_process_init(argv[0], err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s: %s\n", name, err);
+    return 1;
+  }
+  rios_host_init();
+  lua_State *L = rios_state_new(err, sizeof(err));
+  if (!L) {
+    fprintf(stderr, "%s: %s\n", name, err);
+    return 1;
+  }
+  rios_main_ctx ctx = {argc, argv, 1};
+  if (lua_cpcall(L, pmain, &ctx) != 0) {
+    rios_report(L, 1);
+    ctx.status = 1;
+  }
+  lua_close(L);
+  return ctx.status;
+}

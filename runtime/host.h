@@ -23,4 +23,17 @@ int rios_docall(lua_State *L, int narg, int nres);
 /* Print the error on top of the stack to stderr and pop it. */
 void rios_report(lua_State *L, int status);
 
+/* What a command's pmain gets (lua_touserdata(L, 1)): its arguments, and
+   the exit status it sets (1 until it says otherwise). */
+typedef struct rios_main_ctx {
+  int argc;
+  char **argv;
+  int status;
+} rios_main_ctx;
+
+/* A command's whole main, as LuaJIT's own host does it: find the modules,
+   set GDAL up, make the state, run pmain under lua_cpcall, report what it
+   raised, close. name prefixes the messages. Returns the exit status. */
+int rios_host_main(const char *name, int argc, char **argv, lua_CFunction pmain);
+
 #endif

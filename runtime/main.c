@@ -379,14 +379,8 @@ static int prepare_console(lua_State *L, int stdin_is_script) {
   return status;
 }
 
-typedef struct pmain_ctx {
-  int argc;
-  char **argv;
-  int status;
-} pmain_ctx;
-
 static int pmain(lua_State *L) {
-  pmain_ctx *ctx = lua_touserdata(L, 1);
+  rios_main_ctx *ctx = lua_touserdata(L, 1);
   int argc = ctx->argc;
   char **argv = ctx->argv;
   rios_args a;
@@ -438,22 +432,5 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-  char err[1024];
-  if (rios_process_init(argv[0], err, sizeof(err)) != 0) {
-    fprintf(stderr, "rios-lua: %s\n", err);
-    return 1;
-  }
-  rios_host_init();
-  lua_State *L = rios_state_new(err, sizeof(err));
-  if (!L) {
-    fprintf(stderr, "rios-lua: %s\n", err);
-    return 1;
-  }
-  pmain_ctx ctx = {argc, argv, 1};
-  if (lua_cpcall(L, pmain, &ctx) != 0) {
-    rios_report(L, 1);
-    ctx.status = 1;
-  }
-  lua_close(L);
-  return ctx.status;
+  return rios_host_main("rios-lua", argc, argv, pmain);
 }

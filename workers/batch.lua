@@ -148,6 +148,21 @@ local function show(v)
 end
 M.show = show
 
+-- Checks the schedulers' extra keys share: a whole number >= n, and a
+-- string matching pattern (what: what it must be, for the message).
+function M.whole_at_least(n, v)
+  return type(v) == "number" and v == math.floor(v) and v >= n and v < 2 ^ 31
+end
+
+function M.word(pattern, what)
+  return function(v)
+    if type(v) ~= "string" or not v:match(pattern) then
+      return nil, "must be " .. what .. ", got " .. show(v)
+    end
+    return v
+  end
+end
+
 local function one_line_string(v)
   if type(v) ~= "string" then return nil, "must be a string" end
   if v:find("[\n\r%z]") then return nil, "must be one line (no newline)" end

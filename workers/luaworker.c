@@ -64,14 +64,8 @@ static const luaworker_opt opts[] = {
   {"--label", "label"},
 };
 
-typedef struct pmain_ctx {
-  int argc;
-  char **argv;
-  int status;
-} pmain_ctx;
-
 static int pmain(lua_State *L) {
-  pmain_ctx *ctx = lua_touserdata(L, 1);
+  rios_main_ctx *ctx = lua_touserdata(L, 1);
   ctx->status = 1;
   lua_createtable(L, 0, 4);
   lua_pushliteral(L, "remote");
@@ -114,22 +108,5 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-  char err[1024];
-  if (rios_process_init(argv[0], err, sizeof(err)) != 0) {
-    fprintf(stderr, "rios-luaworker: %s\n", err);
-    return 1;
-  }
-  rios_host_init();
-  lua_State *L = rios_state_new(err, sizeof(err));
-  if (!L) {
-    fprintf(stderr, "rios-luaworker: %s\n", err);
-    return 1;
-  }
-  pmain_ctx ctx = {argc, argv, 1};
-  if (lua_cpcall(L, pmain, &ctx) != 0) {
-    rios_report(L, 1);
-    ctx.status = 1;
-  }
-  lua_close(L);
-  return ctx.status;
+  return rios_host_main("rios-luaworker", argc, argv, pmain);
 }

@@ -518,10 +518,8 @@ local POLL = 0.5   -- seconds between the launcher's checks of its workers
 function Manager:drain(writer)
   local run, p = self.run, self.run.pipeline
   local nblocks = run.info.nx * run.info.ny
-  local info = run.info
   local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
-  local views = {}
-  for j = 1, #run.outs do views[j] = setmetatable({}, require("rios.array").mt) end
+  local write = require("rios.pipeline").computed_writer(run, writer)
   local written, last_written, last_poll, idle_since = 0, now(), 0, nil
   local barrier = run.concurrency.timeouts.barrier_timeout
   local pop_timeout = run.concurrency.timeouts.compute_buffer_pop_timeout
@@ -533,18 +531,9 @@ function Manager:drain(writer)
       end
       local b = out[0]
       if b == nil then break end
-      local t0 = now()
-      info:set_block(b)
-      for j = 1, #run.outs do
-        local o, v = b.outputs[j - 1], views[j]
-        v.data, v.dtype, v.bands, v.rows, v.cols = o.data, base.dtypes[o.dtype + 1], o.bands,
-                                                   o.rows, o.cols
-      end
-      writer:write(b, views)
-      C.rios_ffi_pipeline_release(p, b)
+      write(b)
       if not self.reads then self.holding = self.holding - 1 end
       written, last_written = written + 1, now()
-      run.timers:add("writing", now() - t0)
     end
     if written >= nblocks and self.discards == 0 then break end
     self:dispatch()

@@ -16,18 +16,7 @@ S.programs = { "sbatch", "squeue", "scancel" }
 
 local show = batch.show
 
-local function whole_at_least(n, v)
-  return type(v) == "number" and v == math.floor(v) and v >= n and v < 2 ^ 31
-end
-
-local function word(pattern, what)
-  return function(v)
-    if type(v) ~= "string" or not v:match(pattern) then
-      return nil, "must be " .. what .. ", got " .. show(v)
-    end
-    return v
-  end
-end
+local whole_at_least, word = batch.whole_at_least, batch.word
 
 -- SLURM's time formats (sbatch --time): minutes, minutes:seconds,
 -- hours:minutes:seconds, days-hours, days-hours:minutes,

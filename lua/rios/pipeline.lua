@@ -177,29 +177,39 @@ function WriteSink:put(b, arrays)
   run.timers:add("writing", now() - t0)
 end
 
--- The main thread when compute workers compute: each block's outputs, in
--- block order as they come out of the compute buffer, to the writer.
-function M.drain(run, writer)
-  local p, info, err = run.pipeline, run.info, run.err
-  local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
+-- A computed block out of the compute buffer, to the writer: its outputs
+-- as arrays over the slot's memory (views made once), then the slot freed.
+-- Every kind of compute worker's blocks are written through this.
+function M.computed_writer(run, writer)
   local views = {}
   for j = 1, #run.outs do views[j] = setmetatable({}, array.mt) end
-  while true do
-    local rc = C.rios_ffi_pipeline_pop_done(p, -1, out, ended, waited, err)
-    run.timers:add("pop_computebuffer", waited[0])
-    if rc ~= OK then M.raise_failure(run) end
-    local b = out[0]
-    if b == nil then return end
+  return function(b)
     local t0 = now()
-    info:set_block(b)
+    run.info:set_block(b)
     for j = 1, #run.outs do
       local o, v = b.outputs[j - 1], views[j]
       v.data, v.dtype, v.bands, v.rows, v.cols = o.data, base.dtypes[o.dtype + 1], o.bands,
                                                  o.rows, o.cols
     end
     writer:write(b, views)
-    C.rios_ffi_pipeline_release(p, b)
+    C.rios_ffi_pipeline_release(run.pipeline, b)
     run.timers:add("writing", now() - t0)
+  end
+end
+
+-- The main thread when compute threads compute: each block's outputs, in
+-- block order as they come out of the compute buffer, to the writer.
+function M.drain(run, writer)
+  local p, err = run.pipeline, run.err
+  local out, ended, waited = ffi.new("rios_block *[1]"), ffi.new("int[1]"), ffi.new("double[1]")
+  local write = M.computed_writer(run, writer)
+  while true do
+    local rc = C.rios_ffi_pipeline_pop_done(p, -1, out, ended, waited, err)
+    run.timers:add("pop_computebuffer", waited[0])
+    if rc ~= OK then M.raise_failure(run) end
+    local b = out[0]
+    if b == nil then return end
+    write(b)
   end
 end
 
