@@ -186,6 +186,8 @@ end
 --   launcher:replace(mgr, rec)   a worker was lost within the retry budget:
 --                        start another (then losing every worker does not
 --                        fail the run)
+--   launcher:starting(mgr) how many workers were started and have not
+--                        connected yet, nor ended (optional)
 --   launcher:waiting(mgr)  why no worker has connected yet (for the
 --                        barrier_timeout message)
 function M.start(run, job, launcher)
@@ -343,7 +345,10 @@ function Manager:lost_worker(w, why)
   end
   local live = 0
   for _, v in pairs(self.workers) do if v.live then live = live + 1 end end
-  if live == 0 then
+  -- (a worker still starting may yet connect; if it ends first, the
+  -- launcher's poll says so)
+  local starting = self.launcher.starting and self.launcher:starting(self) or 0
+  if live == 0 and starting == 0 then
     self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
   end
 end

@@ -35,22 +35,45 @@ function Launcher:start(mgr, address_file, n)
   end
 end
 
--- A worker process that ended before it connected never will.
+-- Whether worker process pid still runs; once it has ended (and been
+-- reaped) how it ended is kept: nil while running, else "exit status N"
+-- or "signal N".
 local state, code = ffi.new("int[1]"), ffi.new("int[1]")
-function Launcher:poll(mgr)
+function Launcher:ended_how(mgr, pid)
+  if self.ended[pid] == nil and C.rios_ffi_proc_poll(pid, state, code, mgr.err) == OK
+     and state[0] ~= C.RIOS_PROC_RUNNING then
+    self.ended[pid] = (state[0] == C.RIOS_PROC_EXITED and "exit status " or "signal ") .. code[0]
+    self.reaped[pid] = true
+  end
+  return self.ended[pid]
+end
+
+local function joined_pids(mgr)
   local joined = {}
   for _, rec in pairs(mgr.workers) do joined[rec.pid] = true end
+  return joined
+end
+
+-- A worker process that ended before it connected never will.
+function Launcher:poll(mgr)
+  local joined = joined_pids(mgr)
   for _, pid in ipairs(self.pids) do
-    if not self.ended[pid] and C.rios_ffi_proc_poll(pid, state, code, mgr.err) == OK
-       and state[0] ~= C.RIOS_PROC_RUNNING then
-      self.ended[pid] = true
-      if not joined[pid] then
-        return string.format("compute worker process %d (%s) ended before it connected: %s %d",
-                             pid, M.worker_program(), state[0] == C.RIOS_PROC_EXITED
-                             and "exit status" or "signal", code[0])
-      end
+    local how = self:ended_how(mgr, pid)
+    if how and not joined[pid] and not self.reported[pid] then
+      self.reported[pid] = true
+      return string.format("compute worker process %d (%s) ended before it connected: %s",
+                           pid, M.worker_program(), how)
     end
   end
+end
+
+-- Worker processes started that have neither connected nor ended.
+function Launcher:starting(mgr)
+  local joined, n = joined_pids(mgr), 0
+  for _, pid in ipairs(self.pids) do
+    if not joined[pid] and not self:ended_how(mgr, pid) then n = n + 1 end
+  end
+  return n
 end
 
 function Launcher:describe()
@@ -92,7 +115,7 @@ function M.start(run, job)
                  .. "seconds > 0, got " .. tostring(v))
     end
   end
-  local launcher = setmetatable({ bind = "127.0.0.1", pids = {}, ended = {}, reaped = {} },
+  local launcher = setmetatable({ bind = "127.0.0.1", pids = {}, ended = {}, reaped = {}, reported = {} },
                                 Launcher)
   return remote.start(run, job, launcher)
 end
