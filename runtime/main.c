@@ -13,6 +13,7 @@
 #include <lualib.h>
 #include <luajit.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,14 +300,16 @@ static int load_script(lua_State *L, const char *name) {
   int from_stdin = name == NULL || strcmp(name, "-") == 0;
   FILE *f = from_stdin ? stdin : fopen(name, "rb");
   if (!f) {
-    lua_pushfstring(L, "cannot open %s", name);
+    lua_pushfstring(L, "rios-lua: cannot open script %s: %s", name, strerror(errno));
     return LUA_ERRFILE;
   }
   size_t len = 0;
+  errno = 0;
   char *buf = slurp(f, &len);
   if (!from_stdin) fclose(f);
   if (!buf) {
-    lua_pushfstring(L, "cannot read %s", from_stdin ? "stdin" : name);
+    lua_pushfstring(L, "rios-lua: cannot read script %s: %s", from_stdin ? "stdin" : name,
+                    errno ? strerror(errno) : "read failed");
     return LUA_ERRFILE;
   }
   const char *chunkname = from_stdin ? "=stdin" : lua_pushfstring(L, "@%s", name);
@@ -341,7 +344,7 @@ static int run_script(lua_State *L, int argc, char **argv, int script) {
   } else {
     FILE *f = fopen(name, "r");
     if (!f) {
-      fprintf(stderr, "rios-lua: cannot open script %s\n", name);
+      fprintf(stderr, "rios-lua: cannot open script %s: %s\n", name, strerror(errno));
       return 1;
     }
     fclose(f);
@@ -369,6 +372,7 @@ static int prepare_console(lua_State *L, int stdin_is_script) {
   static const char code[] =
     "local stdin_is_script = ...\n"
     "require('rios.console').install()\n"
+    "require('rios.concurrency').check_command_line()\n"
     "if not stdin_is_script then require('rios.replay').record_stdin() end\n";
   int status = luaL_loadbuffer(L, code, sizeof(code) - 1, "=rios.console");
   if (status == 0) {

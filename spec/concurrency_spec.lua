@@ -251,6 +251,26 @@ rios.apply(function() end, { a = "missing.tif" }, { o = "o.tif" },
       assert.are.equal(1, status)
       assert.are.equal("rios-lua: '-j' needs a whole number from 0 to 4096, got 'two'\n", err)
     end)
+
+    -- Checked before the script runs: its own output never appears.
+    for _, case in ipairs({
+      { "--kind foo", "rios-lua: --kind foo is not a kind of compute worker (known: none, "
+                      .. "threads, subproc, slurm, pbs, ecs)" },
+      { "--kind threads", "rios-lua: --kind threads needs -j N, the number of compute workers" },
+      { "--kind subproc", "rios-lua: --kind subproc needs -j N, the number of compute workers" },
+      { "-j 2 --kind none", "rios-lua: -j 2 asks for compute workers but --kind none has none; "
+                            .. "leave out --kind none, or name a kind such as --kind threads" },
+      { "-j 1 --kind ecs", "kind \"ecs\" is not available in this rios-lua yet" },
+    }) do
+      it("refuses '" .. case[1] .. "' before the script runs", function()
+        write(dir, "p.lua", 'print("script ran")\n')
+        local status, out, err = run(dir, case[1], "p.lua")
+        assert.are.equal(1, status)
+        assert.are.equal("", out)
+        assert.are.equal(1, select(2, err:gsub("\n", "")), "not one line: " .. err)
+        assert.truthy(err:find(case[2], 1, true), "expected '" .. case[2] .. "' in " .. err)
+      end)
+    end
   end)
 
   it("allows more compute threads than CPUs with a one-line warning", function()

@@ -44,7 +44,15 @@ describe("rios-lua command", function()
     local status, out, err = H.run(H.q(H.exe) .. " " .. dir .. "/nosuch.lua")
     assert.are.equal(1, status)
     assert.are.equal("", out)
-    assert.are.equal("rios-lua: cannot open script " .. dir .. "/nosuch.lua\n", err)
+    assert.are.equal("rios-lua: cannot open script " .. dir .. "/nosuch.lua: No such file or "
+                     .. "directory\n", err)
+  end)
+
+  it("reports a folder given as the script in one line and exits 1", function()
+    local status, out, err = H.run(H.q(H.exe) .. " " .. dir)
+    assert.are.equal(1, status)
+    assert.are.equal("", out)
+    assert.are.equal("rios-lua: cannot read script " .. dir .. ": Is a directory\n", err)
   end)
 
   it("reports a syntax error as script.lua:LINE: and exits 1", function()

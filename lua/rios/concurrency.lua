@@ -92,6 +92,29 @@ function M.from_command_line()
   return any and t or nil, "the command line (-j, --read-workers, --kind)"
 end
 
+-- Check -j, --read-workers and --kind before any script code runs, so that
+-- a combination no rios.apply could use (--kind foo, --kind subproc without
+-- -j, -j 2 --kind none) is refused at once rather than after the script has
+-- done its own work. Raises a user error naming the options.
+function M.check_command_line()
+  local cli = M.from_command_line()
+  if cli == nil then return end
+  local function refuse(why) base.raise("rios-lua: ", why) end
+  local kind, n = cli.kind, cli.compute_workers
+  if kind ~= nil and checks.kind(kind) then
+    refuse("--kind " .. kind .. " is not a kind of compute worker (known: "
+           .. table.concat(kinds, ", ") .. ")")
+  end
+  if kind ~= nil and kind ~= "none" and n == nil then
+    refuse("--kind " .. kind .. " needs -j N, the number of compute workers")
+  end
+  if kind == "none" and (n or 0) > 0 then
+    refuse("-j " .. n .. " asks for compute workers but --kind none has none; "
+           .. "leave out --kind none, or name a kind such as --kind threads")
+  end
+  M.resolve(nil, "rios-lua: ", true)
+end
+
 -- c with .timeouts: each timeout in seconds for C; negative waits forever.
 local function with_timeouts(c)
   c.timeouts = {}
@@ -103,7 +126,8 @@ end
 
 -- Check user's table (nil: the command line's, else none at all) and return
 -- the resolved settings. label names where it came from in messages.
-function M.resolve(user, where)
+-- quiet: no warnings (the command line's early check; apply warns).
+function M.resolve(user, where, quiet)
   local label = "controls.concurrency"
   if user == nil then
     local cli, cli_label = M.from_command_line()
@@ -177,7 +201,7 @@ function M.resolve(user, where)
            .. "do not read their own input are fed by read workers, and RIOS refuses zero "
            .. "of them; set read_workers to at least 1")
   end
-  if kind == "threads" then
+  if kind == "threads" and not quiet then
     local ncpu = C.rios_ffi_cpu_count()
     if ncompute > ncpu then
       io.stderr:write(string.format("rios-lua: warning: %d compute threads on %d CPUs; "
