@@ -463,15 +463,15 @@ print("not reached")
       local status, _, err = run(dir, "", "e.lua", { "shape" })
       assert.are.equal(1, status)
       assert.truthy(err:match("^e%.lua:5: rios%.apply failed: compute worker [12]: e%.lua:5: "
-                              .. "output 'o' has 3 rows x 3 cols but the block needs 20 x 20 in "
+                              .. "output 'o' has 3 rows x 3 cols but the block needs 20 rows x 20 cols in "
                               .. "block %(row 0, col [012]%) %[x=%d+ y=0 20x20%]\n"), err)
     end)
 
     it("when the writer (the main thread) fails", function()
       local status, _, err = run(dir, "", "e.lua", { "dtype" })
       assert.are.equal(1, status)
-      assert.are.equal("e.lua:5: output 'o' is int16 with 1 bands but the file was created as "
-                       .. "uint8 with 1 bands in block (row 0, col 1) [x=20 y=0 20x20]\n", err)
+      assert.are.equal("e.lua:5: output 'o' is int16 with 1 band but the file was created as "
+                       .. "uint8 with 1 band in block (row 0, col 1) [x=20 y=0 20x20]\n", err)
     end)
   end)
 

@@ -41,21 +41,21 @@ describe("errors", function()
 
   it("an output of the wrong rows/cols", function()
     local status, _, err = job("outputs.o = rios.array('uint8', 1, 10, 10)")
-    one_line(status, err, "output 'o' has 10 rows x 10 cols but the block needs 40 x 50 in block (row 0, col 0)")
+    one_line(status, err, "output 'o' has 10 rows x 10 cols but the block needs 40 rows x 50 cols in block (row 0, col 0)")
   end)
 
   it("an output whose dtype changes after the first block", function()
     local status, _, err = job([[
       outputs.o = info:is_first_block() and inputs.a or inputs.a:like("int16")]],
       "{ window_xsize = 25 }")
-    one_line(status, err, "output 'o' is int16 with 1 bands but the file was created as uint8 with 1 bands in block (row 0, col 1)")
+    one_line(status, err, "output 'o' is int16 with 1 band but the file was created as uint8 with 1 band in block (row 0, col 1)")
   end)
 
   it("an output whose band count changes", function()
     local status, _, err = job([[
       outputs.o = info:is_first_block() and inputs.a or inputs.a:like(nil, 2)]],
       "{ window_ysize = 20 }")
-    one_line(status, err, "is uint8 with 2 bands but the file was created as uint8 with 1 bands in block (row 1, col 0)")
+    one_line(status, err, "is uint8 with 2 bands but the file was created as uint8 with 1 band in block (row 1, col 0)")
   end)
 
   it("a list output that is not given a list", function()

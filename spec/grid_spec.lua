@@ -342,7 +342,7 @@ describe("inputs on any grid", function()
       { { reference_image = "nosuch" }, "reference_image 'nosuch' is not the name" },
       { { reference_pixgrid = { projection = "EPSG:32755" } }, "reference_pixgrid' needs transform" },
       { { footprint = "everything" }, "key 'footprint' must be one of" },
-      { { input_nodata = { 1, 2 } }, "input_nodata for 'ref' has 2 values but .* has 1 bands" },
+      { { input_nodata = { 1, 2 } }, "input_nodata for 'ref' has 2 values but .* has 1 band" },
     }
     for _, case in ipairs(cases) do
       local ok, err = pcall(copy_run, dir, { ref = ref }, "ref", case[1])

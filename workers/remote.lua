@@ -688,7 +688,8 @@ function FrameSource:next()
     local rec = ins[i]
     if a.dtype ~= rec.dtype or a.bands ~= rec.nbands then
       error("block " .. tonumber(f.block) .. ": input " .. i .. " is " .. a.dtype .. " with "
-            .. a.bands .. " bands, not " .. rec.dtype .. " with " .. rec.nbands, 0)
+            .. base.count(a.bands, "band") .. ", not " .. rec.dtype .. " with "
+            .. base.count(rec.nbands, "band"), 0)
     end
     -- into the arena, against a guard as in the main process (an index
     -- past the array faults: runtime/guard.c)

@@ -329,9 +329,9 @@ function M.layout(a)
 end
 
 local function index_error(fname, self, x, y, b)
-  error(string.format("a:%s: (x %s, y %s, band %s) is outside the array of %d bands x %d "
+  error(string.format("a:%s: (x %s, y %s, band %s) is outside the array of %s x %d "
                       .. "rows x %d cols (x 0..%d, y 0..%d, band 1..%d)", fname, tostring(x),
-                      tostring(y), tostring(b), self.bands, self.rows, self.cols,
+                      tostring(y), tostring(b), base.count(self.bands, "band"), self.rows, self.cols,
                       self.cols - 1, self.rows - 1, self.bands), 4)
 end
 

@@ -19,6 +19,11 @@ M.OK, M.FAIL = C.RIOS_OK, C.RIOS_FAIL
 -- Made once per state, never per call.
 M.err = ffi.new("rios_err")
 
+-- "1 band", "3 bands": a count with its noun, for messages.
+function M.count(n, noun)
+  return tostring(n) .. " " .. noun .. (n == 1 and "" or "s")
+end
+
 function M.errmsg()
   return ffi.string(M.err.msg)
 end

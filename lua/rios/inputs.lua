@@ -120,7 +120,7 @@ local function bands_and_nodata(rec, s, label, where)
   local nd, list = s.input_nodata, {}
   if type(nd) == "table" and #nd ~= rec.nbands then
     base.raise(where, "controls input_nodata for '" .. label .. "' has " .. #nd
-               .. " values but " .. rec.path .. " has " .. rec.nbands .. " bands")
+               .. " values but " .. rec.path .. " has " .. base.count(rec.nbands, "band"))
   end
   for i, b in ipairs(bands) do
     if b > rec.nbands then

@@ -45,7 +45,7 @@ function M.array_for(rec, outputs, info, where)
   if v.data == nil then fail("holds an array that was already released") end
   local ov = info.ov
   if v.rows ~= info.rows + 2 * ov or v.cols ~= info.cols + 2 * ov then
-    fail(string.format("has %d rows x %d cols but the block needs %d x %d%s", v.rows, v.cols,
+    fail(string.format("has %d rows x %d cols but the block needs %d rows x %d cols%s", v.rows, v.cols,
                        info.rows + 2 * ov, info.cols + 2 * ov,
                        ov > 0 and (" (with the overlap of " .. ov .. " on each side)") or ""))
   end
@@ -56,9 +56,10 @@ end
 -- must give the same dtype and bands. label: the block's, for the message.
 function M.check_same(rec, arr, where, label)
   if rec.dtype and (arr.dtype ~= rec.dtype or arr.bands ~= rec.bands) then
-    base.raise(where, string.format("output '%s' is %s with %d bands but the file was created "
-                                    .. "as %s with %d bands in block %s", files.label(rec),
-                                    arr.dtype, arr.bands, rec.dtype, rec.bands, label))
+    base.raise(where, string.format("output '%s' is %s with %s but the file was created "
+                                    .. "as %s with %s in block %s", files.label(rec),
+                                    arr.dtype, base.count(arr.bands, "band"), rec.dtype,
+                                    base.count(rec.bands, "band"), label))
   end
 end
 
