@@ -340,6 +340,7 @@ function Manager:lost_worker(w, why)
     rec.computed = {}
   end
   if self.launcher.replace then
+    self:warn_lost(w)
     self.launcher:replace(self, rec)
     return
   end
@@ -351,6 +352,18 @@ function Manager:lost_worker(w, why)
   if live == 0 and starting == 0 then
     self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
   end
+  self:warn_lost(w)
+end
+
+-- The run goes on without worker w: say so, once, on standard error (a
+-- lost worker is not invisible: the run took longer, and the budget of
+-- losses is smaller now).
+function Manager:warn_lost(w)
+  local _ = w   -- (self.lost's last entry names it, as the failures do)
+  io.stderr:write(string.format("rios-lua: %s; its blocks go to the other workers "
+                                .. "(%d of %d lost workers allowed by "
+                                .. "controls.concurrency.max_worker_failures)\n",
+                                self.lost[#self.lost], self.failures, self.budget))
 end
 
 -- A worker said its label (the JOB frame a worker sends).
