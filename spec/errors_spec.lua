@@ -129,6 +129,10 @@ describe("errors", function()
     assert.are.equal(1, status)
     assert.truthy(err:match("^job%.lua:4: bad pixel\nstack traceback:\n"), err)
     assert.truthy(err:find("job.lua:4: in function", 1, true), err)
+    -- only the user's frames: none of rios's own modules, as in a worker
+    assert.falsy(err:find("lua/rios/", 1, true), err)
+    assert.falsy(err:find("'xpcall'", 1, true), err)
+    assert.truthy(err:find("in main chunk", 1, true), err)
     assert.truthy(err:find("the error happened in the block function, block (row 0, col 1) [x=32 y=0 18x40]",
                            1, true), err)
   end)

@@ -331,7 +331,7 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
     -- User errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.
     if base.is_user_error(e) then return e end
-    local tb = debug.traceback(base.error_text(e), 2)
+    local tb = base.user_traceback(base.error_text(e), 2)
     if run.in_user_function and run.info then
       tb = tb .. "\nrios.apply: the error happened in the block function, block "
            .. run.info:label()

@@ -19,6 +19,34 @@ M.OK, M.FAIL = C.RIOS_OK, C.RIOS_FAIL
 -- Made once per state, never per call.
 M.err = ffi.new("rios_err")
 
+-- The traceback of msg as the user's code sees it, from a message handler:
+-- level counts as debug.traceback's does, from the caller of this function.
+-- The frames of rios's own modules (lua/rios, workers/) say nothing to the
+-- user, and neither do the pcall/xpcall frames they called through; the
+-- user's frames and the C functions the user called stay, so a traceback
+-- reads the same in a sequential run and in any kind of worker.
+function M.user_traceback(msg, level)
+  local tb = debug.traceback(msg, level + 1)
+  local msg_end = tb:find("\nstack traceback:\n", 1, true)
+  local lua_dir, root_dir = M.host.lua_dir, M.host.root_dir
+  if not msg_end or not lua_dir then return tb end
+  local function ours(line)
+    return line:find(lua_dir, 1, true) ~= nil
+           or (root_dir ~= nil and line:find(root_dir .. "/workers/", 1, true) ~= nil)
+  end
+  local frames = {}
+  for line in tb:sub(msg_end + 18):gmatch("[^\n]+") do frames[#frames + 1] = line end
+  local lines = { tb:sub(1, msg_end - 1), "stack traceback:" }
+  for i, line in ipairs(frames) do
+    local protected = line:find("[C]: in function 'xpcall'", 1, true)
+                      or line:find("[C]: in function 'pcall'", 1, true)
+    if not ours(line) and not (protected and (frames[i + 1] == nil or ours(frames[i + 1]))) then
+      lines[#lines + 1] = line
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
 -- "1 band", "3 bands": a count with its noun, for messages.
 function M.count(n, noun)
   return tostring(n) .. " " .. noun .. (n == 1 and "" or "s")

@@ -41,24 +41,13 @@ local function fail(msg)
 end
 
 -- Traceback handler: user errors stay one line; other errors keep the
--- traceback of the user's own code (the frames of rios's modules and of
--- the worker's bootstrap say nothing to the user).
-local lua_dir, root_dir = base.host.lua_dir, base.host.root_dir
+-- traceback of the user's own code (base.user_traceback).
 local function handler(e)
   if e == DONE then return e end
   if e == require("rios.pipeline").STOPPED then return e end
   if base.is_user_error(e) then return e end
-  local tb = debug.traceback(base.error_text(e), 2)
-  local msg_end = tb:find("\nstack traceback:\n", 1, true)
-  if not msg_end or not lua_dir then return tb end
-  local lines = { tb:sub(1, msg_end - 1), "stack traceback:" }
-  for line in tb:sub(msg_end + 18):gmatch("[^\n]+") do
-    if not line:find(lua_dir, 1, true) and not (root_dir and line:find(root_dir .. "/workers/", 1, true))
-       and not line:find("[C]: in function 'xpcall'", 1, true) then
-      lines[#lines + 1] = line
-    end
-  end
-  return table.concat(lines, "\n")
+  local tb = base.user_traceback(base.error_text(e), 2)   -- (not a tail call: level 2 is
+  return tb                                                -- the frame that raised)
 end
 
 function M.boot()
