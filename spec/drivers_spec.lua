@@ -63,6 +63,26 @@ rios.apply(function(info, inputs, outputs) outputs.o = inputs.a end,
     end
   end)
 
+  it("refuses an extension whose driver this GDAL lacks, and netCDF, before writing anything",
+     function()
+    -- (Debian 12's GDAL has no KEA driver; a .kea must not silently become a GeoTIFF)
+    local cases = { { "x.nc", "is a netCDF file, which rios-lua cannot write block by block" } }
+    local _, formats = H.run("gdalinfo --formats")
+    if not formats:find("KEA", 1, true) then
+      cases[#cases + 1] = { "x.kea", "names a KEA file, but this GDAL has no KEA driver; give a "
+                                     .. ".tif (or set controls.driver)" }
+      cases[#cases + 1] = { "x.KEA", "names a KEA file, but this GDAL has no KEA driver" }
+    end
+    assert.truthy(#cases >= 2 or formats:find("KEA", 1, true))
+    for _, case in ipairs(cases) do
+      local status, _, err = copy(case[1])
+      assert.are.equal(1, status, case[1])
+      assert.truthy(err:find("c.lua:2: output 'o': " .. case[1] .. " " .. case[2], 1, true), err)
+      assert.are.equal(1, select(2, err:gsub("\n", "")), err)
+      assert.is_nil(io.open(dir .. "/" .. case[1]))
+    end
+  end)
+
   it("rios.write follows the extension too", function()
     local status, _, err = H.run_script(dir, "w.lua", [[
 local rios = require("rios")

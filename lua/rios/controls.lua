@@ -311,12 +311,37 @@ local drv_name, drv_found, drv_create = ffi.new("rios_text"), ffi.new("int[1]"),
 -- keeps the default, GTiff). A driver that cannot write a file block by
 -- block (PNG, JPEG: GDAL writes those only as a copy of a whole raster)
 -- or a VRT is refused in one line. label: the output's name in messages.
+-- Extensions that name a raster format whose GDAL driver is an optional
+-- plugin: without the driver the file would silently become a GeoTIFF
+-- under a name that says otherwise, so it is refused.
+local missing_drivers = {
+  kea = "KEA", h5 = "HDF5", hdf5 = "HDF5", he5 = "HDF5", hdf = "HDF4", nc = "netCDF",
+  jp2 = "JPEG2000", ecw = "ECW", sid = "MrSID", grib = "GRIB", grb = "GRIB", grb2 = "GRIB",
+}
+-- Drivers that can create a file but not one rios-lua can write block by
+-- block with its bands' metadata, with the reason.
+local refused_drivers = {
+  netCDF = "which rios-lua cannot write block by block (GDAL's netCDF driver refuses "
+           .. "the band metadata rios-lua sets on a new file)",
+}
+
 function M.for_file(settings, path, label, where)
   local s = settings
   if not s.driver_given then
     base.C.rios_ffi_driver_for_path(path, drv_name, drv_found, drv_create, base.err)
+    local ext = (path:match("%.([%w]+)$") or ""):lower()
+    if drv_found[0] == 0 and missing_drivers[ext] then
+      base.raise(where, "output '" .. label .. "': " .. path .. " names a " .. missing_drivers[ext]
+                 .. " file, but this GDAL has no " .. missing_drivers[ext] .. " driver; give a "
+                 .. ".tif (or set controls.driver)")
+    end
     if drv_found[0] == 1 then
       local name = ffi.string(drv_name.s)
+      if refused_drivers[name] then
+        base.raise(where, "output '" .. label .. "': " .. path .. " is a " .. name .. " file, "
+                   .. refused_drivers[name] .. "; write a .tif and convert it with "
+                   .. "gdal_translate (or set controls.driver)")
+      end
       if name == "VRT" then
         base.raise(where, "output '" .. label .. "': " .. path .. " is a VRT, which describes "
                    .. "other files and holds no pixels of its own; give a .tif (or set "
