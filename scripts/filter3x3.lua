@@ -6,7 +6,9 @@
 -- Shows controls.overlap: with an overlap of 1 every input array carries one
 -- extra pixel on each side (outside the raster: the input's nodata, else 0),
 -- so a neighbourhood never stops at a block's edge. The output array has the
--- same margin; only its centre is written.
+-- same margin; only its centre is written. Nodata pixels are averaged like
+-- any other (this script is also the 3x3 bench case); see
+-- scripts/band_maths_nodata.lua for masking them.
 local rios = require("rios")
 
 local in_file, out_file = arg[1], arg[2]

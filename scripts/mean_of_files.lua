@@ -4,7 +4,9 @@
 --   ./rios-lua scripts/mean_of_files.lua mean.tif in1.tif in2.tif [in3.tif ...]
 --
 -- Shows a list of inputs under one name: inputs.imgs is a Lua list of
--- arrays, one per file, in the order given.
+-- arrays, one per file, in the order given. Every pixel counts, nodata
+-- too (this script is also the 8-file bench case); to skip nodata use
+-- rios.reduce(inputs.imgs, "mean", { nodata = ... }) as README shows.
 local rios = require("rios")
 
 local out_file = arg[1]
