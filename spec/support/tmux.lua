@@ -31,7 +31,11 @@ function Tmux.start(cmd, env, cols, rows)
   local p = io.popen("echo $$")
   local pid = p:read("*l")
   p:close()
-  local self = setmetatable({ socket = "rios-spec-" .. pid .. "-" .. counter }, Tmux)
+  -- the socket lives in a private folder, removed by kill(): nothing is
+  -- left in /tmp/tmux-UID after the specs
+  local dir = H.tmpdir()
+  local self = setmetatable({ socket = dir .. "/tmux-" .. pid .. "-" .. counter, dir = dir },
+                            Tmux)
   local envs = { "TERM=xterm" }
   for k, v in pairs(env or {}) do envs[#envs + 1] = k .. "=" .. H.q(v) end
   local full = "cd " .. H.q(H.root) .. " && env " .. table.concat(envs, " ") .. " " .. cmd
@@ -42,7 +46,7 @@ function Tmux.start(cmd, env, cols, rows)
 end
 
 function Tmux:tmux()
-  return "tmux -f /dev/null -L " .. self.socket
+  return "tmux -f /dev/null -S " .. H.q(self.socket)
 end
 
 -- Keys as tmux send-keys names them: text is typed as is, "Enter", "Tab",
@@ -108,6 +112,7 @@ end
 
 function Tmux:kill()
   sh(self:tmux() .. " kill-server")
+  os.remove(self.socket)
 end
 
 return Tmux
