@@ -195,6 +195,21 @@ describe("kind slurm on a private single-node SLURM", function()
                                         sched_env = cluster.env })
   end
 
+  it("spec/support/with_slurm.lua runs one command against its own cluster, then removes it",
+     function()
+    -- (README's way to try the slurm kind on one machine)
+    local status, out, err = H.run("cd " .. H.q(H.root) .. " && " .. H.q(H.exe)
+                                   .. " spec/support/with_slurm.lua sh -c "
+                                   .. H.q("sinfo --noheader --format=%T >&2 && echo $SLURM_CONF "
+                                          .. "&& exit 3"))
+    assert.are.equal(3, status, err)
+    local conf = out:match("^(/tmp/rios%-slurm%.%w+/slurm%.conf)\n$")
+    assert.truthy(conf, out)
+    assert.are_not.equal(cluster.conf, conf)   -- its own, not the specs' cluster
+    assert.truthy(err:find("idle", 1, true), err)
+    assert.is_nil(io.open(conf))               -- stopped and removed
+  end)
+
   it("writes #SBATCH lines from a full extra, and SLURM takes every one", function()
     local out = dir .. "/full.out"
     local mgr = manager({ partition = cluster.partition, time = "0:05:00", mem = 100,
