@@ -704,4 +704,35 @@ end
 M.STATUS_PREFIX = STATUS_PREFIX
 M.POLL_MIN, M.POLL_MAX = POLL_MIN, POLL_MAX
 
+-- What every scheduler module (workers/slurm.lua, pbs.lua) ends with: S
+-- gets its cancel command (cancel_argv, cancel_ok: a cancel that fails only
+-- because the job had ended meanwhile, as one of the benign messages says,
+-- is no failure) and the kind's entry points that rios.apply calls
+-- (prepare, start: compute workers as jobs of this scheduler, started and
+-- watched by workers/cluster.lua). Returns S.
+function M.scheduler(S, kind, cancel_command, benign)
+  function S.cancel_argv(_, ids)
+    local argv = { cancel_command }
+    for _, id in ipairs(ids) do argv[#argv + 1] = id end
+    return argv
+  end
+  function S.cancel_ok(_, out)
+    for line in out:gmatch("[^\n]+") do
+      local known = false
+      for _, text in ipairs(benign) do
+        if line:find(text, 1, true) then known = true break end
+      end
+      if not known then return false end
+    end
+    return true
+  end
+  function S.prepare(conc, where)
+    return require("workers.cluster").prepare(kind, conc, where)
+  end
+  function S.start(run, job)
+    return require("workers.cluster").start(kind, run, job)
+  end
+  return S
+end
+
 return M

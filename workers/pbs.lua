@@ -188,30 +188,5 @@ function S.query(mgr, ids)
   return records
 end
 
-function S.cancel_argv(mgr, ids)
-  local argv = { "qdel" }
-  for _, id in ipairs(ids) do argv[#argv + 1] = id end
-  return argv
-end
-
--- qdel fails for jobs that ended meanwhile; that is no failure here.
-function S.cancel_ok(rc, out)
-  for line in out:gmatch("[^\n]+") do
-    if not (line:find("Job has finished", 1, true) or line:find("Unknown Job Id", 1, true)) then
-      return false
-    end
-  end
-  return true
-end
-
--- The kind "pbs" itself (rios.apply requires workers.pbs): compute workers
--- as PBS jobs, started and watched by workers/cluster.lua.
-function S.prepare(conc, where)
-  return require("workers.cluster").prepare("pbs", conc, where)
-end
-
-function S.start(run, job)
-  return require("workers.cluster").start("pbs", run, job)
-end
-
-return S
+-- qdel fails for jobs that ended meanwhile, saying so in one of these ways.
+return batch.scheduler(S, "pbs", "qdel", { "Job has finished", "Unknown Job Id" })

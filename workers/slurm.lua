@@ -187,31 +187,5 @@ function S.query(mgr, ids)
   return records
 end
 
-function S.cancel_argv(mgr, ids)
-  local argv = { "scancel" }
-  for _, id in ipairs(ids) do argv[#argv + 1] = id end
-  return argv
-end
-
--- scancel fails for jobs that ended meanwhile; that is no failure here.
-function S.cancel_ok(rc, out)
-  for line in out:gmatch("[^\n]+") do
-    if not (line:find("already completing or completed", 1, true)
-            or line:find("Invalid job id specified", 1, true)) then
-      return false
-    end
-  end
-  return true
-end
-
--- The kind "slurm" itself (rios.apply requires workers.slurm): compute workers
--- as SLURM jobs, started and watched by workers/cluster.lua.
-function S.prepare(conc, where)
-  return require("workers.cluster").prepare("slurm", conc, where)
-end
-
-function S.start(run, job)
-  return require("workers.cluster").start("slurm", run, job)
-end
-
-return S
+-- scancel fails for jobs that ended meanwhile, saying so in one of these ways.
+return batch.scheduler(S, "slurm", "scancel", { "already completing or completed", "Invalid job id specified" })
