@@ -7,6 +7,7 @@
 -- byte for byte with the sequential run. The scheduler half alone is
 -- spec/batch_spec.lua's.
 local H = require("support.helpers")
+local shared = require("support.cases")
 local slurm = require("support.slurm")
 local Tmux = require("support.tmux")
 local rios = require("rios")
@@ -154,40 +155,6 @@ local function matrix_outputs(tag)
   local names = { tag .. "_f.tif", tag .. "_s.tif", tag .. "_d.tif" }
   for _, dt in ipairs(rios.dtypes) do names[#names + 1] = tag .. "_" .. dt .. ".tif" end
   return names
-end
-
--- Warped, band-selected and rasterized inputs (the vector is burned into
--- the run's temporary folder, which the workers read from).
-local WARPED = [[
-local rios = require("rios")
-rios.apply(function(info, inputs, outputs)
-  local n = inputs.ref.rows * inputs.ref.cols
-  local o = inputs.geo:like("float32", 4)
-  for i = 0, n - 1 do
-    o.data[i] = inputs.geo.data[i]
-    o.data[n + i] = inputs.rgb.data[i]
-    o.data[2 * n + i] = inputs.rgb.data[n + i]
-    o.data[3 * n + i] = inputs.shapes.data[i] + inputs.ref.data[i]
-  end
-  outputs.o = o
-end, { ref = "ref.tif", geo = "geo.tif", rgb = "rgb.tif", shapes = "shapes.csv" },
-   { o = arg[1] }, nil,
-   { reference_image = "ref", resample_method = "bilinear", window_xsize = 32,
-     window_ysize = 24, overlap = 1,
-     concurrency = arg[2] and assert(loadstring("return " .. arg[2]))(),
-     per_image = { rgb = { layer_selection = { 3, 1 } }, shapes = { burn_attribute = "v" } } })
-]]
-
-local function make_warped_inputs(dir)
-  H.make_raster(dir .. "/ref.tif", "uint8", 1, 60, 70, function(_, r, c) return (r + c) % 200 end)
-  H.make_raster(dir .. "/geo.tif", "float32", 1, 60, 60, function(_, r, c) return r * 60 + c end,
-                { transform = { 146.9995, 0.0002, 0, -36.1395, 0, -0.0002 },
-                  projection = "EPSG:4326" })
-  H.make_raster(dir .. "/rgb.tif", "int16", 3, 60, 70,
-                function(b, r, c) return b * 1000 + r - c end)
-  write(dir .. "/shapes.csv", "WKT,v\n\"POLYGON((500050 5999950,500400 5999950,500400 5999600,"
-        .. "500050 5999600,500050 5999950))\",7\n")
-  write(dir .. "/warped.lua", WARPED)
 end
 
 -- Every block waits (in a worker) until the file `gate` exists, after
@@ -348,7 +315,7 @@ local function cases(kind)
     S.start()
     dir = H.tmpdir()
     make_matrix_inputs(dir)
-    make_warped_inputs(dir)
+    shared.make_warped_inputs(dir)
     make_gated_inputs(dir)
   end)
   teardown(H.cleanup)

@@ -75,44 +75,14 @@ describe("concurrency", function()
   end)
 
   it("reads warped, band-selected and rasterized inputs in read workers as the main thread does", function()
-    -- ref on the 10 m grid; geo in another projection (warped through a VRT
-    -- each reader opens itself); rgb with two of its three bands selected;
-    -- a vector burned into a raster in the run's temporary folder.
-    H.make_raster(dir .. "/ref.tif", "uint8", 1, 60, 70, function(_, r, c) return (r + c) % 200 end)
-    H.make_raster(dir .. "/geo.tif", "float32", 1, 60, 60, function(_, r, c) return r * 60 + c end,
-                  { transform = { 146.9995, 0.0002, 0, -36.1395, 0, -0.0002 },
-                    projection = "EPSG:4326" })
-    H.make_raster(dir .. "/rgb.tif", "int16", 3, 60, 70, function(b, r, c) return b * 1000 + r - c end)
-    local f = assert(io.open(dir .. "/shapes.csv", "w"))
-    f:write("WKT,v\n\"POLYGON((500050 5999950,500400 5999950,500400 5999600,500050 5999600,"
-            .. "500050 5999950))\",7\n")
-    f:close()
-    write(dir, "w.lua", [[
-local rios = require("rios")
-local nread, ncompute = tonumber(arg[2]), tonumber(arg[3])
-rios.apply(function(info, inputs, outputs)
-  local n = inputs.ref.rows * inputs.ref.cols
-  local o = inputs.geo:like("float32", 4)
-  for i = 0, n - 1 do
-    o.data[i] = inputs.geo.data[i]
-    o.data[n + i] = inputs.rgb.data[i]
-    o.data[2 * n + i] = inputs.rgb.data[n + i]
-    o.data[3 * n + i] = inputs.shapes.data[i] + inputs.ref.data[i]
-  end
-  outputs.o = o
-end, { ref = "ref.tif", geo = "geo.tif", rgb = "rgb.tif", shapes = "shapes.csv" },
-   { o = arg[1] }, nil,
-   { reference_image = "ref", resample_method = "bilinear", window_xsize = 32,
-     window_ysize = 24, overlap = 1,
-     per_image = { rgb = { layer_selection = { 3, 1 } }, shapes = { burn_attribute = "v" } },
-     concurrency = { read_workers = nread, compute_workers = ncompute,
-                     kind = ncompute > 0 and "threads" or "none" } })
-]])
-    local status, _, err = run(dir, "", "w.lua", { "seq.tif", 0, 0 })
+    cases.make_warped_inputs(dir)
+    local status, _, err = run(dir, "", "warped.lua", { "seq.tif", "{}" })
     assert.are.equal(0, status, err)
     for _, rc in ipairs({ { 2, 0 }, { 1, 2 } }) do
       local out = "par_" .. rc[1] .. "_" .. rc[2] .. ".tif"
-      status, _, err = run(dir, "", "w.lua", { out, rc[1], rc[2] })
+      status, _, err = run(dir, "", "warped.lua", { out, string.format(
+        "{ read_workers = %d, compute_workers = %d, kind = %q }", rc[1], rc[2],
+        rc[2] > 0 and "threads" or "none") })
       assert.are.equal(0, status, err)
       assert.is_true(slurp(dir .. "/seq.tif") == slurp(dir .. "/" .. out), out)
     end

@@ -340,7 +340,7 @@ function Manager:lost_worker(w, why)
     rec.computed = {}
   end
   if self.launcher.replace then
-    self:warn_lost(w)
+    self:warn_lost()
     self.launcher:replace(self, rec)
     return
   end
@@ -352,14 +352,32 @@ function Manager:lost_worker(w, why)
   if live == 0 and starting == 0 then
     self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
   end
-  self:warn_lost(w)
+  self:warn_lost()
+end
+
+-- A worker that ended before it connected (launcher:poll's second value):
+-- lost as one that ended just after connecting would be, within the same
+-- budget; with no worker left or starting the run fails naming them all.
+function Manager:lost_unconnected(why)
+  self.failures = self.failures + 1
+  self.lost[#self.lost + 1] = why
+  if self.failures > self.budget then
+    self:fail("more compute workers were lost than controls.concurrency.max_worker_failures = "
+              .. self.budget .. " allows: " .. table.concat(self.lost, "; "))
+  end
+  local live = 0
+  for _, v in pairs(self.workers) do if v.live then live = live + 1 end end
+  local starting = self.launcher.starting and self.launcher:starting(self) or 0
+  if live == 0 and starting == 0 then
+    self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
+  end
+  self:warn_lost()
 end
 
 -- The run goes on without worker w: say so, once, on standard error (a
 -- lost worker is not invisible: the run took longer, and the budget of
 -- losses is smaller now).
-function Manager:warn_lost(w)
-  local _ = w   -- (self.lost's last entry names it, as the failures do)
+function Manager:warn_lost()   -- (self.lost's last entry names the worker)
   io.stderr:write(string.format("rios-lua: %s; its blocks go to the other workers "
                                 .. "(%d of %d lost workers allowed by "
                                 .. "controls.concurrency.max_worker_failures)\n",
@@ -577,8 +595,10 @@ function Manager:drain(writer)
     end
     if t - last_poll >= POLL then
       last_poll = t
-      local problem = self.launcher:poll(self)
-      if problem then
+      local problem, a_loss = self.launcher:poll(self)
+      if problem and a_loss then
+        self:lost_unconnected(problem)
+      elseif problem then
         self:fail(problem .. (#self.lost > 0 and ("; and before that " .. table.concat(self.lost, "; "))
                               or ""))
       end

@@ -54,7 +54,9 @@ local function joined_pids(mgr)
   return joined
 end
 
--- A worker process that ended before it connected never will.
+-- A worker process that ended before it connected never will. The second
+-- value says the run may go on without it (remote.lua counts it as a lost
+-- worker), as it would had the process ended just after connecting.
 function Launcher:poll(mgr)
   local joined = joined_pids(mgr)
   for _, pid in ipairs(self.pids) do
@@ -62,7 +64,7 @@ function Launcher:poll(mgr)
     if how and not joined[pid] and not self.reported[pid] then
       self.reported[pid] = true
       return string.format("compute worker process %d (%s) ended before it connected: %s",
-                           pid, M.worker_program(), how)
+                           pid, M.worker_program(), how), true
     end
   end
 end

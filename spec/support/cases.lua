@@ -98,4 +98,43 @@ function M.outputs_of(dir, tag)
 end
 
 
+-- Warped, band-selected and rasterized inputs: ref on a 10 m grid; geo in
+-- another projection (warped through a VRT each reader opens itself); rgb
+-- with two of its three bands selected; a vector burned into a raster in
+-- the run's temporary folder, which the workers read from. Writes the
+-- inputs and warped.lua into dir. The script: warped.lua OUT [CONCURRENCY],
+-- CONCURRENCY a Lua table constructor for controls.concurrency (none: the
+-- command line's).
+M.warped_script = [[
+local rios = require("rios")
+rios.apply(function(info, inputs, outputs)
+  local n = inputs.ref.rows * inputs.ref.cols
+  local o = inputs.geo:like("float32", 4)
+  for i = 0, n - 1 do
+    o.data[i] = inputs.geo.data[i]
+    o.data[n + i] = inputs.rgb.data[i]
+    o.data[2 * n + i] = inputs.rgb.data[n + i]
+    o.data[3 * n + i] = inputs.shapes.data[i] + inputs.ref.data[i]
+  end
+  outputs.o = o
+end, { ref = "ref.tif", geo = "geo.tif", rgb = "rgb.tif", shapes = "shapes.csv" },
+   { o = arg[1] }, nil,
+   { reference_image = "ref", resample_method = "bilinear", window_xsize = 32,
+     window_ysize = 24, overlap = 1,
+     concurrency = arg[2] and assert(loadstring("return " .. arg[2]))(),
+     per_image = { rgb = { layer_selection = { 3, 1 } }, shapes = { burn_attribute = "v" } } })
+]]
+
+function M.make_warped_inputs(dir)
+  H.make_raster(dir .. "/ref.tif", "uint8", 1, 60, 70, function(_, r, c) return (r + c) % 200 end)
+  H.make_raster(dir .. "/geo.tif", "float32", 1, 60, 60, function(_, r, c) return r * 60 + c end,
+                { transform = { 146.9995, 0.0002, 0, -36.1395, 0, -0.0002 },
+                  projection = "EPSG:4326" })
+  H.make_raster(dir .. "/rgb.tif", "int16", 3, 60, 70,
+                function(b, r, c) return b * 1000 + r - c end)
+  M.write(dir, "shapes.csv", "WKT,v\n\"POLYGON((500050 5999950,500400 5999950,500400 5999600,"
+          .. "500050 5999600,500050 5999950))\",7\n")
+  M.write(dir, "warped.lua", M.warped_script)
+end
+
 return M
