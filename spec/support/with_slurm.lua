@@ -31,4 +31,4 @@ slurm.stop()
 local status
 if type(done) == "number" then status = done / 256 else status = code or 1 end
 if how == "signal" then status = 128 + (code or 0) end
-os.exit(status)
+os.exit(status, true)   -- (closing the state frees what cjson holds)
