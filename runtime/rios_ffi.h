@@ -124,6 +124,12 @@ int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
                            rios_finish_times *times, rios_err *err);
 void rios_ffi_output_close(rios_output *o);
 void rios_ffi_output_flush_rows(rios_output *o, int on);
+/* on an output not yet finished (controls.color_table, controls.before_close); bands 1-based, band 0 of set_metadata is the dataset. range: *found 0 when band's pixels were all nodata or nothing was gathered (omit_basic_stats and omit_histogram), else their *min and *max */
+int rios_ffi_output_set_metadata(rios_output *o, int band, const char *key, const char *value, rios_err *err);
+int rios_ffi_output_set_description(rios_output *o, int band, const char *text, rios_err *err);
+int rios_ffi_output_set_nodata(rios_output *o, int band, double value, rios_err *err);
+int rios_ffi_output_set_color_table(rios_output *o, int band, int n, const uint8_t *rgba, rios_err *err);
+int rios_ffi_output_range(const rios_output *o, int band, int *found, double *min, double *max, rios_err *err);
 /* overviews.c: the default overview levels (4..512), minimum dimension (128) and aggregation (NULL: AVERAGE, NEAREST for thematic outputs), set there only; cannot fail. */
 void rios_ffi_finish_defaults(rios_finish_opts *opts);
 

@@ -58,6 +58,18 @@ local function level_list(v)
   end
 end
 
+-- A colour table as rios.colortable takes it: a table of entries, a ramp's
+-- name or {ramp =, min =, max =}; its entries are checked per output
+-- (outputs.check_color_table), where the message can name the output.
+local function color_table(v)
+  if type(v) ~= "table" and type(v) ~= "string" then
+    return "must be a table {[value] = {r, g, b [, a]}} or the name of a ramp"
+  end
+end
+local function function_(v)
+  if type(v) ~= "function" then return "must be a function(ds)" end
+end
+
 -- Keys that may stand for one output in per_image (and at the top level for
 -- all of them).
 local image_keys = {
@@ -66,6 +78,8 @@ local image_keys = {
   stats_ignore = number_or_nil,
   thematic = boolean,
   layer_names = string_list,
+  color_table = color_table,
+  before_close = function_,
 }
 
 local function number_or_list(v)

@@ -5,6 +5,7 @@
 local base = require("rios.base")
 local array = require("rios.array")
 local files = require("rios.files")
+local finishing = require("rios.finishing")
 local ffi, C = base.ffi, base.C
 local OK = base.OK
 
@@ -66,6 +67,7 @@ end
 -- c: the run's controls (what the writes gather follows the omit_* keys).
 function M.create(rec, arr, grid, where, c)
   local s = rec.settings
+  finishing.check_target(rec, arr.dtype, arr.bands, where)
   local opts, keep = string_array(s.creation_options)
   local names, keep2 = string_array(s.layer_names)
   local t = ffi.new("double[6]", grid.transform)
@@ -80,7 +82,10 @@ function M.create(rec, arr, grid, where, c)
   output_out[0] = nil
   rec.handle = ffi.gc(o, C.rios_ffi_output_close)
   if c then
-    C.rios_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
+    -- a ramp by its name needs the data's range, which the statistics keep
+    local stats = not c.omit_basic_stats or finishing.needs_range(s.color_table)
+    C.rios_ffi_output_gather(o, stats and 1 or 0, c.omit_histogram and 0 or 1)
+    rec.gathered = stats or not c.omit_histogram
     if C.rios_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= OK then
       base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg())
     end
@@ -118,9 +123,13 @@ local function finish_opts(c, s)
 end
 M.finish_opts = finish_opts
 
--- Statistics, histogram, overviews, then close. Adds to timers.
-function M.finish(rec, c, timers, where)
+-- The colour table and controls.before_close (rios.finishing), then
+-- statistics, histogram, overviews, then close. Adds to timers.
+function M.finish(rec, c, timers, where, grid)
   if rec.handle == nil then return end
+  finishing.apply_color_table(rec, where)
+  local t = finishing.before_close(rec, grid, where)
+  if t then timers:add("beforeclose", t) end
   local fo = finish_opts(c, rec.settings)
   local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == OK
   local msg = not ok and base.errmsg()
