@@ -34,7 +34,7 @@ static void output_free(rios_output *o) {
 }
 
 /* An existing file is replaced, with its sidecars (.aux.xml, .ovr). */
-static int remove_existing(const char *path, rios_err *err) {
+int rios_output_remove_existing(const char *path, rios_err *err) {
   if (access(path, F_OK) != 0) return RIOS_OK;
   GDALDriverH old = GDALIdentifyDriver(path, NULL);
   CPLErrorReset();
@@ -99,7 +99,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
                 xsize, ysize, nbands, dtype);
     return RIOS_FAIL;
   }
-  if (remove_existing(path, err) != 0) return RIOS_FAIL;
+  if (rios_output_remove_existing(path, err) != 0) return RIOS_FAIL;
   rios_output *o = calloc(1, sizeof(*o));
   if (o) o->path = strdup(path);
   if (!o || !o->path) {

@@ -1,9 +1,10 @@
 -- What GIS users expect of rios.apply's outputs: colour tables
 -- (controls.color_table), a thematic output's histogram as its attribute
--- table's Histogram column (as RIOS writes it), and controls.before_close
--- on the still-open raster. Every run is a real rios-lua process, alone and
--- with compute workers (the writer is shared); every file is checked with
--- GDAL's own readers (gdalinfo -json, the .aux.xml GDAL writes).
+-- table's Histogram column (as RIOS writes it), controls.before_close on
+-- the still-open raster, and Cloud Optimized GeoTIFFs (driver = "COG").
+-- Every run is a real rios-lua process, alone and with compute workers (the
+-- writer is shared); every file is checked with GDAL's own readers
+-- (gdalinfo -json, the .aux.xml GDAL writes, GDAL's COG validator).
 local H = require("support.helpers")
 local rios = require("rios")
 local ramps = require("rios.ramps")
@@ -24,6 +25,17 @@ local function class_counts()
 end
 
 local RUN_OPTS = { "", "-j 2", "--kind subproc -j 2" }
+
+-- GDAL's own COG check (validate_cloud_optimized_geotiff, from python3-gdal,
+-- run by the system's python3): status 0 for a valid COG, and its report.
+local function cog_valid(path)
+  local status, out, err = H.run("/usr/bin/python3 -m "
+                                 .. "osgeo_utils.samples.validate_cloud_optimized_geotiff "
+                                 .. H.q(path))
+  assert(status == 0 or out:find("is NOT a valid cloud optimized GeoTIFF", 1, true),
+         "GDAL's COG validator did not run (python3-gdal): " .. err)
+  return status == 0, out
+end
 
 local function lines(s)
   local list = {}
@@ -307,6 +319,162 @@ rios.apply(function(info, inputs, outputs) outputs.o = inputs.a end,
         assert.truthy(err:find(case[2], 1, true), case[1] .. "\n" .. err)
         assert.are.equal(1, #lines(err), err)
       end
+    end)
+  end)
+
+  describe('driver = "COG"', function()
+    -- 1200 x 1100: two overview levels (4 and 8), several 512 tiles
+    local BR, BC = 1100, 1200
+    before_each(function()
+      H.make_raster(dir .. "/big.tif", "uint16", 1, BR, BC,
+                    function(_, r, c) return (r * 7 + c * 3) % 1000 end)
+    end)
+
+    local function leftovers()
+      local _, out = H.run("ls -A " .. H.q(dir) .. " | grep '^rios-lua-' || true")
+      return out
+    end
+
+    for _, opts in ipairs(RUN_OPTS) do
+      it("writes a valid Cloud Optimized GeoTIFF with overviews, statistics and tables inside" .. (opts ~= "" and " (" .. opts .. ")" or ""), function()
+        local status, out, err = run(opts, [[
+local rios = require("rios")
+local r = rios.apply(function(info, inputs, outputs)
+  local a, cls = inputs.a, inputs.a:like("uint8")
+  for i = 0, a.rows * a.cols - 1 do cls.data[i] = a.data[i] % 7 end
+  outputs.cog, outputs.plain, outputs.cls = a, a, cls
+end, { a = "big.tif" }, { cog = "out.tif", plain = "plain.tif", cls = "cls.tif" },
+  nil, { per_image = { cog = { driver = "COG" },
+                       cls = { driver = "COG", thematic = true, color_table = "classes",
+                               creation_options = { "COMPRESS=DEFLATE" } } },
+         before_close = function(ds) ds:set_metadata("WRITTEN_AS", ds.driver) end })
+print(#r.timings.durations.cog)
+]])
+        assert.are.equal(0, status, err)
+        assert.are.equal("2\n", out)
+        local ok, report = cog_valid(dir .. "/out.tif")
+        assert.is_true(ok, report)
+        -- the plain GeoTIFF of the same data is not one: the check can fail
+        assert.is_false((cog_valid(dir .. "/plain.tif")))
+        local info = H.gdalinfo(dir .. "/out.tif")
+        local plain = H.gdalinfo(dir .. "/plain.tif")
+        assert.are.equal("COG", info.metadata.IMAGE_STRUCTURE.LAYOUT)
+        assert.are.equal("LZW", info.metadata.IMAGE_STRUCTURE.COMPRESSION)
+        assert.are.equal("COG", info.metadata[""].WRITTEN_AS)
+        local b, pb = info.bands[1], plain.bands[1]
+        assert.are.same({ 512, 512 }, b.block)
+        -- the overviews rios chose, with the same pixels as the GeoTIFF's
+        assert.are.same({ { size = { 300, 275 } }, { size = { 150, 138 } } }, b.overviews)
+        assert.are.same(pb.overviews, b.overviews)
+        local _, cks = H.run("gdalinfo -checksum " .. H.q(dir .. "/out.tif") .. " | grep Checksum")
+        local _, pcks = H.run("gdalinfo -checksum " .. H.q(dir .. "/plain.tif") .. " | grep Checksum")
+        assert.are.equal(pcks, cks)
+        assert.are.equal(H.raw_bytes(dir .. "/big.tif"), H.raw_bytes(dir .. "/out.tif"))
+        -- statistics and the histogram
+        assert.are.same({ pb.minimum, pb.maximum, pb.mean, pb.stdDev },
+                        { b.minimum, b.maximum, b.mean, b.stdDev })
+        assert.are.equal(0, b.minimum)
+        assert.are.equal(999, b.maximum)
+        assert.are.same(H.gdalinfo(dir .. "/plain.tif", "-hist").bands[1].histogram,
+                        H.gdalinfo(dir .. "/out.tif", "-hist").bands[1].histogram)
+        -- a thematic COG: its palette, its creation options, its Histogram column
+        local ok2, report2 = cog_valid(dir .. "/cls.tif")
+        assert.is_true(ok2, report2)
+        local ci = H.gdalinfo(dir .. "/cls.tif")
+        assert.are.equal("DEFLATE", ci.metadata.IMAGE_STRUCTURE.COMPRESSION)
+        assert.are.equal("Palette", ci.bands[1].colorInterpretation)
+        assert.are.same({ 31, 119, 180, 255 }, ci.bands[1].colorTable.entries[1])
+        assert.are.equal("Histogram", ci.rat.fieldDefn[1].name)
+        local fours = 0
+        for r = 0, BR - 1 do
+          for c = 0, BC - 1 do
+            if (r * 7 + c * 3) % 1000 % 7 == 4 then fours = fours + 1 end
+          end
+        end
+        assert.are.equal(fours, ci.rat.row[5].f[1])
+        -- nothing temporary is left beside them
+        assert.are.equal("", leftovers())
+      end)
+    end
+
+    it("has no overviews when they are omitted, and follows RIOS_DFLT_DRIVER and rios.write", function()
+      local status, _, err = run("", [[
+local rios = require("rios")
+rios.apply(function(info, inputs, outputs) outputs.o = inputs.a end,
+  { a = "big.tif" }, { o = "o.tif" }, nil, { omit_pyramids = true })
+rios.write("w.tif", rios.open("classes.tif"):read(), { driver = "COG", stats = true })
+]], "s.lua")
+      assert.are.equal(0, status, err)
+      status, _, err = H.run("cd " .. H.q(dir) .. " && RIOS_DFLT_DRIVER=COG " .. H.q(H.exe)
+                             .. " s.lua")
+      assert.are.equal(0, status, err)
+      for _, f in ipairs({ "o.tif", "w.tif" }) do
+        local ok, report = cog_valid(dir .. "/" .. f)
+        assert.is_true(ok, report)
+        local info = H.gdalinfo(dir .. "/" .. f)
+        assert.are.equal("COG", info.metadata.IMAGE_STRUCTURE.LAYOUT, f)
+        assert.is_nil(info.bands[1].overviews, f)
+      end
+      assert.are.equal(6, H.gdalinfo(dir .. "/w.tif").bands[1].maximum)
+      assert.are.equal("", leftovers())
+    end)
+
+    it("leaves no file and nothing temporary when the run fails, in one line", function()
+      local script = [[
+local rios = require("rios")
+local mode = arg[1]
+rios.apply(function(info, inputs, outputs)
+  if mode == "fn" and info:is_last_block() then error("boom") end
+  outputs.o = inputs.a
+end, { a = "classes.tif" }, { o = "o.tif" }, nil, { driver = "COG",
+  creation_options = mode == "copy" and { "COMPRESS=WEBP" } or nil,
+  before_close = mode == "close" and function(ds) error("not today") end or nil })
+]]
+      local f = assert(io.open(dir .. "/s.lua", "w"))
+      f:write(script)
+      f:close()
+      for _, case in ipairs({
+        { "fn", "boom" },
+        { "close", "s.lua:8: output 'o': controls.before_close: not today" },
+        { "copy", "s.lua:3: output 'o': o.tif: GDAL's COG driver cannot write it: " },
+      }) do
+        local status, _, err = H.run("cd " .. H.q(dir) .. " && " .. H.q(H.exe) .. " s.lua "
+                                     .. case[1])
+        assert.are.equal(1, status, case[1])
+        assert.truthy(err:find(case[2], 1, true), err)
+        if case[1] ~= "fn" then assert.are.equal(1, #lines(err), err) end
+        assert.is_nil(io.open(dir .. "/o.tif"), case[1])
+        assert.is_nil(io.open(dir .. "/o.tif.aux.xml"), case[1])
+        assert.are.equal("", leftovers(), case[1])
+      end
+    end)
+
+    it("leaves nothing temporary after SIGTERM mid-run", function()
+      local f = assert(io.open(dir .. "/s.lua", "w"))
+      f:write([[
+local rios = require("rios")
+rios.apply(function(info, inputs, outputs)
+  if not info:is_first_block() then
+    local p = io.popen("ls -A | grep rios-lua-")
+    io.write("during: ", p:read("*a"))
+    p:close()
+    io.stdout:flush()
+    local st = io.open("/proc/self/stat")
+    local pid = st:read("*l"):match("^(%d+)")
+    st:close()
+    os.execute("(sleep 0.2; kill -TERM " .. pid .. ") &")
+    local t = os.time()
+    while os.time() - t < 10 do end
+    print("not killed")
+  end
+  outputs.o = inputs.a
+end, { a = "big.tif" }, { o = "o.tif" }, nil, { driver = "COG" })
+]])
+      f:close()
+      local _, out = H.run("cd " .. H.q(dir) .. " && " .. H.q(H.exe) .. " s.lua; echo status=$?")
+      assert.truthy(out:match("^during: rios%-lua%-%w+\nstatus=143\n$"), out)
+      assert.are.equal("", leftovers())
+      assert.is_nil(io.open(dir .. "/o.tif"))
     end)
   end)
 end)

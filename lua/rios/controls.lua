@@ -11,6 +11,8 @@ local default_creation_options = {
   GTiff = { "TILED=YES", "COMPRESS=LZW", "INTERLEAVE=BAND", "BIGTIFF=IF_SAFER" },
   HFA = { "COMPRESSED=TRUE", "IGNOREUTM=TRUE" },
   KEA = {},
+  -- the COG driver's (rios.outputs writes the blocks to a temporary GTiff)
+  COG = { "COMPRESS=LZW", "BIGTIFF=IF_SAFER" },
 }
 
 -- key -> checker. A checker returns nil when the value is fine, else what is
@@ -235,8 +237,9 @@ function M.defaults(where)
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
   if drv and drv ~= "" then
-    if C.rios_ffi_driver_can_create(drv, can_create, base.err) ~= base.OK
-       or can_create[0] == 0 then
+    -- COG copies a whole raster; rios.outputs writes it through a GTiff
+    if drv ~= "COG" and (C.rios_ffi_driver_can_create(drv, can_create, base.err) ~= base.OK
+                         or can_create[0] == 0) then
       env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
     end
     d.driver = drv
