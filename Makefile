@@ -15,10 +15,11 @@ CMD_LDLIBS := -lreadline
 LDFLAGS += -Wl,-E $(SANFLAGS)
 
 # Debian packages the project needs to build, test and run. slurm-wlm and
-# munge: the private single-node SLURM the batch specs run on.
+# munge: the private single-node SLURM the batch specs run on; python3-gdal:
+# GDAL's own Cloud Optimized GeoTIFF validator, which the specs run.
 DEB_PACKAGES := gcc make pkg-config luajit libluajit-5.1-dev libgdal-dev gdal-bin \
   lua-cjson lua-busted libcurl4-openssl-dev libreadline-dev tmux man-db time \
-  slurm-wlm munge libssl-dev clang libclang-rt-14-dev
+  slurm-wlm munge libssl-dev clang libclang-rt-14-dev python3-gdal
 
 # The runtime apart from the commands: LIB_OBJS is every C file but a
 # command's own (its main, and rios-lua's readline prompt), so rios-lua and

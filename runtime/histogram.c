@@ -4,12 +4,22 @@
  * default histogram (what gdalinfo and QGIS read) and the metadata keys RIOS
  * writes beside it (median, mode, the bins as "c0|c1|...|").
  *
+ * A thematic band whose bins are one per value from 0 also gets them as its
+ * attribute table's "Histogram" column, as RIOS writes it (calcstats.py,
+ * writeHistogram): a real column of usage PixelCount (an existing column of
+ * that usage is reused), row i the count of value i, the table's binning
+ * row 0 = value 0 and 1 per row. GTiff keeps the table in the .aux.xml. HFA
+ * is left to its driver, which makes the same column from the metadata keys
+ * (RIOS too writes only the keys for HFA). Unlike RIOS, the keys are also
+ * kept beside the column.
+ *
  * The bins, as RIOS chooses them:
  *   uint8 and thematic data: one bin per value from 0 to the maximum;
  *   other integers: one bin per value from min to max when that is at most
  *   256 values, else 256 equal bins from min to max;
  *   floats: 256 equal bins from min to max (one bin when min == max).
  */
+#include "bandtables.h"
 #include "dtype.h"
 #include "output_internal.h"
 #include "rios_internal.h"
@@ -18,6 +28,7 @@
 #include <gdal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* lo/hi are the outer edges GDAL stores; vmin/vmax are the values RIOS
    stores as STATISTICS_HISTOMIN/MAX; bin i starts at vmin + i * step. */
@@ -132,6 +143,51 @@ static int store_rios_keys(rios_output *o, int b, const rios_hist *h, rios_err *
   return rc;
 }
 
+/* The column of usage PixelCount of a band's table, made when there is none
+   (RIOS's findOrCreateColumn). */
+static int pixelcount_column(rios_rat *t, int *col, rios_err *err) {
+  int n = rios_ffi_rat_column_count(t);
+  for (int i = 0; i < n; i++) {
+    const char *name;
+    int type, usage;
+    if (rios_ffi_rat_column(t, i, &name, &type, &usage, err) != RIOS_OK) return RIOS_FAIL;
+    if (usage == GFU_PixelCount) {
+      *col = i;
+      return RIOS_OK;
+    }
+  }
+  return rios_ffi_rat_create_column(t, "Histogram", GFT_Real, GFU_PixelCount, col, err);
+}
+
+static int store_rat_column(rios_output *o, int b, const rios_hist *h, rios_err *err) {
+  double *values = malloc((size_t)h->nbins * sizeof(double));
+  if (!values) {
+    rios_seterr(err, "%s: out of memory for the histogram column", o->path);
+    return RIOS_FAIL;
+  }
+  for (int i = 0; i < h->nbins; i++) values[i] = (double)h->counts[i];
+  rios_rat *t = NULL;
+  int col = -1;
+  int rc = rios_rat_attach(o->ds, b + 1, o->path, 1, &t, err);
+  if (rc == RIOS_OK &&
+      (pixelcount_column(t, &col, err) != RIOS_OK ||
+       rios_ffi_rat_set_row_count(t, h->nbins, err) != RIOS_OK ||
+       rios_ffi_rat_write(t, col, 0, h->nbins, values, RIOS_FLOAT64, err) != RIOS_OK ||
+       rios_ffi_rat_set_linear_binning(t, 0, 1, err) != RIOS_OK)) {
+    rios_ffi_rat_discard(t);
+    rc = RIOS_FAIL;
+  } else if (rc == RIOS_OK) {
+    rc = rios_ffi_rat_close(t, err);
+  }
+  free(values);
+  return rc;
+}
+
+static int is_driver(const rios_output *o, const char *name) {
+  GDALDriverH drv = GDALGetDatasetDriver(o->ds);
+  return drv && strcmp(GDALGetDriverShortName(drv), name) == 0;
+}
+
 int rios_histogram_store(rios_output *o, int b, rios_err *err) {
   rios_bandacc *a = &o->acc[b];
   rios_hist h;
@@ -151,6 +207,8 @@ int rios_histogram_store(rios_output *o, int b, rios_err *err) {
     return RIOS_FAIL;
   }
   int rc = store_rios_keys(o, b, &h, err);
+  if (rc == RIOS_OK && o->thematic && h.direct && h.vmin == 0 && !is_driver(o, "HFA"))
+    rc = store_rat_column(o, b, &h, err);
   free(h.counts);
   return rc;
 }

@@ -10,6 +10,7 @@
  * histogram.c turns the counts into the stored histogram. What they share
  * is in output_internal.h.
  */
+#include "bandtables.h"
 #include "dtype.h"
 #include "output_internal.h"
 #include "rios_ffi.h"
@@ -33,7 +34,7 @@ static void output_free(rios_output *o) {
 }
 
 /* An existing file is replaced, with its sidecars (.aux.xml, .ovr). */
-static int remove_existing(const char *path, rios_err *err) {
+int rios_output_remove_existing(const char *path, rios_err *err) {
   if (access(path, F_OK) != 0) return RIOS_OK;
   GDALDriverH old = GDALIdentifyDriver(path, NULL);
   CPLErrorReset();
@@ -98,7 +99,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
                 xsize, ysize, nbands, dtype);
     return RIOS_FAIL;
   }
-  if (remove_existing(path, err) != 0) return RIOS_FAIL;
+  if (rios_output_remove_existing(path, err) != 0) return RIOS_FAIL;
   rios_output *o = calloc(1, sizeof(*o));
   if (o) o->path = strdup(path);
   if (!o || !o->path) {
@@ -222,6 +223,81 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
                    margin, err) != 0)
     return RIOS_FAIL;
   return flush_finished_rows(o, xoff + xsize, yoff + ysize, err);
+}
+
+/*
+ * What a script changes on an output still open, before it is finished
+ * (controls.color_table and controls.before_close, lua/rios/outputs.lua).
+ * Statistics, the histogram and overviews are gathered as blocks are
+ * written and follow the nodata given at creation (stats_ignore), whatever
+ * is set here.
+ */
+static GDALRasterBandH edit_band(rios_output *o, int band, rios_err *err) {
+  if (band < 1 || band > o->nbands) {
+    rios_seterr(err, "%s: has no band %d (it has %d)", o->path, band, o->nbands);
+    return NULL;
+  }
+  return GDALGetRasterBand(o->ds, band);
+}
+
+int rios_ffi_output_set_metadata(rios_output *o, int band, const char *key, const char *value,
+                                 rios_err *err) {
+  GDALMajorObjectH obj = band == 0 ? (GDALMajorObjectH)o->ds
+                                   : (GDALMajorObjectH)edit_band(o, band, err);
+  if (!obj) return RIOS_FAIL;
+  CPLErrorReset();
+  if (GDALSetMetadataItem(obj, key, value, NULL) != CE_None) {
+    if (band == 0)
+      rios_seterr(err, "%s: cannot set metadata %s: %s", o->path, key, rios_gdal_error());
+    else
+      rios_seterr(err, "%s: cannot set metadata %s on band %d: %s", o->path, key, band,
+                  rios_gdal_error());
+    return RIOS_FAIL;
+  }
+  return RIOS_OK;
+}
+
+int rios_ffi_output_set_description(rios_output *o, int band, const char *text,
+                                    rios_err *err) {
+  GDALRasterBandH b = edit_band(o, band, err);
+  if (!b) return RIOS_FAIL;
+  CPLErrorReset();
+  GDALSetDescription(b, text);
+  if (CPLGetLastErrorType() >= CE_Failure) {
+    rios_seterr(err, "%s: cannot name band %d: %s", o->path, band, rios_gdal_error());
+    return RIOS_FAIL;
+  }
+  return RIOS_OK;
+}
+
+int rios_ffi_output_set_nodata(rios_output *o, int band, double value, rios_err *err) {
+  GDALRasterBandH b = edit_band(o, band, err);
+  if (!b) return RIOS_FAIL;
+  CPLErrorReset();
+  if (GDALSetRasterNoDataValue(b, value) != CE_None) {
+    rios_seterr(err, "%s: cannot set nodata %g on band %d: %s", o->path, value, band,
+                rios_gdal_error());
+    return RIOS_FAIL;
+  }
+  return RIOS_OK;
+}
+
+int rios_ffi_output_set_color_table(rios_output *o, int band, int n, const uint8_t *rgba,
+                                    rios_err *err) {
+  return rios_band_set_color_table(o->ds, band, o->path, n, rgba, err);
+}
+
+int rios_ffi_output_range(const rios_output *o, int band, int *found, double *min,
+                          double *max, rios_err *err) {
+  if (band < 1 || band > o->nbands) {
+    rios_seterr(err, "%s: has no band %d (it has %d)", o->path, band, o->nbands);
+    return RIOS_FAIL;
+  }
+  const rios_bandacc *a = &o->acc[band - 1];
+  *found = (o->gather_stats || o->gather_hist) && a->count > 0;
+  *min = *found ? a->min : 0;
+  *max = *found ? a->max : 0;
+  return RIOS_OK;
 }
 
 int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,

@@ -9,6 +9,7 @@
  *                metadata RIOS writes
  *   overviews.c  overviews built while blocks are written, or by GDAL after
  *                the last one
+ *   cog.c        a Cloud Optimized GeoTIFF copied from the finished output
  */
 #ifndef RIOS_OUTPUT_INTERNAL_H
 #define RIOS_OUTPUT_INTERNAL_H
@@ -88,6 +89,10 @@ RIOS_INLINE int rios_direct_range(int dtype, long *offset) {
   *offset = 0;
   return 0;
 }
+
+/* output.c: remove the file at path with its sidecars (.aux.xml, .ovr), if
+   there is one, to be replaced (cog.c too). */
+int rios_output_remove_existing(const char *path, rios_err *err);
 
 /* output.c: set a band's metadata item to v (integer: no decimals). */
 int rios_output_set_number(rios_output *o, int b, const char *key, double v, int integer,

@@ -124,6 +124,15 @@ int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
                            rios_finish_times *times, rios_err *err);
 void rios_ffi_output_close(rios_output *o);
 void rios_ffi_output_flush_rows(rios_output *o, int on);
+/* on an output not yet finished (controls.color_table, controls.before_close); bands 1-based, band 0 of set_metadata is the dataset. range: *found 0 when band's pixels were all nodata or nothing was gathered (omit_basic_stats and omit_histogram), else their *min and *max */
+int rios_ffi_output_set_metadata(rios_output *o, int band, const char *key, const char *value, rios_err *err);
+int rios_ffi_output_set_description(rios_output *o, int band, const char *text, rios_err *err);
+int rios_ffi_output_set_nodata(rios_output *o, int band, double value, rios_err *err);
+int rios_ffi_output_set_color_table(rios_output *o, int band, int n, const uint8_t *rgba, rios_err *err);
+int rios_ffi_output_range(const rios_output *o, int band, int *found, double *min, double *max, rios_err *err);
+/* cog.c: driver "COG" writes blocks into a temporary GeoTIFF made with these options (borrowed, NULL-terminated; cannot fail), then copies the finished, closed GeoTIFF src with GDAL's COG driver to dst (a file there is replaced with its sidecars; a failure removes what was written at dst). options: the COG driver's creation options. */
+const char *const *rios_ffi_cog_temp_options(void);
+int rios_ffi_cog_copy(const char *src, const char *dst, const char *const *options, rios_err *err);
 /* overviews.c: the default overview levels (4..512), minimum dimension (128) and aggregation (NULL: AVERAGE, NEAREST for thematic outputs), set there only; cannot fail. */
 void rios_ffi_finish_defaults(rios_finish_opts *opts);
 

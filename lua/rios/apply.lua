@@ -11,6 +11,7 @@ local array = require("rios.array")
 local codec = require("rios.codec")
 local controls_mod = require("rios.controls")
 local files = require("rios.files")
+local finishing = require("rios.finishing")
 local grid_mod = require("rios.grid")
 local info_mod = require("rios.info")
 local inputs = require("rios.inputs")
@@ -279,6 +280,7 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
                  .. rec.path)
     end
     rec.settings = controls_mod.for_file(c.per_output[rec.name], rec.path, files.label(rec), where)
+    finishing.check(rec, where)
   end
   local conc = concurrency.resolve(c.concurrency, where)
   -- What the kind of worker checks before any file is touched (the batch
@@ -326,7 +328,7 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
       copies = compute_in_workers(run, ordinal, otherargs_bytes)
     end
     pipeline.finish(run)
-    for _, rec in ipairs(outs) do outputs.finish(rec, c, run.timers, where) end
+    for _, rec in ipairs(outs) do outputs.finish(rec, c, run.timers, where, run.grid) end
   end, function(e)
     -- User errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.

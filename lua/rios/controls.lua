@@ -11,6 +11,8 @@ local default_creation_options = {
   GTiff = { "TILED=YES", "COMPRESS=LZW", "INTERLEAVE=BAND", "BIGTIFF=IF_SAFER" },
   HFA = { "COMPRESSED=TRUE", "IGNOREUTM=TRUE" },
   KEA = {},
+  -- the COG driver's (rios.outputs writes the blocks to a temporary GTiff)
+  COG = { "COMPRESS=LZW", "BIGTIFF=IF_SAFER" },
 }
 
 -- key -> checker. A checker returns nil when the value is fine, else what is
@@ -58,6 +60,18 @@ local function level_list(v)
   end
 end
 
+-- A colour table as rios.colortable takes it: a table of entries, a ramp's
+-- name or {ramp =, min =, max =}; its entries are checked per output
+-- (outputs.check_color_table), where the message can name the output.
+local function color_table(v)
+  if type(v) ~= "table" and type(v) ~= "string" then
+    return "must be a table {[value] = {r, g, b [, a]}} or the name of a ramp"
+  end
+end
+local function function_(v)
+  if type(v) ~= "function" then return "must be a function(ds)" end
+end
+
 -- Keys that may stand for one output in per_image (and at the top level for
 -- all of them).
 local image_keys = {
@@ -66,6 +80,8 @@ local image_keys = {
   stats_ignore = number_or_nil,
   thematic = boolean,
   layer_names = string_list,
+  color_table = color_table,
+  before_close = function_,
 }
 
 local function number_or_list(v)
@@ -221,8 +237,9 @@ function M.defaults(where)
   }
   local drv = os.getenv("RIOS_DFLT_DRIVER")
   if drv and drv ~= "" then
-    if C.rios_ffi_driver_can_create(drv, can_create, base.err) ~= base.OK
-       or can_create[0] == 0 then
+    -- COG copies a whole raster; rios.outputs writes it through a GTiff
+    if drv ~= "COG" and (C.rios_ffi_driver_can_create(drv, can_create, base.err) ~= base.OK
+                         or can_create[0] == 0) then
       env_error(where, "RIOS_DFLT_DRIVER", drv, "is not a GDAL driver that can create files")
     end
     d.driver = drv

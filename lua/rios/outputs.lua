@@ -5,6 +5,7 @@
 local base = require("rios.base")
 local array = require("rios.array")
 local files = require("rios.files")
+local finishing = require("rios.finishing")
 local ffi, C = base.ffi, base.C
 local OK = base.OK
 
@@ -64,13 +65,48 @@ function M.check_same(rec, arr, where, label)
 end
 
 
+local tempdir_out = ffi.new("rios_tempdir *[1]")
+local name_buf = ffi.new("char[4096]")
+
+-- Driver "COG" (GDAL writes it only as a copy of a whole raster): the
+-- blocks go into a temporary GeoTIFF in a private folder beside the file
+-- (the same file system), removed however the run ends (M.close) and by the
+-- runtime on SIGINT/SIGTERM; finishing copies it with the COG driver
+-- (rios_ffi_cog_copy). Returns the folder (removed when collected, too)
+-- and the GeoTIFF's path, or nil and a message.
+function M.cog_temp(path)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  if C.rios_ffi_tempdir_new(dir, tempdir_out, base.err) ~= OK then return nil, base.errmsg() end
+  local folder = ffi.gc(tempdir_out[0], C.rios_ffi_tempdir_remove)
+  tempdir_out[0] = nil
+  if C.rios_ffi_tempdir_name(folder, "cog", ".tif", name_buf, 4096, base.err) ~= OK then
+    local msg = base.errmsg()
+    C.rios_ffi_tempdir_remove(ffi.gc(folder, nil))
+    return nil, msg
+  end
+  return folder, ffi.string(name_buf)
+end
+
+function M.cog_remove(folder)
+  if folder ~= nil then C.rios_ffi_tempdir_remove(ffi.gc(folder, nil)) end
+end
+
 -- c: the run's controls (what the writes gather follows the omit_* keys).
 function M.create(rec, arr, grid, where, c)
   local s = rec.settings
-  local opts, keep = string_array(s.creation_options)
+  finishing.check_target(rec, arr.dtype, arr.bands, where)
+  local path, driver, opts, keep = rec.path, s.driver, string_array(s.creation_options)
+  if driver == "COG" then
+    local folder, temp = M.cog_temp(rec.path)
+    if not folder then base.raise(where, "output '" .. files.label(rec) .. "': " .. temp) end
+    rec.cog_dir = folder
+    path, driver, opts = temp, "GTiff", C.rios_ffi_cog_temp_options()
+  end
+  rec.write_path = path
   local names, keep2 = string_array(s.layer_names)
   local t = ffi.new("double[6]", grid.transform)
-  local rc = C.rios_ffi_output_create(rec.path, s.driver, grid.cols, grid.rows, arr.bands,
+  local rc = C.rios_ffi_output_create(path, driver, grid.cols, grid.rows, arr.bands,
                                       base.dtype_code[arr.dtype], t, grid.projection, opts,
                                       s.stats_ignore ~= nil and 1 or 0, s.stats_ignore or 0,
                                       s.layer_names and names or nil, s.thematic and 1 or 0,
@@ -81,7 +117,10 @@ function M.create(rec, arr, grid, where, c)
   output_out[0] = nil
   rec.handle = ffi.gc(o, C.rios_ffi_output_close)
   if c then
-    C.rios_ffi_output_gather(o, c.omit_basic_stats and 0 or 1, c.omit_histogram and 0 or 1)
+    -- a ramp by its name needs the data's range, which the statistics keep
+    local stats = not c.omit_basic_stats or finishing.needs_range(s.color_table)
+    C.rios_ffi_output_gather(o, stats and 1 or 0, c.omit_histogram and 0 or 1)
+    rec.gathered = stats or not c.omit_histogram
     if C.rios_ffi_output_overviews(o, M.finish_opts(c, s), base.err) ~= OK then
       base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg())
     end
@@ -119,24 +158,49 @@ local function finish_opts(c, s)
 end
 M.finish_opts = finish_opts
 
--- Statistics, histogram, overviews, then close. Adds to timers.
-function M.finish(rec, c, timers, where)
+local function close_handle(rec)
+  if rec.handle ~= nil then
+    C.rios_ffi_output_close(ffi.gc(rec.handle, nil))
+    rec.handle = nil
+  end
+end
+
+-- The colour table and controls.before_close (rios.finishing), then
+-- statistics, histogram, overviews, then close; a COG output is then
+-- copied from its temporary GeoTIFF. Adds to timers.
+function M.finish(rec, c, timers, where, grid)
   if rec.handle == nil then return end
-  local fo = finish_opts(c, rec.settings)
+  finishing.apply_color_table(rec, where)
+  local t = finishing.before_close(rec, grid, where)
+  if t then timers:add("beforeclose", t) end
+  local s = rec.settings
+  local fo = finish_opts(c, s)
   local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == OK
   local msg = not ok and base.errmsg()
   if not c.omit_pyramids then timers:add("pyramids", times.pyramids) end
   if not c.omit_basic_stats then timers:add("basicstats", times.basicstats) end
   if not c.omit_histogram then timers:add("histogram", times.histogram) end
+  close_handle(rec)
+  if ok and rec.cog_dir ~= nil then
+    -- dst: the path the final file is written at
+    local dst = rec.path
+    local t0 = C.rios_ffi_now()
+    local opts, keep = string_array(s.creation_options)
+    ok = C.rios_ffi_cog_copy(rec.write_path, dst, opts, base.err) == OK
+    local _ = keep
+    msg = not ok and base.errmsg()
+    timers:add("cog", C.rios_ffi_now() - t0)
+  end
   M.close(rec)
   if not ok then base.raise(where, "output '" .. files.label(rec) .. "': " .. msg) end
 end
 
+-- Release what rec holds, however the run ends: the open file, and the
+-- temporary GeoTIFF of a COG output with its folder.
 function M.close(rec)
-  if rec.handle ~= nil then
-    C.rios_ffi_output_close(ffi.gc(rec.handle, nil))
-    rec.handle = nil
-  end
+  close_handle(rec)
+  M.cog_remove(rec.cog_dir)
+  rec.cog_dir = nil
 end
 
 return M

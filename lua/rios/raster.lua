@@ -6,6 +6,7 @@ local array = require("rios.array")
 local controls = require("rios.controls")
 local inputs = require("rios.inputs")
 local colortable = require("rios.colortable")
+local outputs = require("rios.outputs")
 local ffi, C = base.ffi, base.C
 local OK = base.OK
 
@@ -317,6 +318,14 @@ function M.write(path, arr, opts)
   local co = opts.creation_options or controls.creation_options_for(driver)
   local copts = ffi.new("const char *[?]", #co + 1)
   for i = 1, #co do copts[i - 1] = co[i] end
+  -- a COG is written as a temporary GeoTIFF and copied (rios.outputs)
+  local write_path, cog_dir, cog_opts = path, nil, nil
+  if driver == "COG" then
+    local temp
+    cog_dir, temp = outputs.cog_temp(path)
+    if not cog_dir then error("rios.write: " .. path .. ": " .. temp, 2) end
+    write_path, driver, cog_opts, copts = temp, "GTiff", copts, C.rios_ffi_cog_temp_options()
+  end
   local names
   if opts.layer_names then
     names = ffi.new("const char *[?]", #opts.layer_names + 1)
@@ -325,10 +334,11 @@ function M.write(path, arr, opts)
   local proj = opts.projection or ""
   if proj:match("^EPSG:%d+$") then proj = M.wkt_from_epsg(proj) end
   local t = ffi.new("double[6]", opts.transform or { 0, 1, 0, 0, 0, -1 })
-  if C.rios_ffi_output_create(path, driver, arr.cols, arr.rows, arr.bands,
+  if C.rios_ffi_output_create(write_path, driver, arr.cols, arr.rows, arr.bands,
                              base.dtype_code[arr.dtype], t, proj, copts,
                              opts.nodata and 1 or 0, opts.nodata or 0, names,
                              opts.thematic and 1 or 0, output_out, base.err) ~= OK then
+    outputs.cog_remove(cog_dir)
     error(base.errmsg(), 2)
   end
   local o = output_out[0]
@@ -348,10 +358,16 @@ function M.write(path, arr, opts)
   end
   local msg = not ok and base.errmsg()
   C.rios_ffi_output_close(o)
-  if not ok then error(msg, 2) end
-  if ct_n and C.rios_ffi_color_table_write(path, 1, ct_n, ct_rgba, base.err) ~= base.OK then
-    error(base.errmsg(), 2)
+  if ok and ct_n then
+    ok = C.rios_ffi_color_table_write(write_path, 1, ct_n, ct_rgba, base.err) == base.OK
+    msg = not ok and base.errmsg()
   end
+  if ok and cog_dir then
+    ok = C.rios_ffi_cog_copy(write_path, path, cog_opts, base.err) == base.OK
+    msg = not ok and base.errmsg()
+  end
+  outputs.cog_remove(cog_dir)
+  if not ok then error(msg, 2) end
 end
 
 function M.wkt_from_epsg(code)
