@@ -10,6 +10,7 @@
 #include "host.h"
 #include "process.h"
 #include "registry.h"
+#include "rios_internal.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -17,6 +18,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <luajit.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,7 +26,10 @@
    quote CPLGetLastErrorMsg), so only warnings are printed as they happen. */
 static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
   (void)num;
-  if (level == CE_Warning) fprintf(stderr, "rios-lua: GDAL warning: %s\n", msg);
+  if (level != CE_Warning) return;
+  char line[2048];
+  rios_unmask_partial(msg, line, sizeof(line));
+  fprintf(stderr, "rios-lua: GDAL warning: %s\n", line);
 }
 
 /* GDAL's block cache defaults to a share of the machine's memory, so a run's
@@ -33,6 +38,11 @@ static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
    unless the user sets GDAL_CACHEMAX (README "Memory"). */
 #define RIOS_GDAL_CACHE_MB 32
 void rios_host_init(void) {
+  /* A write past the file-size limit (ulimit -f) would end the process by
+     SIGXFSZ, leaving a partial output; ignored, it is a write that fails
+     with EFBIG, which GDAL reports and the run turns into a one-line error
+     naming the output. (Programs the script starts inherit the ignoring.) */
+  signal(SIGXFSZ, SIG_IGN);
   CPLSetErrorHandler(gdal_message);
   GDALAllRegister();
   if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))

@@ -271,15 +271,12 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
     end
   end
   local c = controls_mod.resolve(user_controls, outnames, innames, where)
-  local inpaths = {}
-  for _, rec in ipairs(ins) do inpaths[rec.path] = true end
   for _, rec in ipairs(outs) do
-    if inpaths[rec.path] then
-      base.raise(where, "rios.apply: output '" .. files.label(rec) .. "' would overwrite input "
-                 .. rec.path)
-    end
     rec.settings = controls_mod.for_file(c.per_output[rec.name], rec.path, files.label(rec), where)
   end
+  -- From here on a signal removes what the run made (and ends the process).
+  C.rios_ffi_signals_catch()
+  outputs.check_paths(ins, outs, where)
   local conc = concurrency.resolve(c.concurrency, where)
   -- What the kind of worker checks before any file is touched (the batch
   -- kinds: their extra, and that the scheduler is there).
@@ -326,7 +323,10 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
       copies = compute_in_workers(run, ordinal, otherargs_bytes)
     end
     pipeline.finish(run)
+    -- Every output finished and closed without error, then all moved into
+    -- place; until then a failure leaves every existing file as it was.
     for _, rec in ipairs(outs) do outputs.finish(rec, c, run.timers, where) end
+    outputs.commit_all(outs, where)
   end, function(e)
     -- User errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.
@@ -339,13 +339,14 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
     return tb
   end)
   run:release()
+  if C.rios_ffi_signal_pending() ~= 0 then
+    -- A signal was noted while the run cancelled its batch jobs, or moved
+    -- its outputs into place, and it has released everything: it ends now
+    -- as the signal says (after saying why a failed run failed).
+    if not ok then console.stderr():write(tostring(msg), "\n") end
+    C.rios_ffi_signal_resume(ok and 0 or 1)
+  end
   if not ok then
-    if C.rios_ffi_signal_pending() ~= 0 then
-      -- A batch run noted SIGINT/SIGTERM, cancelled its jobs and released
-      -- everything: it ends now as the signal says.
-      console.stderr():write(tostring(msg), "\n")
-      C.rios_ffi_signal_resume()
-    end
     if base.is_user_error(msg) then error(msg, 0) end
     base.raise("", msg)
   end

@@ -1,7 +1,11 @@
--- rios.outputs: output rasters of one apply. A file is created when its
--- first block arrives (type and band count from that array), written block
--- by block from the array's own buffer, and finished with statistics, a
--- histogram and overviews.
+-- rios.outputs: output rasters of one apply. Before anything is opened,
+-- the paths are checked (check_paths). A file is created when its first
+-- block arrives (type and band count from that array), in a private folder
+-- beside its path (runtime/outfile.c), written block by block from the
+-- array's own buffer, finished with statistics, a histogram and overviews
+-- and sealed (closed, every write checked); when every output of the run
+-- is sealed they are committed: moved over their paths. An output closed
+-- without a commit leaves its path as it was.
 local base = require("rios.base")
 local array = require("rios.array")
 local files = require("rios.files")
@@ -13,6 +17,87 @@ local M = {}
 -- Out-parameters, made once.
 local output_out = ffi.new("rios_output *[1]")
 local times = ffi.new("rios_finish_times")
+local facts_out = ffi.new("rios_path_facts")
+local kind_out, driver_out = ffi.new("int[1]"), ffi.new("rios_text")
+
+-- What is at path: rios_path_facts as a table, plus, when something is
+-- there, what GDAL makes of it (kind: "raster", "vector" or nil; driver).
+local function path_facts(path, where, label)
+  if C.rios_ffi_path_facts(path, facts_out, base.err) ~= OK then
+    base.raise(where, "rios.apply: output '" .. label .. "': " .. base.errmsg())
+  end
+  local f = facts_out
+  local t = { exists = f.exists ~= 0, is_dir = f.is_dir ~= 0, is_file = f.is_file ~= 0,
+              size = tonumber(f.size), id = tostring(f.dev) .. ":" .. tostring(f.ino),
+              folder = ffi.string(f.folder), folder_why = ffi.string(f.folder_why),
+              canonical = ffi.string(f.canonical) }
+  if t.exists then
+    C.rios_ffi_dataset_kind(path, kind_out, driver_out, base.err)
+    t.kind = ({ "raster", "vector" })[kind_out[0]]
+    t.driver = ffi.string(driver_out.s)
+  end
+  return t
+end
+
+-- Refuse, in one line naming the output (and the other name), every
+-- output path that cannot be written without harm, before anything is
+-- opened: an output in a folder that cannot take it, at a folder, at a
+-- file that is not a raster (an empty file is replaced), at the same file
+-- as an input or as another output, however spelled. Nothing is changed.
+function M.check_paths(ins, outs, where)
+  local function refuse(rec, why)
+    base.raise(where, "rios.apply: output '" .. files.label(rec) .. "' (" .. rec.path .. ") "
+               .. why)
+  end
+  local in_ids = {}
+  for _, rec in ipairs(ins) do
+    local f = facts_out
+    if type(rec.path) == "string" and rec.path ~= ""
+       and C.rios_ffi_path_facts(rec.path, f, base.err) == OK and f.exists ~= 0 then
+      local id = tostring(f.dev) .. ":" .. tostring(f.ino)
+      in_ids[id] = in_ids[id] or rec
+    end
+  end
+  local by_id, by_name = {}, {}
+  for _, rec in ipairs(outs) do
+    if rec.path:sub(1, 4) == "/vsi" then
+      refuse(rec, "is on a GDAL virtual file system; outputs are written to files on disk")
+    end
+    local f = path_facts(rec.path, where, files.label(rec))
+    if f.exists then
+      local input = in_ids[f.id]
+      if input then
+        refuse(rec, "is the same file as input '" .. files.label(input) .. "' (" .. input.path
+               .. "); write the output to another file")
+      end
+      if f.is_dir then
+        refuse(rec, "is a folder" .. (f.kind and (" (GDAL opens it as a " .. f.kind
+               .. " dataset, driver " .. f.driver .. ")") or "") .. "; an output must be a file")
+      end
+      if not f.is_file then
+        refuse(rec, "is not a regular file; an output must be a file")
+      end
+      if f.kind == "vector" then
+        refuse(rec, "is a vector dataset (" .. f.driver .. "), not a raster; rios-lua "
+               .. "replaces only rasters")
+      end
+      if f.kind ~= "raster" and f.size > 0 then
+        refuse(rec, "exists and is not a raster GDAL can open; rios-lua replaces only rasters "
+               .. "(remove it to write there)")
+      end
+    end
+    if f.folder_why ~= "" then
+      refuse(rec, "cannot be written: its folder " .. f.folder .. ": " .. f.folder_why)
+    end
+    local other = by_name[f.canonical] or (f.exists and by_id[f.id])
+    if other then
+      base.raise(where, "rios.apply: outputs '" .. files.label(other) .. "' (" .. other.path
+                 .. ") and '" .. files.label(rec) .. "' (" .. rec.path .. ") are the same file")
+    end
+    by_name[f.canonical] = rec
+    if f.exists then by_id[f.id] = rec end
+  end
+end
 
 local function string_array(list)
   local n = list and #list or 0
@@ -90,11 +175,12 @@ end
 
 -- Write the centre of arr (its margin is the overlap) at block b's place.
 -- A view (a:window) is written from its parent's memory with its strides.
+-- Returns true, or nil and what went wrong (the caller names the output).
 function M.write(rec, arr, b, ov, err)
   local data, row_stride, band_rows = array.layout(arr)
   if data == nil then
-    return nil, "output '" .. files.label(rec) .. "' is a view whose bands are not a whole "
-                .. "number of rows apart; give a:copy()"
+    return nil, "the array is a view whose bands are not a whole number of rows apart; give "
+                .. "a:copy()"
   end
   if C.rios_ffi_output_write(rec.handle, b.xoff, b.yoff, b.cols, b.rows, data,
                            row_stride, band_rows, ov, err) ~= OK then
@@ -118,19 +204,39 @@ local function finish_opts(c, s)
 end
 M.finish_opts = finish_opts
 
--- Statistics, histogram, overviews, then close. Adds to timers.
+-- Statistics, histogram, overviews, then seal (close, checked). Adds to
+-- timers. The file stays in its private folder until commit_all.
 function M.finish(rec, c, timers, where)
   if rec.handle == nil then return end
   local fo = finish_opts(c, rec.settings)
   local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == OK
-  local msg = not ok and base.errmsg()
   if not c.omit_pyramids then timers:add("pyramids", times.pyramids) end
   if not c.omit_basic_stats then timers:add("basicstats", times.basicstats) end
   if not c.omit_histogram then timers:add("histogram", times.histogram) end
-  M.close(rec)
-  if not ok then base.raise(where, "output '" .. files.label(rec) .. "': " .. msg) end
+  ok = ok and C.rios_ffi_output_seal(rec.handle, base.err) == OK
+  if not ok then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
 end
 
+-- Move every sealed output over its path, in order, with SIGINT/SIGTERM/
+-- SIGHUP held back until all have moved (a signal then ends the process,
+-- the outputs written). A failure names the output, and those already
+-- moved.
+function M.commit_all(outs, where)
+  C.rios_ffi_signals_defer(1)
+  local done = {}
+  for _, rec in ipairs(outs) do
+    if rec.handle ~= nil and C.rios_ffi_output_commit(rec.handle, base.err) ~= OK then
+      local msg = base.errmsg()
+      C.rios_ffi_signals_defer(0)
+      base.raise(where, "output '" .. files.label(rec) .. "': " .. msg
+                 .. (#done > 0 and ("; already in place: " .. table.concat(done, ", ")) or ""))
+    end
+    done[#done + 1] = rec.path
+  end
+  C.rios_ffi_signals_defer(0)
+end
+
+-- Release the output: what was not committed is removed.
 function M.close(rec)
   if rec.handle ~= nil then
     C.rios_ffi_output_close(ffi.gc(rec.handle, nil))

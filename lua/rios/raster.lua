@@ -346,8 +346,17 @@ function M.write(path, arr, opts)
     fo.thematic = opts.thematic and 1 or 0
     ok = C.rios_ffi_output_finish(o, fo, times, base.err) == OK
   end
+  -- written beside path, then moved over it: a failure leaves path as it was
+  ok = ok and C.rios_ffi_output_seal(o, base.err) == OK
+  if ok then
+    C.rios_ffi_signals_defer(1)
+    ok = C.rios_ffi_output_commit(o, base.err) == OK
+    C.rios_ffi_signals_defer(0)
+  end
   local msg = not ok and base.errmsg()
   C.rios_ffi_output_close(o)
+  -- a signal held back while the file moved into place ends the process now
+  if C.rios_ffi_signal_pending() ~= 0 then C.rios_ffi_signal_resume(0) end
   if not ok then error(msg, 2) end
   if ct_n and C.rios_ffi_color_table_write(path, 1, ct_n, ct_rgba, base.err) ~= base.OK then
     error(base.errmsg(), 2)
