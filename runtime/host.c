@@ -49,12 +49,33 @@ void rios_host_init(void) {
     GDALSetCacheMax64((GIntBig)RIOS_GDAL_CACHE_MB << 20);
 }
 
+/* os.exit: during a run it ends the process at once, its private folders
+   removed and stdio flushed (rios_ffi_exit_now): exit() would run the
+   process's destructors under the feet of the run's threads. Otherwise
+   LuaJIT's own (upvalue 1). */
+static int os_exit(lua_State *L) {
+  if (rios_tempfiles_busy()) {
+    int code = lua_isboolean(L, 1) ? (lua_toboolean(L, 1) ? 0 : 1)
+                                   : (int)luaL_optinteger(L, 1, 0);
+    rios_ffi_exit_now(code);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 /* Everything a new state gets, run by lua_cpcall: running out of memory
    here is an error rios_state_new reports, not a panic. */
 static int open_state(lua_State *L) {
   lua_gc(L, LUA_GCSTOP, 0);
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART, -1);
+  lua_getglobal(L, "os");
+  lua_getfield(L, -1, "exit");
+  lua_pushcclosure(L, os_exit, 1);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
 
   /* package.path: our modules first (rios.* under lua/, workers.* in the
      top-level workers/ folder), then the system's (busted, cjson). */

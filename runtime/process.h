@@ -58,6 +58,9 @@ typedef struct rios_process_state {
      finishes what it must and then acts on it (tempfiles.c). A count: each
      of those holds the deferral once. */
   volatile sig_atomic_t signals_deferred;
+  /* rios.apply calls under way (tempfiles.c): os.exit meanwhile ends the
+     process at once (host.c). */
+  volatile sig_atomic_t runs_active;
   volatile sig_atomic_t signal_pending;
   /* The interactive prompt (runtime/repl.c), main thread only. readline's
      callback API carries no user data, so the line it hands back and the

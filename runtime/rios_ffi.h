@@ -162,9 +162,10 @@ void rios_ffi_tempdir_remove(rios_tempdir *t);
 void rios_ffi_signals_defer(int on);
 int rios_ffi_signal_pending(void);
 void rios_ffi_signal_resume(int said);
-/* Install the SIGINT/SIGTERM/SIGHUP handlers now (rios.apply does at its start): the signal removes the private folders, says so in one line (unless said) and ends the process by the signal. Cannot fail. */
-void rios_ffi_signals_catch(void);
-/* os.exit in a compute worker: remove the private folders, flush stdio and end the process with code at once (no destructors while other threads run). Does not return. */
+/* A rios.apply begins (its run ends with run_end): the SIGINT/SIGTERM/SIGHUP handlers are installed (a signal removes the private folders, says so in one line and ends the process by the signal), and until the end os.exit ends the process at once (exit_now). Cannot fail. */
+void rios_ffi_run_begin(void);
+void rios_ffi_run_end(void);
+/* os.exit during a run, or in a compute worker: remove the private folders, flush stdio and end the process with code at once (no destructors while other threads run). Does not return. */
 void rios_ffi_exit_now(int code);
 
 /* terminal.c: whether fd is a terminal; whether Ctrl-C was pressed at the prompt while a chunk runs (true once per press); both cannot fail. */

@@ -65,6 +65,9 @@ int rios_tempdir_make(const char *template_path, int kind, const char *what,
 /* Empty a folder (recursively, links not followed) and remove it;
    async-signal-safe. */
 void rios_remove_tree(const char *path);
+/* Whether a run is under way or a private folder is live (tempfiles.c):
+   then os.exit ends the process with rios_ffi_exit_now. */
+int rios_tempfiles_busy(void);
 /* A copy of s in memory from rios_ffi_heap_alloc (owned: rios_ffi_heap_free). */
 int rios_heap_strdup(const char *s, char **out, rios_err *err);
 /* Whether [p, p + nbytes) lies in memory the arena has handed out. */

@@ -200,10 +200,24 @@ static void install_handlers(void) {
   rios_process.temp_handlers_installed = 1;
 }
 
-void rios_ffi_signals_catch(void) {
+void rios_ffi_run_begin(void) {
   pthread_mutex_lock(&rios_process.temp_lock);
   install_handlers();
+  rios_process.runs_active++;
   pthread_mutex_unlock(&rios_process.temp_lock);
+}
+
+void rios_ffi_run_end(void) {
+  pthread_mutex_lock(&rios_process.temp_lock);
+  if (rios_process.runs_active > 0) rios_process.runs_active--;
+  pthread_mutex_unlock(&rios_process.temp_lock);
+}
+
+int rios_tempfiles_busy(void) {
+  if (rios_process.runs_active > 0) return 1;
+  for (int i = 0; i < RIOS_TEMP_SLOTS; i++)
+    if (rios_process.temps[i].state == RIOS_TEMP_READY) return 1;
+  return 0;
 }
 
 void rios_ffi_signals_defer(int on) {

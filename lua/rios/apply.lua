@@ -57,6 +57,10 @@ function Run:release()
     C.rios_ffi_tempdir_remove(ffi.gc(self.tempdir, nil))
     self.tempdir = nil
   end
+  if self.begun then
+    self.begun = false
+    C.rios_ffi_run_end()
+  end
 end
 
 -- A new file name in the run's private temporary folder (made at the first
@@ -274,8 +278,6 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
   for _, rec in ipairs(outs) do
     rec.settings = controls_mod.for_file(c.per_output[rec.name], rec.path, files.label(rec), where)
   end
-  -- From here on a signal removes what the run made (and ends the process).
-  C.rios_ffi_signals_catch()
   outputs.check_paths(ins, outs, where)
   local conc = concurrency.resolve(c.concurrency, where)
   -- What the kind of worker checks before any file is touched (the batch
@@ -298,6 +300,10 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
   local run = setmetatable({ where = where, controls = c, ins = ins, outs = outs,
                              concurrency = conc, timers = timers_mod.new(), check = c.check,
                              err = ffi.new("rios_err") }, Run)
+  -- From here until release, a signal or os.exit removes what the run made
+  -- and ends the process.
+  C.rios_ffi_run_begin()
+  run.begun = true
   local copies
   local ok, msg = xpcall(function()
     run:place_inputs()
