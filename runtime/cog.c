@@ -3,8 +3,9 @@
  * copies of whole rasters, so the blocks go into a temporary tiled GeoTIFF
  * (output.c, with the options below), which gets its overviews, statistics,
  * histogram and attribute tables there as any output does; once it is
- * finished and closed, the COG driver copies it to the path the output is
- * written at. The COG driver takes the GeoTIFF's overviews as they are
+ * finished and sealed, the COG driver copies it beside it in the output's
+ * private folder (outfile.c), and the copy takes the GeoTIFF's name there,
+ * to be moved into place by the commit as any output is. The COG driver takes the GeoTIFF's overviews as they are
  * (its OVERVIEWS=AUTO), so the COG has the levels rios chose: none when
  * the GeoTIFF has none. What the copy does not carry (GDAL's default
  * histogram and the attribute tables, kept in the .aux.xml) is copied
@@ -19,6 +20,8 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,19 +73,41 @@ static int copy_band_tables(GDALRasterBandH from, GDALRasterBandH to, const char
   return RIOS_OK;
 }
 
-int rios_ffi_cog_copy(const char *src, const char *dst, const char *const *options,
-                      rios_err *err) {
+/* Remove the dataset at path (its sidecars too), quietly: it is in the
+   output's private folder, which close removes anyway. */
+static void remove_quietly(const char *path) {
+  CPLPushErrorHandler(CPLQuietErrorHandler);
+  GDALDriverH d = GDALIdentifyDriver(path, NULL);
+  if (!(d && GDALDeleteDataset(d, path) == CE_None)) unlink(path);
+  CPLPopErrorHandler();
+  CPLErrorReset();
+}
+
+int rios_ffi_output_cog(rios_output *o, const char *const *options, rios_err *err) {
+  const char *dst = o->path;  /* the name in messages */
+  if (!o->sealed || !o->write_path) {
+    rios_seterr(err, "%s: copied to a COG before it was sealed", dst);
+    return RIOS_FAIL;
+  }
   GDALDriverH cog = GDALGetDriverByName("COG");
   if (!cog) {
     rios_seterr(err, "%s: this GDAL has no COG driver (GDAL 3.1 and later have it)", dst);
     return RIOS_FAIL;
   }
+  size_t len = strlen(o->write_path) + sizeof(".cog.tif");
+  char *copy = malloc(len);
+  if (!copy) {
+    rios_seterr(err, "%s: out of memory", dst);
+    return RIOS_FAIL;
+  }
+  snprintf(copy, len, "%s.cog.tif", o->write_path);
   CPLErrorReset();
-  GDALDatasetH in = GDALOpenEx(src, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+  GDALDatasetH in = GDALOpenEx(o->write_path,
+                               GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
                                NULL, NULL, NULL);
   if (!in) {
-    rios_seterr(err, "%s: cannot open the temporary GeoTIFF %s: %s", dst, src,
-                rios_gdal_error());
+    rios_seterr(err, "%s: cannot open its GeoTIFF to copy it: %s", dst, rios_gdal_error());
+    free(copy);
     return RIOS_FAIL;
   }
   char **opts = NULL;
@@ -92,13 +117,8 @@ int rios_ffi_cog_copy(const char *src, const char *dst, const char *const *optio
   GDALRasterBandH band1 = GDALGetRasterBand(in, 1);
   if (band1 && GDALGetOverviewCount(band1) == 0 && !CSLFetchNameValue(opts, "OVERVIEWS"))
     opts = CSLSetNameValue(opts, "OVERVIEWS", "NONE");
-  if (rios_output_remove_existing(dst, err) != RIOS_OK) {
-    CSLDestroy(opts);
-    GDALClose(in);
-    return RIOS_FAIL;
-  }
   CPLErrorReset();
-  GDALDatasetH out = GDALCreateCopy(cog, dst, in, FALSE, opts, NULL, NULL);
+  GDALDatasetH out = GDALCreateCopy(cog, copy, in, FALSE, opts, NULL, NULL);
   CSLDestroy(opts);
   int rc = RIOS_OK;
   if (!out || CPLGetLastErrorType() >= CE_Failure) {
@@ -120,17 +140,24 @@ int rios_ffi_cog_copy(const char *src, const char *dst, const char *const *optio
       CPLErrorReset();
       GDALClose(out);
       if (CPLGetLastErrorType() >= CE_Failure) {
-        rios_seterr(err, "%s: writing it on close failed: %s", dst, rios_gdal_error());
+        rios_seterr(err, "%s: writing the COG on close failed: %s", dst, rios_gdal_error());
         rc = RIOS_FAIL;
       }
     } else {
       GDALClose(out);
     }
   }
-  if (rc != RIOS_OK) {
-    /* Nothing half written stays at dst (nor a sidecar). */
-    rios_err ignored;
-    if (rios_output_remove_existing(dst, &ignored) != RIOS_OK) unlink(dst);
+  /* The copy takes the GeoTIFF's name (sidecars too), which commit moves. */
+  if (rc == RIOS_OK) {
+    remove_quietly(o->write_path);
+    CPLErrorReset();
+    if (GDALRenameDataset(o->driver, o->write_path, copy) != CE_None) {
+      rios_seterr(err, "%s: cannot rename the COG in its private folder: %s", dst,
+                  rios_gdal_error());
+      rc = RIOS_FAIL;
+    }
   }
+  if (rc != RIOS_OK) remove_quietly(copy);
+  free(copy);
   return rc;
 }

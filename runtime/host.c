@@ -10,6 +10,7 @@
 #include "host.h"
 #include "process.h"
 #include "registry.h"
+#include "rios_internal.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -17,6 +18,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <luajit.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,7 +26,10 @@
    quote CPLGetLastErrorMsg), so only warnings are printed as they happen. */
 static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
   (void)num;
-  if (level == CE_Warning) fprintf(stderr, "rios-lua: GDAL warning: %s\n", msg);
+  if (level != CE_Warning) return;
+  char line[2048];
+  rios_unmask_partial(msg, line, sizeof(line));
+  fprintf(stderr, "rios-lua: GDAL warning: %s\n", line);
 }
 
 /* GDAL's block cache defaults to a share of the machine's memory, so a run's
@@ -33,10 +38,31 @@ static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
    unless the user sets GDAL_CACHEMAX (README "Memory"). */
 #define RIOS_GDAL_CACHE_MB 32
 void rios_host_init(void) {
+  /* A write past the file-size limit (ulimit -f) would end the process by
+     SIGXFSZ, leaving a partial output; ignored, it is a write that fails
+     with EFBIG, which GDAL reports and the run turns into a one-line error
+     naming the output. (Programs the script starts inherit the ignoring.) */
+  signal(SIGXFSZ, SIG_IGN);
   CPLSetErrorHandler(gdal_message);
   GDALAllRegister();
   if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
     GDALSetCacheMax64((GIntBig)RIOS_GDAL_CACHE_MB << 20);
+}
+
+/* os.exit: during a run it ends the process at once, its private folders
+   removed and stdio flushed (rios_ffi_exit_now): exit() would run the
+   process's destructors under the feet of the run's threads. Otherwise
+   LuaJIT's own (upvalue 1). */
+static int os_exit(lua_State *L) {
+  if (rios_tempfiles_busy()) {
+    int code = lua_isboolean(L, 1) ? (lua_toboolean(L, 1) ? 0 : 1)
+                                   : (int)luaL_optinteger(L, 1, 0);
+    rios_ffi_exit_now(code);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
 }
 
 /* Everything a new state gets, run by lua_cpcall: running out of memory
@@ -45,6 +71,11 @@ static int open_state(lua_State *L) {
   lua_gc(L, LUA_GCSTOP, 0);
   luaL_openlibs(L);
   lua_gc(L, LUA_GCRESTART, -1);
+  lua_getglobal(L, "os");
+  lua_getfield(L, -1, "exit");
+  lua_pushcclosure(L, os_exit, 1);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
 
   /* package.path: our modules first (rios.* under lua/, workers.* in the
      top-level workers/ folder), then the system's (busted, cjson). */

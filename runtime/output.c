@@ -1,9 +1,12 @@
 /*
  * output.c: an output raster's life. Created at the first block from the
- * first array given for it (replacing a file of the same name), written
- * block by block from the array's own buffer (only the centre when the array
- * carries an overlap margin), finished with statistics, a histogram and
- * overviews that gdalinfo and QGIS read as they are, and closed.
+ * first array given for it, in a private folder beside its path (see
+ * outfile.c), written block by block from the array's own buffer (only the
+ * centre when the array carries an overlap margin), finished with
+ * statistics, a histogram and overviews that gdalinfo and QGIS read as they
+ * are, sealed (closed, every write checked), and committed: moved over its
+ * path once the whole run has succeeded. Closing an output that was not
+ * committed removes what was written, so the path is as it was before.
  *
  * Each write also hands the block to stats.c (statistics and histogram
  * counts) and overviews.c, so finishing never reads the raster back;
@@ -29,20 +32,25 @@ static void output_free(rios_output *o) {
   if (!o) return;
   rios_stats_free(o);
   rios_ovr_free(o);
+  rios_outfile_discard(o);
   free(o->path);
   free(o);
 }
 
-/* An existing file is replaced, with its sidecars (.aux.xml, .ovr). */
-int rios_output_remove_existing(const char *path, rios_err *err) {
-  if (access(path, F_OK) != 0) return RIOS_OK;
-  GDALDriverH old = GDALIdentifyDriver(path, NULL);
-  CPLErrorReset();
-  if (!(old && GDALDeleteDataset(old, path) == CE_None) && unlink(path) != 0) {
-    rios_seterr(err, "%s: exists and cannot be removed to be replaced", path);
-    return RIOS_FAIL;
-  }
-  return RIOS_OK;
+/* What GDAL reports while an output is flushed and closed: its first
+   failure (the cause comes before its consequences), and its first warning
+   (GDAL only warns when it cannot save a sidecar such as the .aux.xml). */
+typedef struct close_capture {
+  char failure[1024];
+  char warning[1024];
+} close_capture;
+
+static void close_handler(CPLErr level, CPLErrorNum num, const char *msg) {
+  (void)num;
+  close_capture *c = CPLGetErrorHandlerUserData();
+  if (!c || !msg) return;
+  char *slot = level >= CE_Failure ? c->failure : level == CE_Warning ? c->warning : NULL;
+  if (slot && !slot[0]) snprintf(slot, sizeof(c->failure), "%s", msg);
 }
 
 /* The grid, nodata, band names and layer type of a new file. */
@@ -99,12 +107,16 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
                 xsize, ysize, nbands, dtype);
     return RIOS_FAIL;
   }
-  if (rios_output_remove_existing(path, err) != 0) return RIOS_FAIL;
   rios_output *o = calloc(1, sizeof(*o));
   if (o) o->path = strdup(path);
   if (!o || !o->path) {
     output_free(o);
     rios_seterr(err, "%s: out of memory", path);
+    return RIOS_FAIL;
+  }
+  o->driver = drv;
+  if (rios_outfile_open(o, err) != 0) {
+    output_free(o);
     return RIOS_FAIL;
   }
   o->xsize = xsize;
@@ -125,7 +137,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
   if (dtype == RIOS_INT8 && !RIOS_HAVE_GDT_INT8)
     opts = CSLSetNameValue(opts, "PIXELTYPE", "SIGNEDBYTE");
   CPLErrorReset();
-  o->ds = GDALCreate(drv, path, xsize, ysize, nbands, rios_gdal_type(dtype), opts);
+  o->ds = GDALCreate(drv, o->write_path, xsize, ysize, nbands, rios_gdal_type(dtype), opts);
   CSLDestroy(opts);
   if (!o->ds) {
     rios_seterr(err, "%s: cannot create with driver %s: %s", path, driver, rios_gdal_error());
@@ -183,14 +195,19 @@ static int flush_finished_rows(rios_output *o, int xend, int yend, rios_err *err
   int tile_w = 0, tile_h = 0;
   GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &tile_w, &tile_h);
   if (tile_h <= 0 || (yend % tile_h != 0 && yend != o->ysize)) return RIOS_OK;
-  CPLErrorReset();
-  for (int b = 1; b <= o->nbands; b++) {
+  /* libtiff reports the cause (no space left) before its consequence. */
+  rios_gdal_capture c;
+  rios_gdal_capture_begin(&c);
+  int rc = RIOS_OK;
+  for (int b = 1; b <= o->nbands && rc == RIOS_OK; b++) {
     if (GDALFlushRasterCache(GDALGetRasterBand(o->ds, b)) != CE_None) {
-      rios_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend, rios_gdal_error());
-      return RIOS_FAIL;
+      rios_seterr(err, "%s: writing rows up to %d failed: %s", o->path, yend,
+                  rios_gdal_capture_text(&c));
+      rc = RIOS_FAIL;
     }
   }
-  return RIOS_OK;
+  rios_gdal_capture_end();
+  return rc;
 }
 
 int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
@@ -206,15 +223,19 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
   size_t plane = (size_t)buf_cols * (size_t)buf_rows * (size_t)esize;
   const unsigned char *start = (const unsigned char *)buf +
       ((size_t)margin * (size_t)buf_cols + (size_t)margin) * (size_t)esize;
-  CPLErrorReset();
+  /* A write may flush tiles out of GDAL's cache: the first failure is the
+     cause. */
+  rios_gdal_capture c;
+  rios_gdal_capture_begin(&c);
   CPLErr e = GDALDatasetRasterIO(o->ds, GF_Write, xoff, yoff, xsize, ysize, (void *)start,
                                  xsize, ysize, rios_gdal_type(o->dtype), o->nbands, NULL,
                                  esize, (GSpacing)buf_cols * esize, (GSpacing)plane);
   if (e != CE_None) {
     rios_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
-              xsize, ysize, rios_gdal_error());
-    return RIOS_FAIL;
+              xsize, ysize, rios_gdal_capture_text(&c));
   }
+  rios_gdal_capture_end();
+  if (e != CE_None) return RIOS_FAIL;
   for (int b = 0; b < o->nbands; b++)
     rios_stats_add(o, b, (const unsigned char *)buf + (size_t)b * plane, xsize, ysize,
                    buf_cols, margin);
@@ -303,6 +324,10 @@ int rios_ffi_output_range(const rios_output *o, int band, int *found, double *mi
 int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
                          rios_finish_times *times, rios_err *err) {
   times->basicstats = times->histogram = times->pyramids = 0;
+  if (!o->ds) {
+    rios_seterr(err, "%s: finished after it was sealed", o->path);
+    return RIOS_FAIL;
+  }
   if (!opts->omit_pyramids) {
     double t0 = rios_ffi_now();
     if (rios_ovr_finish(o, opts, err) != 0) return RIOS_FAIL;
@@ -321,18 +346,59 @@ int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
       times->histogram += rios_ffi_now() - t0;
     }
   }
-  /* Hand every tile to the driver now: closing cannot report a failure. */
-  CPLErrorReset();
-  GDALFlushCache(o->ds);
-  if (CPLGetLastErrorType() >= CE_Failure) {
-    rios_seterr(err, "%s: writing failed: %s", o->path, rios_gdal_error());
-    return RIOS_FAIL;
-  }
   return RIOS_OK;
 }
 
+/*
+ * Closing is where most of a file is written: the tiles still in GDAL's
+ * cache, the TIFF directory, the .aux.xml of statistics and histogram. In
+ * GDAL 3.6 neither GDALFlushCache nor GDALClose returns a status, so every
+ * error GDAL reports meanwhile is caught: a failure, or a warning (GDAL
+ * only warns when it cannot save the .aux.xml), fails the seal.
+ */
+int rios_ffi_output_seal(rios_output *o, rios_err *err) {
+  if (!o->ds) {
+    rios_seterr(err, "%s: sealed twice", o->path);
+    return RIOS_FAIL;
+  }
+  close_capture c = {{0}, {0}};
+  CPLErrorReset();
+  CPLPushErrorHandlerEx(close_handler, &c);
+  GDALFlushCache(o->ds);
+  GDALClose(o->ds);
+  o->ds = NULL;
+  CPLPopErrorHandler();
+  CPLErrorReset();
+  if (c.failure[0] || c.warning[0]) {
+    char line[1024];
+    rios_gdal_one_line(c.failure[0] ? c.failure : c.warning, line, sizeof(line));
+    rios_seterr(err, "%s: writing failed: %s", o->path, line);
+    return RIOS_FAIL;
+  }
+  o->sealed = 1;
+  return RIOS_OK;
+}
+
+int rios_ffi_output_commit(rios_output *o, rios_err *err) {
+  if (!o->sealed) {
+    rios_seterr(err, "%s: committed before it was sealed", o->path);
+    return RIOS_FAIL;
+  }
+  if (rios_outfile_commit(o, o->driver, err) != 0) return RIOS_FAIL;
+  o->sealed = 0;
+  return RIOS_OK;
+}
+
+/* Whatever was not committed is removed; GDAL's complaints about a dataset
+   closed half-written are of no interest then. */
 void rios_ffi_output_close(rios_output *o) {
   if (!o) return;
-  if (o->ds) GDALClose(o->ds);
+  if (o->ds) {
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALClose(o->ds);
+    CPLPopErrorHandler();
+    CPLErrorReset();
+    o->ds = NULL;
+  }
   output_free(o);
 }

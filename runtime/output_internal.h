@@ -1,8 +1,12 @@
 /*
- * output_internal.h: what the four files of an output raster share; Lua
+ * output_internal.h: what the five files of an output raster share; Lua
  * sees none of it.
- *   output.c     the file's life: create, write blocks, flush finished rows
- *                of tiles, finish, close
+ *   output.c     the raster's life: create, write blocks, flush finished
+ *                rows of tiles, finish, seal (close, checked), commit,
+ *                close (discard what was not committed)
+ *   outfile.c    the file on disk: the private folder it is written in
+ *                beside its final path, moving it into place, leftovers of
+ *                killed runs
  *   stats.c      running statistics and the fine histogram, gathered as
  *                blocks are written; storing the basic statistics
  *   histogram.c  choosing the histogram's bins and storing it, with the
@@ -62,9 +66,14 @@ typedef struct rios_ovr {
 } rios_ovr;
 
 struct rios_output {
-  GDALDatasetH ds;
+  GDALDatasetH ds;         /* NULL once sealed */
+  GDALDriverH driver;
   int flush_rows;          /* hand finished rows of tiles to GDAL as written */
-  char *path;
+  int sealed;              /* closed without error, not yet moved into place */
+  char *path;              /* as the user gave it: every message names it */
+  char *target;            /* where the file goes: path, or what a link there points to */
+  rios_tempdir *folder;    /* the private folder it is written in (outfile.c) */
+  char *write_path;        /* folder/NAME: what GDAL writes */
   int xsize, ysize, nbands, dtype;
   int has_nodata;
   double nodata;
@@ -90,15 +99,20 @@ RIOS_INLINE int rios_direct_range(int dtype, long *offset) {
   return 0;
 }
 
-/* output.c: remove the file at path with its sidecars (.aux.xml, .ovr), if
-   there is one, to be replaced (cog.c too). */
-int rios_output_remove_existing(const char *path, rios_err *err);
-
 /* output.c: set a band's metadata item to v (integer: no decimals). */
 int rios_output_set_number(rios_output *o, int b, const char *key, double v, int integer,
                            rios_err *err);
 int rios_output_set_item(rios_output *o, int b, const char *key, const char *value,
                          rios_err *err);
+
+/* outfile.c: make the private folder beside o->path (removing what killed
+   runs left there) and set target, folder and write_path; discard removes
+   the folder with all in it; commit moves the sealed dataset over target
+   and removes the old dataset's sidecars it did not replace. (rios_seterr
+   takes the private folder out of every message.) */
+int rios_outfile_open(rios_output *o, rios_err *err);
+void rios_outfile_discard(rios_output *o);
+int rios_outfile_commit(rios_output *o, GDALDriverH driver, rios_err *err);
 
 /* stats.c */
 int rios_stats_init(rios_output *o, rios_err *err);

@@ -19,16 +19,23 @@
 
 #define RIOS_VERSION "0.1.0"
 
-/* Private temporary folders that a SIGINT/SIGTERM handler must empty and
-   remove (runtime/tempfiles.c). A fixed table, so the handler reads it
-   without locks or allocation: a slot is live while its state is
-   RIOS_TEMP_READY. */
-#define RIOS_TEMP_SLOTS 64
+/* Private folders that a SIGINT/SIGTERM/SIGHUP handler, os.exit and the
+   fault handler must empty and remove (runtime/tempfiles.c): a run's
+   scratch folder under tempdir, and each output's folder beside its final
+   path, where it is written until the run has succeeded. A fixed table, so
+   the handler reads it without locks or allocation: a slot is live while
+   its state is RIOS_TEMP_READY. */
+#define RIOS_TEMP_SLOTS 512
 enum { RIOS_TEMP_FREE = 0, RIOS_TEMP_FILLING = 1, RIOS_TEMP_READY = 2 };
+enum { RIOS_TEMP_SCRATCH = 0, RIOS_TEMP_OUTPUT = 1 };
 typedef struct rios_temp_slot {
   volatile sig_atomic_t state;
+  int kind;                 /* RIOS_TEMP_SCRATCH or RIOS_TEMP_OUTPUT */
   char path[PATH_MAX];
 } rios_temp_slot;
+
+/* The signals that end a run and remove its private folders. */
+#define RIOS_END_SIGNALS 3
 
 /* How many guarded regions may be live at once (two mappings each; the
    kernel's default limit is 65530 mappings). Past that, pixel memory comes
@@ -43,11 +50,17 @@ typedef struct rios_process_state {
   rios_temp_slot temps[RIOS_TEMP_SLOTS];  /* folders; see tempfiles.c */
   pthread_mutex_t temp_lock;          /* guards claiming slots, installing handlers */
   int temp_handlers_installed;
-  struct sigaction temp_old_int, temp_old_term;
-  /* While a run has batch jobs to cancel (workers/cluster.lua), the handler
-     notes a first SIGINT/SIGTERM in signal_pending instead of acting on it;
-     the run notices it, cancels its jobs and then acts on it (tempfiles.c). */
+  int temp_stderr_tty;                /* stderr was a terminal when they were installed */
+  struct sigaction temp_old[RIOS_END_SIGNALS];  /* SIGINT, SIGTERM, SIGHUP's before ours */
+  /* While a run has batch jobs to cancel (workers/cluster.lua), or moves its
+     finished outputs into place, the handler notes a first SIGINT/SIGTERM/
+     SIGHUP in signal_pending instead of acting on it; the run notices it,
+     finishes what it must and then acts on it (tempfiles.c). A count: each
+     of those holds the deferral once. */
   volatile sig_atomic_t signals_deferred;
+  /* rios.apply calls under way (tempfiles.c): os.exit meanwhile ends the
+     process at once (host.c). */
+  volatile sig_atomic_t runs_active;
   volatile sig_atomic_t signal_pending;
   /* The interactive prompt (runtime/repl.c), main thread only. readline's
      callback API carries no user data, so the line it hands back and the

@@ -22,6 +22,7 @@
 #include "host.h"
 #include "registry.h"
 #include "process.h"
+#include "rios_internal.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -70,6 +71,7 @@ static void on_sigint(int sig) {
         "\nrios-lua: interrupted twice (compiled code does not see the first); quitting\n";
       ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
       (void)n;
+      rios_tempfiles_remove_all();  /* a run's temporary folder and unfinished outputs */
       _exit(130);
     }
     rios_process.interrupted = 1;

@@ -109,7 +109,7 @@ int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b, int *same, ri
 /* the WKT of "EPSG:n", WKT or anything GDAL's SetFromUserInput takes; *out owned (rios_ffi_heap_free) */
 int rios_ffi_wkt_from_user_input(const char *text, char **out, rios_err *err);
 
-/* output.c: *out owned (rios_ffi_output_close, cannot fail; without a successful finish the file may be incomplete). gather and flush_rows cannot fail. */
+/* output.c: an output is written beside its path (outfile.c) and reaches it only through commit. *out owned (rios_ffi_output_close, cannot fail: it removes whatever was not committed, leaving the path as it was). seal closes the dataset, checked, after finish; commit (after seal) moves it over the path. gather and flush_rows cannot fail. */
 int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
                            int nbands, int dtype, const double *transform,
                            const char *projection, const char *const *options,
@@ -122,6 +122,8 @@ void rios_ffi_output_gather(rios_output *o, int stats, int histogram);
 int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios_err *err);
 int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
                            rios_finish_times *times, rios_err *err);
+int rios_ffi_output_seal(rios_output *o, rios_err *err);
+int rios_ffi_output_commit(rios_output *o, rios_err *err);
 void rios_ffi_output_close(rios_output *o);
 void rios_ffi_output_flush_rows(rios_output *o, int on);
 /* on an output not yet finished (controls.color_table, controls.before_close); bands 1-based, band 0 of set_metadata is the dataset. range: *found 0 when band's pixels were all nodata or nothing was gathered (omit_basic_stats and omit_histogram), else their *min and *max */
@@ -130,9 +132,21 @@ int rios_ffi_output_set_description(rios_output *o, int band, const char *text, 
 int rios_ffi_output_set_nodata(rios_output *o, int band, double value, rios_err *err);
 int rios_ffi_output_set_color_table(rios_output *o, int band, int n, const uint8_t *rgba, rios_err *err);
 int rios_ffi_output_range(const rios_output *o, int band, int *found, double *min, double *max, rios_err *err);
-/* cog.c: driver "COG" writes blocks into a temporary GeoTIFF made with these options (borrowed, NULL-terminated; cannot fail), then copies the finished, closed GeoTIFF src with GDAL's COG driver to dst (a file there is replaced with its sidecars; a failure removes what was written at dst). options: the COG driver's creation options. */
+/* cog.c: driver "COG" writes blocks into a GeoTIFF made with these options (borrowed, NULL-terminated; cannot fail); once sealed, output_cog replaces it, in the output's private folder, with GDAL's COG driver's copy (options: the COG driver's creation options), which commit then moves into place. A failure leaves the GeoTIFF, which close removes. */
 const char *const *rios_ffi_cog_temp_options(void);
-int rios_ffi_cog_copy(const char *src, const char *dst, const char *const *options, rios_err *err);
+int rios_ffi_output_cog(rios_output *o, const char *const *options, rios_err *err);
+/* outfile.c: what the checks before a run see of an output's path. folder: where the file goes ("." for a bare name; a link at the path is followed); folder_why: "" when a file can be made there, else why not (strerror: no such folder, not a folder, no permission, read-only); canonical: the folder's real path, '/', the name (the same for every spelling of one file; "" unless folder_why is ""). */
+typedef struct rios_path_facts {
+  int exists, is_dir, is_file;
+  long long size;
+  unsigned long long dev, ino;
+  char folder_why[256];
+  char folder[4096];
+  char canonical[4096];
+} rios_path_facts;
+int rios_ffi_path_facts(const char *path, rios_path_facts *out, rios_err *err);
+/* *kind: 0 nothing GDAL opens, 1 a raster, 2 a vector dataset that is no raster; driver: its driver's short name */
+int rios_ffi_dataset_kind(const char *path, int *kind, rios_text *driver, rios_err *err);
 /* overviews.c: the default overview levels (4..512), minimum dimension (128) and aggregation (NULL: AVERAGE, NEAREST for thematic outputs), set there only; cannot fail. */
 void rios_ffi_finish_defaults(rios_finish_opts *opts);
 
@@ -153,14 +167,15 @@ int rios_ffi_tempdir_new(const char *parent, rios_tempdir **out, rios_err *err);
 const char *rios_ffi_tempdir_path(const rios_tempdir *t);
 int rios_ffi_tempdir_name(rios_tempdir *t, const char *stem, const char *suffix, char *out, size_t outlen, rios_err *err);
 void rios_ffi_tempdir_remove(rios_tempdir *t);
-/* SIGINT/SIGTERM while a run has batch jobs to cancel (workers/cluster.lua). All cannot fail.
-   defer(1): a first SIGINT/SIGTERM is only noted (a second acts at once); defer(0): they act at
-   once again, a noted one stays noted. pending: the noted signal, or 0. resume: act on the
-   noted signal as the handler would have (remove the temporary folders, then the action that
-   was there before: the default ends the process); nothing when none is noted. */
+/* SIGINT/SIGTERM/SIGHUP while a run has batch jobs to cancel (workers/cluster.lua) or moves its outputs into place; all cannot fail. defer(1): a first signal is only noted (a second acts at once); defer(0): undoes one defer(1) (a count); a noted signal stays noted. pending: the noted signal, or 0. resume(said): act on the noted signal as the handler would have (remove the private folders, say so in one line unless said, then the action that was there before: the default ends the process); nothing when none is noted. */
 void rios_ffi_signals_defer(int on);
 int rios_ffi_signal_pending(void);
-void rios_ffi_signal_resume(void);
+void rios_ffi_signal_resume(int said);
+/* A rios.apply begins (its run ends with run_end): the SIGINT/SIGTERM/SIGHUP handlers are installed (a signal removes the private folders, says so in one line and ends the process by the signal), and until the end os.exit ends the process at once (exit_now). Cannot fail. */
+void rios_ffi_run_begin(void);
+void rios_ffi_run_end(void);
+/* os.exit during a run, or in a compute worker: remove the private folders, flush stdio and end the process with code at once (no destructors while other threads run). Does not return. */
+void rios_ffi_exit_now(int code);
 
 /* terminal.c: whether fd is a terminal; whether Ctrl-C was pressed at the prompt while a chunk runs (true once per press); both cannot fail. */
 bool rios_ffi_isatty(int fd);

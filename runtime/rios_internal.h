@@ -4,6 +4,7 @@
 
 #include <gdal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include "rios_ffi.h"
 
 #if defined(__GNUC__)
@@ -16,6 +17,12 @@ void rios_seterr(rios_err *err, const char *fmt, ...) RIOS_PRINTF(2, 3);
 /* GDAL's last error message on this thread, or "unknown GDAL error" when it
    left none; reset with CPLErrorReset before the call it describes. */
 const char *rios_gdal_error(void);
+/* msg with every output's private folder taken out of its paths
+   (".../.NAME.rios-partial-HOST-PID-XXXXXX/NAME" reads ".../NAME"), so a
+   message names the file the user asked for (outfile.c). */
+void rios_unmask_partial(const char *msg, char *out, size_t size);
+/* A GDAL message as one line (line breaks become "; ") into line. */
+void rios_gdal_one_line(const char *msg, char *line, size_t size);
 
 /* The first failure GDAL reports while a call of its utility library
    (GDALWarp, GDALTranslate, GDALRasterize, GDALVectorTranslate) runs: those
@@ -49,6 +56,18 @@ void rios_region_free(rios_region *r);
 static inline unsigned char *rios_region_end(const rios_region *r) { return r->base + r->rw_len; }
 /* Remove every live temporary folder (runtime/tempfiles.c); async-signal-safe. */
 void rios_tempfiles_remove_all(void);
+/* A new private folder from a mkdtemp template (".../name-XXXXXX"), removed
+   by rios_ffi_tempdir_remove, or by a signal, os.exit or a crash first.
+   kind: RIOS_TEMP_SCRATCH or RIOS_TEMP_OUTPUT (process.h); what: the folder
+   in the message when it cannot be made. */
+int rios_tempdir_make(const char *template_path, int kind, const char *what,
+                      rios_tempdir **out, rios_err *err);
+/* Empty a folder (recursively, links not followed) and remove it;
+   async-signal-safe. */
+void rios_remove_tree(const char *path);
+/* Whether a run is under way or a private folder is live (tempfiles.c):
+   then os.exit ends the process with rios_ffi_exit_now. */
+int rios_tempfiles_busy(void);
 /* A copy of s in memory from rios_ffi_heap_alloc (owned: rios_ffi_heap_free). */
 int rios_heap_strdup(const char *s, char **out, rios_err *err);
 /* Whether [p, p + nbytes) lies in memory the arena has handed out. */

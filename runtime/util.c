@@ -31,16 +31,22 @@ size_t rios_ffi_layout(int what) {
     case 7: return sizeof(rios_finish_times);
     case 8: return sizeof(rios_dtype_info);
     case 9: return offsetof(rios_dtype_info, size);
+    case 10: return sizeof(rios_path_facts);
+    case 11: return offsetof(rios_path_facts, canonical);
     default: return 0;
   }
 }
 
+/* Messages name the files the user asked for: an output's private folder
+   (where GDAL writes it, outfile.c) is taken out of every path. */
 void rios_seterr(rios_err *err, const char *fmt, ...) {
   if (!err) return;
+  char msg[sizeof(err->msg)];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  rios_unmask_partial(msg, err->msg, sizeof(err->msg));
 }
 
 /* GDAL's last error message as one line: some of its messages (an OGR SQL
@@ -70,6 +76,8 @@ static void one_line(const char *m, char *line, size_t size) {
   line[n] = '\0';
 }
 
+void rios_gdal_one_line(const char *msg, char *line, size_t size) { one_line(msg, line, size); }
+
 const char *rios_gdal_error(void) {
   static _Thread_local char line[1024];
   const char *m = CPLGetLastErrorMsg();
@@ -84,7 +92,9 @@ static void capture_handler(CPLErr level, CPLErrorNum num, const char *msg) {
   if (level >= CE_Failure && c && !c->first[0] && msg && *msg) {
     one_line(msg, c->first, sizeof(c->first));
   } else if (level == CE_Warning && msg) {
-    fprintf(stderr, "rios-lua: GDAL warning: %s\n", msg);
+    char line[2048];
+    rios_unmask_partial(msg, line, sizeof(line));
+    fprintf(stderr, "rios-lua: GDAL warning: %s\n", line);
   }
 }
 

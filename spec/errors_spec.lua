@@ -110,9 +110,9 @@ describe("errors", function()
     one_line(status, err, "the inputs do not overlap, so their intersection is empty: a.tif, far.tif")
   end)
 
-  it("an output that would overwrite an input", function()
+  it("an output that is an input", function()
     local status, _, err = job("outputs.o = inputs.a", nil, nil, '{ o = "a.tif" }')
-    one_line(status, err, "output 'o' would overwrite input a.tif")
+    one_line(status, err, "rios.apply: output 'o' (a.tif) is the same file as input 'a' (a.tif)")
   end)
 
   it("an unknown driver", function()

@@ -16,6 +16,8 @@ describe("FFI layout", function()
       { 7, ffi.sizeof("rios_finish_times") },
       { 8, ffi.sizeof("rios_dtype_info") },
       { 9, ffi.offsetof("rios_dtype_info", "size") },
+      { 10, ffi.sizeof("rios_path_facts") },
+      { 11, ffi.offsetof("rios_path_facts", "canonical") },
     }
     for _, c in ipairs(checks) do
       assert.are.equal(tonumber(C.rios_ffi_layout(c[1])), c[2], "layout item " .. c[1])

@@ -39,7 +39,7 @@ local PATIENCE = 120
 -- Seconds a finished run waits for jobs whose workers are done to end.
 local END_WAIT = 10
 
-local signal_names = { [2] = "SIGINT (Ctrl-C)", [15] = "SIGTERM" }
+local signal_names = { [1] = "SIGHUP", [2] = "SIGINT (Ctrl-C)", [15] = "SIGTERM" }
 
 pcall(ffi.cdef, "char *getcwd(char *buf, size_t size);")
 local function absolute(path)

@@ -58,6 +58,10 @@ function Run:release()
     C.rios_ffi_tempdir_remove(ffi.gc(self.tempdir, nil))
     self.tempdir = nil
   end
+  if self.begun then
+    self.begun = false
+    C.rios_ffi_run_end()
+  end
 end
 
 -- A new file name in the run's private temporary folder (made at the first
@@ -272,16 +276,11 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
     end
   end
   local c = controls_mod.resolve(user_controls, outnames, innames, where)
-  local inpaths = {}
-  for _, rec in ipairs(ins) do inpaths[rec.path] = true end
   for _, rec in ipairs(outs) do
-    if inpaths[rec.path] then
-      base.raise(where, "rios.apply: output '" .. files.label(rec) .. "' would overwrite input "
-                 .. rec.path)
-    end
     rec.settings = controls_mod.for_file(c.per_output[rec.name], rec.path, files.label(rec), where)
     finishing.check(rec, where)
   end
+  outputs.check_paths(ins, outs, where)
   local conc = concurrency.resolve(c.concurrency, where)
   -- What the kind of worker checks before any file is touched (the batch
   -- kinds: their extra, and that the scheduler is there).
@@ -303,6 +302,10 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
   local run = setmetatable({ where = where, controls = c, ins = ins, outs = outs,
                              concurrency = conc, timers = timers_mod.new(), check = c.check,
                              err = ffi.new("rios_err") }, Run)
+  -- From here until release, a signal or os.exit removes what the run made
+  -- and ends the process.
+  C.rios_ffi_run_begin()
+  run.begun = true
   local copies
   local ok, msg = xpcall(function()
     run:place_inputs()
@@ -328,7 +331,10 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
       copies = compute_in_workers(run, ordinal, otherargs_bytes)
     end
     pipeline.finish(run)
+    -- Every output finished and closed without error, then all moved into
+    -- place; until then a failure leaves every existing file as it was.
     for _, rec in ipairs(outs) do outputs.finish(rec, c, run.timers, where, run.grid) end
+    outputs.commit_all(outs, where)
   end, function(e)
     -- User errors stay one line; an error in the user's function keeps its
     -- traceback and says which block it was computing.
@@ -341,13 +347,14 @@ function run_apply(ordinal, where, fn, infiles, outfiles, otherargs, user_contro
     return tb
   end)
   run:release()
+  if C.rios_ffi_signal_pending() ~= 0 then
+    -- A signal was noted while the run cancelled its batch jobs, or moved
+    -- its outputs into place, and it has released everything: it ends now
+    -- as the signal says (after saying why a failed run failed).
+    if not ok then console.stderr():write(tostring(msg), "\n") end
+    C.rios_ffi_signal_resume(ok and 0 or 1)
+  end
   if not ok then
-    if C.rios_ffi_signal_pending() ~= 0 then
-      -- A batch run noted SIGINT/SIGTERM, cancelled its jobs and released
-      -- everything: it ends now as the signal says.
-      console.stderr():write(tostring(msg), "\n")
-      C.rios_ffi_signal_resume()
-    end
     if base.is_user_error(msg) then error(msg, 0) end
     base.raise("", msg)
   end

@@ -1,7 +1,11 @@
--- rios.outputs: output rasters of one apply. A file is created when its
--- first block arrives (type and band count from that array), written block
--- by block from the array's own buffer, and finished with statistics, a
--- histogram and overviews.
+-- rios.outputs: output rasters of one apply. Before anything is opened,
+-- the paths are checked (check_paths). A file is created when its first
+-- block arrives (type and band count from that array), in a private folder
+-- beside its path (runtime/outfile.c), written block by block from the
+-- array's own buffer, finished with statistics, a histogram and overviews
+-- and sealed (closed, every write checked); when every output of the run
+-- is sealed they are committed: moved over their paths. An output closed
+-- without a commit leaves its path as it was.
 local base = require("rios.base")
 local array = require("rios.array")
 local files = require("rios.files")
@@ -14,6 +18,87 @@ local M = {}
 -- Out-parameters, made once.
 local output_out = ffi.new("rios_output *[1]")
 local times = ffi.new("rios_finish_times")
+local facts_out = ffi.new("rios_path_facts")
+local kind_out, driver_out = ffi.new("int[1]"), ffi.new("rios_text")
+
+-- What is at path: rios_path_facts as a table, plus, when something is
+-- there, what GDAL makes of it (kind: "raster", "vector" or nil; driver).
+local function path_facts(path, where, label)
+  if C.rios_ffi_path_facts(path, facts_out, base.err) ~= OK then
+    base.raise(where, "rios.apply: output '" .. label .. "': " .. base.errmsg())
+  end
+  local f = facts_out
+  local t = { exists = f.exists ~= 0, is_dir = f.is_dir ~= 0, is_file = f.is_file ~= 0,
+              size = tonumber(f.size), id = tostring(f.dev) .. ":" .. tostring(f.ino),
+              folder = ffi.string(f.folder), folder_why = ffi.string(f.folder_why),
+              canonical = ffi.string(f.canonical) }
+  if t.exists then
+    C.rios_ffi_dataset_kind(path, kind_out, driver_out, base.err)
+    t.kind = ({ "raster", "vector" })[kind_out[0]]
+    t.driver = ffi.string(driver_out.s)
+  end
+  return t
+end
+
+-- Refuse, in one line naming the output (and the other name), every
+-- output path that cannot be written without harm, before anything is
+-- opened: an output in a folder that cannot take it, at a folder, at a
+-- file that is not a raster (an empty file is replaced), at the same file
+-- as an input or as another output, however spelled. Nothing is changed.
+function M.check_paths(ins, outs, where)
+  local function refuse(rec, why)
+    base.raise(where, "rios.apply: output '" .. files.label(rec) .. "' (" .. rec.path .. ") "
+               .. why)
+  end
+  local in_ids = {}
+  for _, rec in ipairs(ins) do
+    local f = facts_out
+    if type(rec.path) == "string" and rec.path ~= ""
+       and C.rios_ffi_path_facts(rec.path, f, base.err) == OK and f.exists ~= 0 then
+      local id = tostring(f.dev) .. ":" .. tostring(f.ino)
+      in_ids[id] = in_ids[id] or rec
+    end
+  end
+  local by_id, by_name = {}, {}
+  for _, rec in ipairs(outs) do
+    if rec.path:sub(1, 4) == "/vsi" then
+      refuse(rec, "is on a GDAL virtual file system; outputs are written to files on disk")
+    end
+    local f = path_facts(rec.path, where, files.label(rec))
+    if f.exists then
+      local input = in_ids[f.id]
+      if input then
+        refuse(rec, "is the same file as input '" .. files.label(input) .. "' (" .. input.path
+               .. "); write the output to another file")
+      end
+      if f.is_dir then
+        refuse(rec, "is a folder" .. (f.kind and (" (GDAL opens it as a " .. f.kind
+               .. " dataset, driver " .. f.driver .. ")") or "") .. "; an output must be a file")
+      end
+      if not f.is_file then
+        refuse(rec, "is not a regular file; an output must be a file")
+      end
+      if f.kind == "vector" then
+        refuse(rec, "is a vector dataset (" .. f.driver .. "), not a raster; rios-lua "
+               .. "replaces only rasters")
+      end
+      if f.kind ~= "raster" and f.size > 0 then
+        refuse(rec, "exists and is not a raster GDAL can open; rios-lua replaces only rasters "
+               .. "(remove it to write there)")
+      end
+    end
+    if f.folder_why ~= "" then
+      refuse(rec, "cannot be written: its folder " .. f.folder .. ": " .. f.folder_why)
+    end
+    local other = by_name[f.canonical] or (f.exists and by_id[f.id])
+    if other then
+      base.raise(where, "rios.apply: outputs '" .. files.label(other) .. "' (" .. other.path
+                 .. ") and '" .. files.label(rec) .. "' (" .. rec.path .. ") are the same file")
+    end
+    by_name[f.canonical] = rec
+    if f.exists then by_id[f.id] = rec end
+  end
+end
 
 local function string_array(list)
   local n = list and #list or 0
@@ -65,45 +150,18 @@ function M.check_same(rec, arr, where, label)
 end
 
 
-local tempdir_out = ffi.new("rios_tempdir *[1]")
-local name_buf = ffi.new("char[4096]")
-
--- Driver "COG" (GDAL writes it only as a copy of a whole raster): the
--- blocks go into a temporary GeoTIFF in a private folder beside the file
--- (the same file system), removed however the run ends (M.close) and by the
--- runtime on SIGINT/SIGTERM; finishing copies it with the COG driver
--- (rios_ffi_cog_copy). Returns the folder (removed when collected, too)
--- and the GeoTIFF's path, or nil and a message.
-function M.cog_temp(path)
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  if dir == "" then dir = "/" end
-  if C.rios_ffi_tempdir_new(dir, tempdir_out, base.err) ~= OK then return nil, base.errmsg() end
-  local folder = ffi.gc(tempdir_out[0], C.rios_ffi_tempdir_remove)
-  tempdir_out[0] = nil
-  if C.rios_ffi_tempdir_name(folder, "cog", ".tif", name_buf, 4096, base.err) ~= OK then
-    local msg = base.errmsg()
-    C.rios_ffi_tempdir_remove(ffi.gc(folder, nil))
-    return nil, msg
-  end
-  return folder, ffi.string(name_buf)
-end
-
-function M.cog_remove(folder)
-  if folder ~= nil then C.rios_ffi_tempdir_remove(ffi.gc(folder, nil)) end
-end
-
 -- c: the run's controls (what the writes gather follows the omit_* keys).
 function M.create(rec, arr, grid, where, c)
   local s = rec.settings
   finishing.check_target(rec, arr.dtype, arr.bands, where)
   local path, driver, opts, keep = rec.path, s.driver, string_array(s.creation_options)
+  -- Driver "COG" (GDAL writes it only as a copy of a whole raster): the
+  -- blocks go into a tiled GeoTIFF, which finishing copies with the COG
+  -- driver (rios_ffi_output_cog), all in the output's private folder.
   if driver == "COG" then
-    local folder, temp = M.cog_temp(rec.path)
-    if not folder then base.raise(where, "output '" .. files.label(rec) .. "': " .. temp) end
-    rec.cog_dir = folder
-    path, driver, opts = temp, "GTiff", C.rios_ffi_cog_temp_options()
+    driver, opts = "GTiff", C.rios_ffi_cog_temp_options()
+    rec.cog = true
   end
-  rec.write_path = path
   local names, keep2 = string_array(s.layer_names)
   local t = ffi.new("double[6]", grid.transform)
   local rc = C.rios_ffi_output_create(path, driver, grid.cols, grid.rows, arr.bands,
@@ -130,11 +188,12 @@ end
 
 -- Write the centre of arr (its margin is the overlap) at block b's place.
 -- A view (a:window) is written from its parent's memory with its strides.
+-- Returns true, or nil and what went wrong (the caller names the output).
 function M.write(rec, arr, b, ov, err)
   local data, row_stride, band_rows = array.layout(arr)
   if data == nil then
-    return nil, "output '" .. files.label(rec) .. "' is a view whose bands are not a whole "
-                .. "number of rows apart; give a:copy()"
+    return nil, "the array is a view whose bands are not a whole number of rows apart; give "
+                .. "a:copy()"
   end
   if C.rios_ffi_output_write(rec.handle, b.xoff, b.yoff, b.cols, b.rows, data,
                            row_stride, band_rows, ov, err) ~= OK then
@@ -166,8 +225,9 @@ local function close_handle(rec)
 end
 
 -- The colour table and controls.before_close (rios.finishing), then
--- statistics, histogram, overviews, then close; a COG output is then
--- copied from its temporary GeoTIFF. Adds to timers.
+-- statistics, histogram, overviews, then seal (close, checked); a COG
+-- output is then copied from its GeoTIFF. Adds to timers. The file stays in
+-- its private folder until commit_all.
 function M.finish(rec, c, timers, where, grid)
   if rec.handle == nil then return end
   finishing.apply_color_table(rec, where)
@@ -176,31 +236,43 @@ function M.finish(rec, c, timers, where, grid)
   local s = rec.settings
   local fo = finish_opts(c, s)
   local ok = C.rios_ffi_output_finish(rec.handle, fo, times, base.err) == OK
-  local msg = not ok and base.errmsg()
   if not c.omit_pyramids then timers:add("pyramids", times.pyramids) end
   if not c.omit_basic_stats then timers:add("basicstats", times.basicstats) end
   if not c.omit_histogram then timers:add("histogram", times.histogram) end
-  close_handle(rec)
-  if ok and rec.cog_dir ~= nil then
-    -- dst: the path the final file is written at
-    local dst = rec.path
+  ok = ok and C.rios_ffi_output_seal(rec.handle, base.err) == OK
+  if ok and rec.cog then
     local t0 = C.rios_ffi_now()
     local opts, keep = string_array(s.creation_options)
-    ok = C.rios_ffi_cog_copy(rec.write_path, dst, opts, base.err) == OK
+    ok = C.rios_ffi_output_cog(rec.handle, opts, base.err) == OK
     local _ = keep
-    msg = not ok and base.errmsg()
     timers:add("cog", C.rios_ffi_now() - t0)
   end
-  M.close(rec)
-  if not ok then base.raise(where, "output '" .. files.label(rec) .. "': " .. msg) end
+  if not ok then base.raise(where, "output '" .. files.label(rec) .. "': " .. base.errmsg()) end
 end
 
--- Release what rec holds, however the run ends: the open file, and the
--- temporary GeoTIFF of a COG output with its folder.
+-- Move every sealed output over its path, in order, with SIGINT/SIGTERM/
+-- SIGHUP held back until all have moved (a signal then ends the process,
+-- the outputs written). A failure names the output, and those already
+-- moved.
+function M.commit_all(outs, where)
+  C.rios_ffi_signals_defer(1)
+  local done = {}
+  for _, rec in ipairs(outs) do
+    if rec.handle ~= nil and C.rios_ffi_output_commit(rec.handle, base.err) ~= OK then
+      local msg = base.errmsg()
+      C.rios_ffi_signals_defer(0)
+      base.raise(where, "output '" .. files.label(rec) .. "': " .. msg
+                 .. (#done > 0 and ("; already in place: " .. table.concat(done, ", ")) or ""))
+    end
+    done[#done + 1] = rec.path
+  end
+  C.rios_ffi_signals_defer(0)
+end
+
+-- Release the output, however the run ends: what was not committed is
+-- removed with its private folder.
 function M.close(rec)
   close_handle(rec)
-  M.cog_remove(rec.cog_dir)
-  rec.cog_dir = nil
 end
 
 return M

@@ -318,14 +318,9 @@ function M.write(path, arr, opts)
   local co = opts.creation_options or controls.creation_options_for(driver)
   local copts = ffi.new("const char *[?]", #co + 1)
   for i = 1, #co do copts[i - 1] = co[i] end
-  -- a COG is written as a temporary GeoTIFF and copied (rios.outputs)
-  local write_path, cog_dir, cog_opts = path, nil, nil
-  if driver == "COG" then
-    local temp
-    cog_dir, temp = outputs.cog_temp(path)
-    if not cog_dir then error("rios.write: " .. path .. ": " .. temp, 2) end
-    write_path, driver, cog_opts, copts = temp, "GTiff", copts, C.rios_ffi_cog_temp_options()
-  end
+  -- a COG is written as a GeoTIFF and copied (rios.outputs)
+  local cog_opts
+  if driver == "COG" then driver, cog_opts, copts = "GTiff", copts, C.rios_ffi_cog_temp_options() end
   local names
   if opts.layer_names then
     names = ffi.new("const char *[?]", #opts.layer_names + 1)
@@ -334,11 +329,10 @@ function M.write(path, arr, opts)
   local proj = opts.projection or ""
   if proj:match("^EPSG:%d+$") then proj = M.wkt_from_epsg(proj) end
   local t = ffi.new("double[6]", opts.transform or { 0, 1, 0, 0, 0, -1 })
-  if C.rios_ffi_output_create(write_path, driver, arr.cols, arr.rows, arr.bands,
+  if C.rios_ffi_output_create(path, driver, arr.cols, arr.rows, arr.bands,
                              base.dtype_code[arr.dtype], t, proj, copts,
                              opts.nodata and 1 or 0, opts.nodata or 0, names,
                              opts.thematic and 1 or 0, output_out, base.err) ~= OK then
-    outputs.cog_remove(cog_dir)
     error(base.errmsg(), 2)
   end
   local o = output_out[0]
@@ -348,6 +342,9 @@ function M.write(path, arr, opts)
   local ok = data ~= nil and C.rios_ffi_output_write(o, 0, 0, arr.cols, arr.rows, data,
                                                      row_stride, band_rows, 0, base.err) == OK
   if data == nil then ffi.copy(base.err.msg, "rios.write: give a:copy() of this view") end
+  if ok and ct_n then
+    ok = C.rios_ffi_output_set_color_table(o, 1, ct_n, ct_rgba, base.err) == OK
+  end
   if ok then
     local fo = ffi.new("rios_finish_opts")
     C.rios_ffi_finish_defaults(fo)
@@ -356,17 +353,18 @@ function M.write(path, arr, opts)
     fo.thematic = opts.thematic and 1 or 0
     ok = C.rios_ffi_output_finish(o, fo, times, base.err) == OK
   end
+  -- written beside path, then moved over it: a failure leaves path as it was
+  ok = ok and C.rios_ffi_output_seal(o, base.err) == OK
+  if ok and cog_opts then ok = C.rios_ffi_output_cog(o, cog_opts, base.err) == OK end
+  if ok then
+    C.rios_ffi_signals_defer(1)
+    ok = C.rios_ffi_output_commit(o, base.err) == OK
+    C.rios_ffi_signals_defer(0)
+  end
   local msg = not ok and base.errmsg()
   C.rios_ffi_output_close(o)
-  if ok and ct_n then
-    ok = C.rios_ffi_color_table_write(write_path, 1, ct_n, ct_rgba, base.err) == base.OK
-    msg = not ok and base.errmsg()
-  end
-  if ok and cog_dir then
-    ok = C.rios_ffi_cog_copy(write_path, path, cog_opts, base.err) == base.OK
-    msg = not ok and base.errmsg()
-  end
-  outputs.cog_remove(cog_dir)
+  -- a signal held back while the file moved into place ends the process now
+  if C.rios_ffi_signal_pending() ~= 0 then C.rios_ffi_signal_resume(0) end
   if not ok then error(msg, 2) end
 end
 

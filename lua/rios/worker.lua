@@ -65,6 +65,15 @@ function M.boot()
   console.install()
   console.mute()
   replay.replay_stdin(job.stdin)
+  -- os.exit in a worker ends its process at once, as it does in the main
+  -- state during a run (runtime/host.c): exit() would run the process's
+  -- destructors under the feet of the threads still at work (a crash). In
+  -- a compute thread the private folders go first; nothing at an output's
+  -- path was touched.
+  rawset(os, "exit", function(code)
+    if code == nil or code == true then code = 0 elseif code == false then code = 1 end
+    base.C.rios_ffi_exit_now(tonumber(code) or 1)
+  end)
   local s = job.script
   local argt = {}
   for i = 0, #s.argv do argt[i - s.base] = s.argv[i] end

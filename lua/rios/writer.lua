@@ -6,6 +6,7 @@
 -- from the array's own memory with statistics and overviews gathered on the
 -- way, and the progress line steps.
 local base = require("rios.base")
+local files = require("rios.files")
 local outputs = require("rios.outputs")
 
 local Writer = {}
@@ -33,7 +34,10 @@ function Writer:write(b, arrays)
       outputs.check_same(rec, arr, where, run.info:label())
     end
     local ok, msg = outputs.write(rec, arr, b, ov, err)
-    if not ok then base.raise(where, msg .. " in block " .. run.info:label()) end
+    if not ok then
+      base.raise(where, "output '" .. files.label(rec) .. "': " .. msg .. " in block "
+                 .. run.info:label())
+    end
   end
   if run.progress then run.progress:step() end
 end
