@@ -57,6 +57,11 @@ typedef struct rios_process_state {
      SIGHUP in signal_pending instead of acting on it; the run notices it,
      finishes what it must and then acts on it (tempfiles.c). A count: each
      of those holds the deferral once. */
+  /* rios-luaworker: when its channel to the main process is lost and the
+     Lua side has not closed the channel within lost_after (a block
+     function that never returns to look), the I/O thread ends the process
+     (workers/channel.c), so no worker outlives its run. */
+  int orphan_exit;
   volatile sig_atomic_t signals_deferred;
   /* rios.apply calls under way (tempfiles.c): os.exit meanwhile ends the
      process at once (host.c). */

@@ -536,6 +536,49 @@ local function cases(kind)
     nothing_left()
   end)
 
+  it("a worker whose main process is killed with SIGKILL ends itself, though its block "
+     .. "function never returns", function()
+    local marks = H.tmpdir()
+    local pid, ended = start("gated.lua", { "orphan.tif", marks, kind })
+    wait_for(function() return #started_jobs(marks) == 2 end, 30, "two jobs computing")
+    local jobs = started_jobs(marks)
+    local function workers()
+      -- (rios-luaworker processes only: not the job's shell, whose command
+      -- line holds the same words)
+      local _, out = H.run("for p in $(pgrep -x rios-luaworker); do tr '\\0' ' ' "
+                           .. "</proc/$p/cmdline; echo; done")
+      local n = 0
+      for line in out:gmatch("[^\n]+") do
+        if line:find("--address-file " .. dir .. "/", 1, true) then n = n + 1 end
+      end
+      return n
+    end
+    assert.are.equal(2, workers())
+    -- no cleanup runs: the jobs stay, their workers stuck at the gate
+    os.execute("kill -KILL " .. pid)
+    wait_end(ended, 10)
+    -- lost_after (10 s by default) after the connection closed
+    wait_for(function() return workers() == 0 end, 25, "the orphaned workers to end")
+    wait_for(function()
+      local listed = S.listed()
+      return not (listed[jobs[1]] or listed[jobs[2]])
+    end, 20, "their jobs to end")
+    local said = 0
+    for _, name in ipairs(ls(dir)) do
+      if name:match("^rios%-lua%-.*%.log$") then
+        local log = slurp(dir .. "/" .. name) or ""
+        if log:find("rios%-luaworker: the main process at [^\n]* lost %(.*%) and the block "
+                    .. "function did not return within 10 s; ending") then
+          said = said + 1
+        end
+      end
+    end
+    assert.are.equal(2, said)
+    -- what the killed rios-lua left (its folder, the job scripts and logs)
+    os.execute("cd " .. H.q(dir) .. " && rm -rf rios-lua-*")
+    nothing_left()
+  end)
+
   it("cancels its jobs on Ctrl-C at a terminal (sbatch and qsub are out of its reach)", function()
     local marks = H.tmpdir()
     local env = S.env():gsub("%s+$", "")

@@ -1027,6 +1027,22 @@ static void *chan_main(void *arg) {
   link_loop(&ch->link);
   pthread_mutex_lock(&ch->core.mu);
   ch->link.done = 1;
+  /* rios-luaworker: the main process is gone. The Lua side closes the
+     channel when it looks; a block function that never returns never
+     looks, so after lost_after the process ends itself (its folders
+     removed), rather than run on with nobody to take its results. */
+  if (rios_process.orphan_exit && !ch->core.stopping) {
+    struct timespec until;
+    deadline_ts(ch->core.lost_after, &until);
+    while (!ch->core.stopping) {
+      if (pthread_cond_timedwait(&ch->core.arrived, &ch->core.mu, &until) == ETIMEDOUT) break;
+    }
+    if (!ch->core.stopping) {
+      fprintf(stderr, "rios-luaworker: %s lost (%s) and the block function did not return "
+              "within %g s; ending\n", ch->link.name, ch->link.why, ch->core.lost_after);
+      rios_ffi_exit_now(1);
+    }
+  }
   pthread_mutex_unlock(&ch->core.mu);
   return NULL;
 }

@@ -67,6 +67,7 @@ static const luaworker_opt opts[] = {
 static int pmain(lua_State *L) {
   rios_main_ctx *ctx = lua_touserdata(L, 1);
   ctx->status = 1;
+  rios_process.orphan_exit = 1;
   lua_createtable(L, 0, 4);
   lua_pushliteral(L, "remote");
   lua_setfield(L, -2, "kind");
