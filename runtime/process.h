@@ -66,6 +66,10 @@ typedef struct rios_process_state {
   /* rios.apply calls under way (tempfiles.c): os.exit meanwhile ends the
      process at once (host.c). */
   volatile sig_atomic_t runs_active;
+  /* The run's progress as the writer last said it (rios_ffi_run_progress),
+     for the line a signal prints: blocks written of total (0: no run has
+     said), and blocks per row of the grid. */
+  volatile sig_atomic_t run_written, run_total, run_nx;
   volatile sig_atomic_t signal_pending;
   /* The interactive prompt (runtime/repl.c), main thread only. readline's
      callback API carries no user data, so the line it hands back and the

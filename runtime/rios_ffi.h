@@ -176,6 +176,8 @@ void rios_ffi_run_begin(void);
 void rios_ffi_run_end(void);
 /* os.exit during a run, or in a compute worker: remove the private folders, flush stdio and end the process with code at once (no destructors while other threads run). Does not return. */
 void rios_ffi_exit_now(int code);
+/* The writer's progress (written of total blocks, nx blocks per row; total 0: none), for the line SIGINT/SIGTERM/SIGHUP print: "interrupted at block (row r, col c), N of M blocks written". Cannot fail. */
+void rios_ffi_run_progress(int written, int total, int nx);
 
 /* terminal.c: whether fd is a terminal; whether Ctrl-C was pressed at the prompt while a chunk runs (true once per press); both cannot fail. */
 bool rios_ffi_isatty(int fd);

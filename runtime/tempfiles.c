@@ -124,12 +124,46 @@ static void say(const char *s) {
   (void)n;
 }
 
+/* A number, in a handler (no formatting there). */
+static void say_int(long v) {
+  char buf[24];
+  int i = (int)sizeof(buf) - 1;
+  buf[i] = '\0';
+  int neg = v < 0;
+  unsigned long u = neg ? (unsigned long)(-(v + 1)) + 1 : (unsigned long)v;
+  do {
+    buf[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u && i > 1);
+  if (neg) buf[--i] = '-';
+  say(buf + i);
+}
+
 static void say_stopped(int sig, int outputs) {
   if (rios_process.temp_stderr_tty) say("\n");  /* after the echoed ^C or the progress line */
   say(sig == SIGINT ? "rios-lua: stopped by SIGINT (Ctrl-C)"
       : sig == SIGTERM ? "rios-lua: stopped by SIGTERM" : "rios-lua: stopped by SIGHUP");
+  long written = rios_process.run_written, total = rios_process.run_total;
+  long nx = rios_process.run_nx;
+  if (total > 0 && nx > 0 && written < total) {
+    say(" at block (row ");
+    say_int(written / nx);
+    say(", col ");
+    say_int(written % nx);
+    say("), ");
+    say_int(written);
+    say(" of ");
+    say_int(total);
+    say(" blocks written");
+  }
   say(outputs ? "; the unfinished run's outputs were not written, existing files are unchanged\n"
               : "\n");
+}
+
+void rios_ffi_run_progress(int written, int total, int nx) {
+  rios_process.run_written = written;
+  rios_process.run_total = total;
+  rios_process.run_nx = nx;
 }
 
 /* What a SIGINT/SIGTERM/SIGHUP does: when a handler of someone else's was

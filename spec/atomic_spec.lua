@@ -154,7 +154,8 @@ describe("atomic outputs", function()
         assert.are.equal(128 + sig[2], status, err)
         assert.are.equal("", out)
         -- one line: what stopped the run, and that nothing was replaced
-        assert.truthy(err:match("^rios%-lua: stopped by " .. sig[3] .. "; the unfinished run's "
+        assert.truthy(err:match("^rios%-lua: stopped by " .. sig[3] .. " at block %(row %d+, "
+                                .. "col %d+%), %d+ of %d+ blocks written; the unfinished run's "
                                 .. "outputs were not written, existing files are unchanged\n$"),
                       err)
         same_snapshot(before, snapshot(dir))

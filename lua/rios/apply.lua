@@ -60,6 +60,7 @@ function Run:release()
   end
   if self.begun then
     self.begun = false
+    C.rios_ffi_run_progress(0, 0, 0)
     C.rios_ffi_run_end()
   end
 end

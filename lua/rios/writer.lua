@@ -8,6 +8,7 @@
 local base = require("rios.base")
 local files = require("rios.files")
 local outputs = require("rios.outputs")
+local C = base.C
 
 local Writer = {}
 Writer.__index = Writer
@@ -17,7 +18,9 @@ local M = {}
 -- run: outs, grid, controls, where, info, err, progress. flush_rows: hand
 -- finished rows of tiles to GDAL as they complete (see output.c).
 function M.new(run, flush_rows)
-  return setmetatable({ run = run, flush_rows = flush_rows }, Writer)
+  -- what a signal's line says of the run, until the writer says more
+  if run.info then C.rios_ffi_run_progress(0, run.info.nx * run.info.ny, run.info.nx) end
+  return setmetatable({ run = run, flush_rows = flush_rows, written = 0 }, Writer)
 end
 
 -- Write block b's outputs: arrays[j] for run.outs[j] (checked by the block
@@ -39,6 +42,8 @@ function Writer:write(b, arrays)
                  .. run.info:label())
     end
   end
+  self.written = self.written + 1
+  C.rios_ffi_run_progress(self.written, run.info.nx * run.info.ny, run.info.nx)
   if run.progress then run.progress:step() end
 end
 
