@@ -98,6 +98,12 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
                 xsize, ysize, nbands, dtype);
     return RIOS_FAIL;
   }
+  double nodata_pixel = nodata;
+  rios_err why;
+  if (has_nodata && rios_ffi_dtype_nodata(dtype, nodata, &nodata_pixel, &why) != RIOS_OK) {
+    rios_seterr(err, "%s: the nodata value %s", path, why.msg);
+    return RIOS_FAIL;
+  }
   if (remove_existing(path, err) != 0) return RIOS_FAIL;
   rios_output *o = calloc(1, sizeof(*o));
   if (o) o->path = strdup(path);
@@ -112,6 +118,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
   o->dtype = dtype;
   o->has_nodata = has_nodata;
   o->nodata = nodata;
+  o->nodata_pixel = nodata_pixel;
   o->thematic = thematic;
   o->gather_stats = o->gather_hist = 1;
   if (rios_stats_init(o, err) != 0) {

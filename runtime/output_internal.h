@@ -66,7 +66,9 @@ struct rios_output {
   char *path;
   int xsize, ysize, nbands, dtype;
   int has_nodata;
-  double nodata;
+  double nodata;           /* as given, and as the file's nodata */
+  double nodata_pixel;     /* as a pixel of the dtype holds it (float32:
+                              rounded): what pixels are compared with */
   int thematic;
   rios_bandacc *acc;       /* nbands of them */
   int gather_stats, gather_hist;  /* what write gathers (both by default) */

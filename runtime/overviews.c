@@ -189,7 +189,7 @@ static int ovr_store(rios_output *o, int k, int j, rios_err *err) {
   rios_ovr *v = &o->ovr;
   rios_ovrrow *row = v->rows[k][j];
   if (!v->nearest && k == 0 && ovr_merge_up(o, j, err) != 0) return RIOS_FAIL;
-  double empty = o->has_nodata ? o->nodata : (rios_dtype_is_integer(o->dtype) ? 0 : NAN);
+  double empty = o->has_nodata ? o->nodata_pixel : (rios_dtype_is_integer(o->dtype) ? 0 : NAN);
   int w = v->ow[k];
   for (int b = 0; b < o->nbands; b++) {
     const double *sum = row->sum + (size_t)b * w;
@@ -308,7 +308,7 @@ int rios_ovr_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
     }
     for (int b = 0; b < o->nbands; b++) {
       rios_ovr_window w = {buf + (size_t)b * plane_bytes, b, xoff, yoff, xsize, ysize,
-                           buf_cols, margin, o->has_nodata, o->nodata};
+                           buf_cols, margin, o->has_nodata, o->nodata_pixel};
       if (v->nearest) {
 #define RIOS_DTYPE_BODY(D) add_nearest(o, k, &w, D)
         RIOS_DTYPE_SWITCH(o->dtype)

@@ -79,6 +79,8 @@ double rios_ffi_now(void);
 const rios_dtype_info *rios_ffi_dtypes(void);
 int rios_ffi_dtype_size(int dtype);
 size_t rios_ffi_layout(int what);
+/* dtype.c: *stored = nodata as an element of dtype holds it (float32: rounded to single precision; NaN stays NaN); fails, *stored untouched, when no element can hold it: a fraction, NaN or a number outside the range of an integer dtype, a finite number beyond float32's largest. */
+int rios_ffi_dtype_nodata(int dtype, double nodata, double *stored, rios_err *err);
 
 /* Zeroed pixel memory whose last byte is followed by a guard that faults (runtime/guard.c); its start is aligned to the element of any dtype when nbytes is a whole number of elements: *out owned (rios_ffi_heap_free, cannot fail). */
 int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err);

@@ -12,6 +12,7 @@ local M = {}
 
 -- Out-parameters, made once.
 local output_out = ffi.new("rios_output *[1]")
+local nodata_out = ffi.new("double[1]")
 local times = ffi.new("rios_finish_times")
 
 local function string_array(list)
@@ -66,6 +67,14 @@ end
 -- c: the run's controls (what the writes gather follows the omit_* keys).
 function M.create(rec, arr, grid, where, c)
   local s = rec.settings
+  -- The nodata must be a value the output's pixels can hold exactly (GDAL
+  -- would store it clamped or rounded); refused before the file is made.
+  if s.stats_ignore ~= nil and C.rios_ffi_dtype_nodata(base.dtype_code[arr.dtype], s.stats_ignore,
+                                                        nodata_out, base.err) ~= OK then
+    base.raise(where, string.format("output '%s' (%s) cannot have %s as its nodata: %s",
+                                    files.label(rec), rec.path, s.stats_ignore_key or "stats_ignore",
+                                    base.errmsg()))
+  end
   local opts, keep = string_array(s.creation_options)
   local names, keep2 = string_array(s.layer_names)
   local t = ffi.new("double[6]", grid.transform)
