@@ -1,8 +1,8 @@
 /*
  * output_internal.h: what the four files of an output raster share; Lua
  * sees none of it.
- *   output.c     the file's life: create, write blocks, flush finished rows
- *                of tiles, finish, close
+ *   output.c     the file's life: create, write blocks, flush finished
+ *                tiles, finish, close
  *   stats.c      running statistics and the fine histogram, gathered as
  *                blocks are written; storing the basic statistics
  *   histogram.c  choosing the histogram's bins and storing it, with the
@@ -58,11 +58,23 @@ typedef struct rios_ovr {
   int ow[RIOS_MAX_LEVELS], oh[RIOS_MAX_LEVELS];  /* size of each level */
   rios_ovrrow **rows[RIOS_MAX_LEVELS];  /* oh[k] per level, NULL unless in progress */
   double *line;            /* one row of the widest level, being stored */
+  /* Stored rows wait here, in the dtype, until they make a whole row of
+     the level's tiles, which then goes to GDAL at once (see output.c on
+     the order of tiles): strip_rows[k] rows of every band from row
+     strip_y0[k], ow[k] wide. */
+  unsigned char *strip[RIOS_MAX_LEVELS];
+  int strip_y0[RIOS_MAX_LEVELS], strip_rows[RIOS_MAX_LEVELS];
 } rios_ovr;
 
 struct rios_output {
   GDALDatasetH ds;
-  int flush_rows;          /* hand finished rows of tiles to GDAL as written */
+  /* How writes reach the file (output.c), chosen at the first write: the
+     file's tiles, and for windows that are not whole tiles the strip that
+     gathers a row of tiles (strip_rows rows of every band from row
+     strip_y0, the file's width) before it goes to GDAL. */
+  int writes_chosen, tile_w, tile_h;
+  unsigned char *strip;
+  int strip_y0, strip_rows;
   char *path;
   int xsize, ysize, nbands, dtype;
   int has_nodata;

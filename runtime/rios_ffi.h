@@ -111,7 +111,7 @@ int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b, int *same, ri
 /* the WKT of "EPSG:n", WKT or anything GDAL's SetFromUserInput takes; *out owned (rios_ffi_heap_free) */
 int rios_ffi_wkt_from_user_input(const char *text, char **out, rios_err *err);
 
-/* output.c: *out owned (rios_ffi_output_close, cannot fail; without a successful finish the file may be incomplete). gather and flush_rows cannot fail. */
+/* output.c: *out owned (rios_ffi_output_close, cannot fail; without a successful finish the file may be incomplete). gather cannot fail. */
 int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
                            int nbands, int dtype, const double *transform,
                            const char *projection, const char *const *options,
@@ -125,7 +125,6 @@ int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios
 int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
                            rios_finish_times *times, rios_err *err);
 void rios_ffi_output_close(rios_output *o);
-void rios_ffi_output_flush_rows(rios_output *o, int on);
 /* overviews.c: the default overview levels (4..512), minimum dimension (128) and aggregation (NULL: AVERAGE, NEAREST for thematic outputs), set there only; cannot fail. */
 void rios_ffi_finish_defaults(rios_finish_opts *opts);
 

@@ -13,10 +13,9 @@ Writer.__index = Writer
 
 local M = {}
 
--- run: outs, grid, controls, where, info, err, progress. flush_rows: hand
--- finished rows of tiles to GDAL as they complete (see output.c).
-function M.new(run, flush_rows)
-  return setmetatable({ run = run, flush_rows = flush_rows }, Writer)
+-- run: outs, grid, controls, where, info, err, progress.
+function M.new(run)
+  return setmetatable({ run = run }, Writer)
 end
 
 -- Write block b's outputs: arrays[j] for run.outs[j] (checked by the block
@@ -28,7 +27,6 @@ function Writer:write(b, arrays)
     local arr = arrays[j]
     if rec.handle == nil then
       outputs.create(rec, arr, run.grid, where, run.controls)
-      if self.flush_rows then base.C.rios_ffi_output_flush_rows(rec.handle, 1) end
     else
       outputs.check_same(rec, arr, where, run.info:label())
     end
