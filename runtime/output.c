@@ -80,6 +80,22 @@ static int describe(rios_output *o, const double *transform, const char *project
   return RIOS_OK;
 }
 
+/* Compression on every core: GTiff compresses tiles on as many threads as
+   there are online CPUs, unless the creation options or GDAL_NUM_THREADS
+   say how many. Its tiles are still written in the order they were handed
+   over, so the bytes do not depend on the number of threads (the one other
+   driver that takes NUM_THREADS, RMF, writes other bytes on every run even
+   on one thread, so is left as it is). */
+static char **with_num_threads(GDALDriverH drv, char **opts) {
+  int ncpu = rios_ffi_cpu_count();
+  if (ncpu < 2 || !EQUAL(GDALGetDriverShortName(drv), "GTiff") ||
+      CSLFetchNameValue(opts, "NUM_THREADS") || CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
+    return opts;
+  char n[16];
+  snprintf(n, sizeof(n), "%d", ncpu);
+  return CSLSetNameValue(opts, "NUM_THREADS", n);
+}
+
 int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
                            int nbands, int dtype, const double *transform,
                            const char *projection, const char *const *options,
@@ -131,6 +147,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
   for (int i = 0; options && options[i]; i++) opts = CSLAddString(opts, options[i]);
   if (dtype == RIOS_INT8 && !RIOS_HAVE_GDT_INT8)
     opts = CSLSetNameValue(opts, "PIXELTYPE", "SIGNEDBYTE");
+  opts = with_num_threads(drv, opts);
   CPLErrorReset();
   o->ds = GDALCreate(drv, path, xsize, ysize, nbands, rios_gdal_type(dtype), opts);
   CSLDestroy(opts);

@@ -3,8 +3,11 @@
 -- the same bytes, .tif and .aux.xml compared with cmp, sequentially, with a
 -- read worker, with 1, 2 and 4 compute threads and with 2 worker processes;
 -- with windows that are whole tiles (the default) and with windows that are
--- not, under a GDAL block cache too small to hold a row of tiles.
+-- not, under a GDAL block cache too small to hold a row of tiles. And
+-- compression on several threads (NUM_THREADS, which outputs get by default
+-- when there is more than one CPU) writes the same bytes as on one.
 local H = require("support.helpers")
+local C = require("rios.base").C
 
 local SCALES = { "", "--read-workers 1", "-j 1", "-j 2", "-j 4", "--kind subproc -j 2" }
 
@@ -98,5 +101,28 @@ describe("outputs are byte-identical", function()
     for _, name in ipairs({ "o1.tif", "o2.tif" }) do
       assert.is_true(H.raw_bytes(first .. "/" .. name) == H.raw_bytes(whole .. "/" .. name), name)
     end
+  end)
+
+  it("whatever the number of compression threads; several by default on several CPUs",
+     function()
+    local opts = "TILED=YES COMPRESS=LZW INTERLEAVE=BAND BIGTIFF=IF_SAFER NUM_THREADS="
+    local default, out = run("default", "", "256 256")
+    local one, out1 = run("one", "", "256 256", "RIOS_DFLT_CREOPT_GTiff='" .. opts .. "1'")
+    local four = run("four", "", "256 256", "RIOS_DFLT_CREOPT_GTiff='" .. opts .. "4'")
+    same_files(one, default, "the default against NUM_THREADS=1")
+    same_files(one, four, "NUM_THREADS=4 against NUM_THREADS=1")
+    local threads = tonumber(out:match("threads (%d+)"))
+    local threads1 = tonumber(out1:match("threads (%d+)"))
+    if C.rios_ffi_cpu_count() > 1 then
+      assert.is_true(threads > threads1, string.format("%d threads by default, %d with "
+                                                       .. "NUM_THREADS=1", threads, threads1))
+    else
+      assert.are.equal(threads1, threads)
+    end
+    -- the user's own NUM_THREADS is kept: GDAL_NUM_THREADS too
+    local env1 = run("env1", "", "256 256", "GDAL_NUM_THREADS=1")
+    assert.are.equal(threads1, tonumber(select(2, run("env1b", "", "256 256",
+                                                       "GDAL_NUM_THREADS=1")):match("threads (%d+)")))
+    same_files(one, env1, "GDAL_NUM_THREADS=1 against NUM_THREADS=1")
   end)
 end)
