@@ -6,6 +6,9 @@
 #include "dtype.h"
 #include "rios_ffi.h"
 
+#include "rios_internal.h"
+
+#include <float.h>
 #include <gdal.h>
 #include <math.h>
 #include <string.h>
@@ -60,4 +63,49 @@ void rios_store_value(void *buf, size_t i, int dtype, double v) {
     break;
   switch (dtype) { RIOS_DTYPES(RIOS_STORE_) default: break; }
 #undef RIOS_STORE_
+}
+
+/* Pixels are compared with the nodata value as their dtype stores it, as
+   GDAL's own statistics do (float32 data against (float)nodata): 0.52 in
+   a float32 raster is 0.519999980926513671875. A value the dtype cannot
+   hold matches no pixel; GDAL would store it clamped or rounded, so it is
+   refused where it is given as an output's nodata. */
+int rios_ffi_dtype_nodata(int dtype, double nodata, double *stored, rios_err *err) {
+  if (dtype < 0 || dtype >= RIOS_NDTYPES) {
+    rios_seterr(err, "no dtype %d", dtype);
+    return RIOS_FAIL;
+  }
+  const char *name = dtype_table[dtype].name;
+  if (dtype_table[dtype].is_integer) {
+    double lo = 0, hi = 0;
+#define RIOS_RANGE_(CODE, n, T, GDT, gdal_name, integer, min, max) \
+  case RIOS_##CODE: lo = (double)(min); hi = (double)(max); break;
+    switch (dtype) { RIOS_DTYPES(RIOS_RANGE_) default: break; }
+#undef RIOS_RANGE_
+    if (isnan(nodata)) {
+      rios_seterr(err, "NaN cannot be stored in %s (an integer type has no NaN)", name);
+      return RIOS_FAIL;
+    }
+    if (nodata < lo || nodata > hi) {
+      rios_seterr(err, "%.15g is outside the range of %s (%.0f to %.0f)", nodata, name, lo, hi);
+      return RIOS_FAIL;
+    }
+    if (nodata != floor(nodata)) {
+      rios_seterr(err, "%.15g is not a whole number (%s holds whole numbers only)", nodata, name);
+      return RIOS_FAIL;
+    }
+    *stored = nodata;
+    return RIOS_OK;
+  }
+  if (dtype == RIOS_FLOAT32 && isfinite(nodata)) {
+    if (fabs(nodata) > FLT_MAX) {
+      rios_seterr(err, "%.15g is beyond the range of float32 (largest %.9g)", nodata,
+                  (double)FLT_MAX);
+      return RIOS_FAIL;
+    }
+    *stored = (double)(float)nodata;
+    return RIOS_OK;
+  }
+  *stored = nodata;
+  return RIOS_OK;
 }

@@ -64,6 +64,13 @@ static int compute_stats(rios_raster *r, GDALRasterBandH b, int *found, double *
   int cols = GDALGetRasterBandXSize(b), rows = GDALGetRasterBandYSize(b);
   int has_nodata = 0;
   double nodata = GDALGetRasterNoDataValue(b, &has_nodata);
+  /* Pixels are compared with the nodata as their dtype holds it (as GDAL's
+     statistics do); one it cannot hold matches no pixel. */
+  int dtype = rios_band_dtype(b);
+  rios_err ignored;
+  if (has_nodata && dtype >= 0 &&
+      rios_ffi_dtype_nodata(dtype, nodata, &nodata, &ignored) != RIOS_OK)
+    has_nodata = 0;
   int strip = 256;
   double *buf = malloc(sizeof(double) * (size_t)cols * (size_t)strip);
   if (!buf) {

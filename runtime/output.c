@@ -33,6 +33,7 @@ static void output_free(rios_output *o) {
   rios_stats_free(o);
   rios_ovr_free(o);
   rios_outfile_discard(o);
+  free(o->strip);
   free(o->path);
   free(o);
 }
@@ -88,6 +89,22 @@ static int describe(rios_output *o, const double *transform, const char *project
   return RIOS_OK;
 }
 
+/* Compression on every core: GTiff compresses tiles on as many threads as
+   there are online CPUs, unless the creation options or GDAL_NUM_THREADS
+   say how many. Its tiles are still written in the order they were handed
+   over, so the bytes do not depend on the number of threads (the one other
+   driver that takes NUM_THREADS, RMF, writes other bytes on every run even
+   on one thread, so is left as it is). */
+static char **with_num_threads(GDALDriverH drv, char **opts) {
+  int ncpu = rios_ffi_cpu_count();
+  if (ncpu < 2 || !EQUAL(GDALGetDriverShortName(drv), "GTiff") ||
+      CSLFetchNameValue(opts, "NUM_THREADS") || CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
+    return opts;
+  char n[16];
+  snprintf(n, sizeof(n), "%d", ncpu);
+  return CSLSetNameValue(opts, "NUM_THREADS", n);
+}
+
 int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
                            int nbands, int dtype, const double *transform,
                            const char *projection, const char *const *options,
@@ -105,6 +122,12 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
   if (dtype < 0 || dtype >= RIOS_NDTYPES || nbands < 1 || xsize < 1 || ysize < 1) {
     rios_seterr(err, "%s: cannot make a raster of %d x %d pixels, %d bands of dtype %d", path,
                 xsize, ysize, nbands, dtype);
+    return RIOS_FAIL;
+  }
+  double nodata_pixel = nodata;
+  rios_err why;
+  if (has_nodata && rios_ffi_dtype_nodata(dtype, nodata, &nodata_pixel, &why) != RIOS_OK) {
+    rios_seterr(err, "%s: the nodata value %s", path, why.msg);
     return RIOS_FAIL;
   }
   rios_output *o = calloc(1, sizeof(*o));
@@ -125,6 +148,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
   o->dtype = dtype;
   o->has_nodata = has_nodata;
   o->nodata = nodata;
+  o->nodata_pixel = nodata_pixel;
   o->thematic = thematic;
   o->gather_stats = o->gather_hist = 1;
   if (rios_stats_init(o, err) != 0) {
@@ -136,6 +160,7 @@ int rios_ffi_output_create(const char *path, const char *driver, int xsize, int 
   for (int i = 0; options && options[i]; i++) opts = CSLAddString(opts, options[i]);
   if (dtype == RIOS_INT8 && !RIOS_HAVE_GDT_INT8)
     opts = CSLSetNameValue(opts, "PIXELTYPE", "SIGNEDBYTE");
+  opts = with_num_threads(drv, opts);
   CPLErrorReset();
   o->ds = GDALCreate(drv, o->write_path, xsize, ysize, nbands, rios_gdal_type(dtype), opts);
   CSLDestroy(opts);
@@ -180,21 +205,45 @@ void rios_ffi_output_gather(rios_output *o, int stats, int histogram) {
 }
 
 /*
- * With compute threads the writing thread mostly waits, so it can compress
- * as it goes. Blocks arrive in order, left to right and top to bottom; when
- * one ends a row of blocks on a boundary of the file's own tiles (or
- * strips), every tile above is complete and is handed to GDAL now, instead
- * of all at once when the file is closed, after the threads are done. Not
- * done without compute threads: there the flush only competes with reading
- * for GDAL's cache lock, and the cache then fills with input tiles.
+ * Tiles reach the file in one order whatever the scale of the run, so the
+ * same script writes the same bytes sequentially, with read workers and
+ * with any number of compute workers. Blocks arrive in order, left to right
+ * and top to bottom, and a tile is handed to GDAL (compressed, written) as
+ * soon as it is whole, band by band, never left for GDAL's cache to write
+ * when it needs room: that order would depend on what else (input tiles,
+ * read ahead by workers) is in the cache. With compression on several
+ * threads (NUM_THREADS) the tiles are compressed while the next blocks are
+ * computed.
+ *
+ * Windows that are whole tiles (the default: 256 x 256 windows and tiles),
+ * or the whole raster, are written straight to GDAL, and each block's
+ * tiles are handed over after it. Other windows complete a tile only over
+ * several blocks, so their pixels wait in the output's strip, a row of
+ * tiles (and a row of blocks) of every band, and each row of tiles goes to
+ * GDAL whole once the row of blocks that completes it is written.
  */
-void rios_ffi_output_flush_rows(rios_output *o, int on) { o->flush_rows = on ? 1 : 0; }
 
-static int flush_finished_rows(rios_output *o, int xend, int yend, rios_err *err) {
-  if (!o->flush_rows || xend != o->xsize) return RIOS_OK;
-  int tile_w = 0, tile_h = 0;
-  GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &tile_w, &tile_h);
-  if (tile_h <= 0 || (yend % tile_h != 0 && yend != o->ysize)) return RIOS_OK;
+/* Write rows of every band (line and band the buffer's strides, in bytes)
+   to the file. */
+static int write_window(rios_output *o, int xoff, int yoff, int xsize, int ysize,
+                        const void *start, GSpacing line, GSpacing band, rios_err *err) {
+  int esize = rios_ffi_dtype_size(o->dtype);
+  /* A write may flush tiles out of GDAL's cache: the first failure is the
+     cause. */
+  rios_gdal_capture c;
+  rios_gdal_capture_begin(&c);
+  CPLErr e = GDALDatasetRasterIO(o->ds, GF_Write, xoff, yoff, xsize, ysize, (void *)start, xsize,
+                                 ysize, rios_gdal_type(o->dtype), o->nbands, NULL, esize, line,
+                                 band);
+  if (e != CE_None)
+    rios_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
+                xsize, ysize, rios_gdal_capture_text(&c));
+  rios_gdal_capture_end();
+  return e != CE_None ? RIOS_FAIL : RIOS_OK;
+}
+
+/* Hand every band's finished tiles to GDAL, band by band. */
+static int flush_tiles(rios_output *o, int yend, rios_err *err) {
   /* libtiff reports the cause (no space left) before its consequence. */
   rios_gdal_capture c;
   rios_gdal_capture_begin(&c);
@@ -210,6 +259,66 @@ static int flush_finished_rows(rios_output *o, int xend, int yend, rios_err *err
   return rc;
 }
 
+/* At the first write: are the windows (this one's size) whole tiles? If
+   not, make the strip: a row of tiles plus a row of blocks. */
+static int choose_writes(rios_output *o, int xsize, int ysize, rios_err *err) {
+  o->writes_chosen = 1;
+  GDALGetBlockSize(GDALGetRasterBand(o->ds, 1), &o->tile_w, &o->tile_h);
+  if (o->tile_w <= 0 || o->tile_h <= 0) o->tile_w = o->tile_h = 0;
+  int whole_x = o->tile_w == 0 || xsize % o->tile_w == 0 || xsize == o->xsize;
+  int whole_y = o->tile_h == 0 || ysize % o->tile_h == 0 || ysize == o->ysize;
+  if (whole_x && whole_y) return RIOS_OK;
+  int rows = ysize + o->tile_h;
+  o->strip_rows = rows < o->ysize ? rows : o->ysize;
+  o->strip = calloc((size_t)o->strip_rows * (size_t)o->xsize * (size_t)o->nbands,
+                    (size_t)rios_ffi_dtype_size(o->dtype));
+  if (!o->strip) {
+    rios_seterr(err, "%s: out of memory for a row of tiles of %d x %d pixels, %d bands", o->path,
+                o->xsize, o->strip_rows, o->nbands);
+    return RIOS_FAIL;
+  }
+  return RIOS_OK;
+}
+
+/* Copy a block's centre into the strip. */
+static int strip_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
+                     const unsigned char *start, size_t plane, int buf_cols, rios_err *err) {
+  if (yoff < o->strip_y0 || yoff + ysize > o->strip_y0 + o->strip_rows) {
+    rios_seterr(err, "%s: write of window x=%d y=%d %dx%d is not in the rows %d..%d being "
+                "gathered (windows must come in order, of one size)", o->path, xoff, yoff,
+                xsize, ysize, o->strip_y0, o->strip_y0 + o->strip_rows - 1);
+    return RIOS_FAIL;
+  }
+  size_t esize = (size_t)rios_ffi_dtype_size(o->dtype), w = (size_t)o->xsize;
+  for (int b = 0; b < o->nbands; b++)
+    for (int r = 0; r < ysize; r++)
+      memcpy(o->strip + (((size_t)b * (size_t)o->strip_rows + (size_t)(yoff + r - o->strip_y0))
+                         * w + (size_t)xoff) * esize,
+             start + (size_t)b * plane + (size_t)r * (size_t)buf_cols * esize,
+             (size_t)xsize * esize);
+  return RIOS_OK;
+}
+
+/* At the end of a row of blocks: write the rows of tiles it completed and
+   hand them to GDAL; the rows below move to the top of the strip. */
+static int strip_store(rios_output *o, int xend, int yend, rios_err *err) {
+  if (xend != o->xsize) return RIOS_OK;
+  int done = yend == o->ysize ? yend : yend / o->tile_h * o->tile_h;
+  if (done <= o->strip_y0) return RIOS_OK;
+  size_t esize = (size_t)rios_ffi_dtype_size(o->dtype), row = (size_t)o->xsize * esize;
+  size_t band = (size_t)o->strip_rows * row;
+  if (write_window(o, 0, o->strip_y0, o->xsize, done - o->strip_y0, o->strip, (GSpacing)row,
+                   (GSpacing)band, err) != 0 ||
+      flush_tiles(o, done, err) != 0)
+    return RIOS_FAIL;
+  int left = yend - done;
+  for (int b = 0; b < o->nbands && left > 0; b++)
+    memmove(o->strip + (size_t)b * band, o->strip + (size_t)b * band +
+            (size_t)(done - o->strip_y0) * row, (size_t)left * row);
+  o->strip_y0 = done;
+  return RIOS_OK;
+}
+
 int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysize,
                         const void *buf, int buf_cols, int buf_rows, int margin,
                         rios_err *err) {
@@ -220,22 +329,14 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
               o->path, xoff, yoff, xsize, ysize, o->xsize, o->ysize);
     return RIOS_FAIL;
   }
+  if (!o->writes_chosen && choose_writes(o, xsize, ysize, err) != 0) return RIOS_FAIL;
   size_t plane = (size_t)buf_cols * (size_t)buf_rows * (size_t)esize;
   const unsigned char *start = (const unsigned char *)buf +
       ((size_t)margin * (size_t)buf_cols + (size_t)margin) * (size_t)esize;
-  /* A write may flush tiles out of GDAL's cache: the first failure is the
-     cause. */
-  rios_gdal_capture c;
-  rios_gdal_capture_begin(&c);
-  CPLErr e = GDALDatasetRasterIO(o->ds, GF_Write, xoff, yoff, xsize, ysize, (void *)start,
-                                 xsize, ysize, rios_gdal_type(o->dtype), o->nbands, NULL,
-                                 esize, (GSpacing)buf_cols * esize, (GSpacing)plane);
-  if (e != CE_None) {
-    rios_seterr(err, "%s: write of window x=%d y=%d %dx%d failed: %s", o->path, xoff, yoff,
-              xsize, ysize, rios_gdal_capture_text(&c));
-  }
-  rios_gdal_capture_end();
-  if (e != CE_None) return RIOS_FAIL;
+  if (o->strip ? strip_add(o, xoff, yoff, xsize, ysize, start, plane, buf_cols, err)
+               : write_window(o, xoff, yoff, xsize, ysize, start, (GSpacing)buf_cols * esize,
+                              (GSpacing)plane, err))
+    return RIOS_FAIL;
   for (int b = 0; b < o->nbands; b++)
     rios_stats_add(o, b, (const unsigned char *)buf + (size_t)b * plane, xsize, ysize,
                    buf_cols, margin);
@@ -243,7 +344,8 @@ int rios_ffi_output_write(rios_output *o, int xoff, int yoff, int xsize, int ysi
       rios_ovr_add(o, xoff, yoff, xsize, ysize, (const unsigned char *)buf, plane, buf_cols,
                    margin, err) != 0)
     return RIOS_FAIL;
-  return flush_finished_rows(o, xoff + xsize, yoff + ysize, err);
+  if (o->strip) return strip_store(o, xoff + xsize, yoff + ysize, err);
+  return flush_tiles(o, yoff + ysize, err);
 }
 
 /*

@@ -2,7 +2,7 @@
  * output_internal.h: what the five files of an output raster share; Lua
  * sees none of it.
  *   output.c     the raster's life: create, write blocks, flush finished
- *                rows of tiles, finish, seal (close, checked), commit,
+ *                tiles, finish, seal (close, checked), commit,
  *                close (discard what was not committed)
  *   outfile.c    the file on disk: the private folder it is written in
  *                beside its final path, moving it into place, leftovers of
@@ -63,20 +63,34 @@ typedef struct rios_ovr {
   int ow[RIOS_MAX_LEVELS], oh[RIOS_MAX_LEVELS];  /* size of each level */
   rios_ovrrow **rows[RIOS_MAX_LEVELS];  /* oh[k] per level, NULL unless in progress */
   double *line;            /* one row of the widest level, being stored */
+  /* Stored rows wait here, in the dtype, until they make a whole row of
+     the level's tiles, which then goes to GDAL at once (see output.c on
+     the order of tiles): strip_rows[k] rows of every band from row
+     strip_y0[k], ow[k] wide. */
+  unsigned char *strip[RIOS_MAX_LEVELS];
+  int strip_y0[RIOS_MAX_LEVELS], strip_rows[RIOS_MAX_LEVELS];
 } rios_ovr;
 
 struct rios_output {
   GDALDatasetH ds;         /* NULL once sealed */
   GDALDriverH driver;
-  int flush_rows;          /* hand finished rows of tiles to GDAL as written */
   int sealed;              /* closed without error, not yet moved into place */
   char *path;              /* as the user gave it: every message names it */
   char *target;            /* where the file goes: path, or what a link there points to */
   rios_tempdir *folder;    /* the private folder it is written in (outfile.c) */
   char *write_path;        /* folder/NAME: what GDAL writes */
+  /* How writes reach the file (output.c), chosen at the first write: the
+     file's tiles, and for windows that are not whole tiles the strip that
+     gathers a row of tiles (strip_rows rows of every band from row
+     strip_y0, the file's width) before it goes to GDAL. */
+  int writes_chosen, tile_w, tile_h;
+  unsigned char *strip;
+  int strip_y0, strip_rows;
   int xsize, ysize, nbands, dtype;
   int has_nodata;
-  double nodata;
+  double nodata;           /* as given, and as the file's nodata */
+  double nodata_pixel;     /* as a pixel of the dtype holds it (float32:
+                              rounded): what pixels are compared with */
   int thematic;
   rios_bandacc *acc;       /* nbands of them */
   int gather_stats, gather_hist;  /* what write gathers (both by default) */

@@ -106,6 +106,12 @@ int rios_ffi_output_overviews(rios_output *o, const rios_finish_opts *opts, rios
     v->oh[k] = (o->ysize + l - 1) / l;
     v->rows[k] = calloc((size_t)v->oh[k], sizeof(rios_ovrrow *));
     if (!v->rows[k]) goto oom;
+    int tile_w = 0, tile_h = 0;
+    GDALGetBlockSize(overview_band(o, 0, l), &tile_w, &tile_h);
+    v->strip_rows[k] = tile_h > 0 && tile_h < v->oh[k] ? tile_h : v->oh[k];
+    v->strip[k] = malloc((size_t)v->strip_rows[k] * (size_t)v->ow[k] * (size_t)o->nbands *
+                         (size_t)rios_ffi_dtype_size(o->dtype));
+    if (!v->strip[k]) goto oom;
   }
   v->line = malloc(sizeof(double) * (size_t)v->ow[0]);
   if (!v->line) goto oom;
@@ -134,6 +140,10 @@ void rios_ovr_free(rios_output *o) {
   }
   free(v->line);
   v->line = NULL;
+  for (int k = 0; k < RIOS_MAX_LEVELS; k++) {
+    free(v->strip[k]);
+    v->strip[k] = NULL;
+  }
 }
 
 /* Row j of level k, made (zeroed) when first needed; NULL if out of memory. */
@@ -153,6 +163,48 @@ static rios_ovrrow *ovr_row(rios_output *o, int k, int j) {
 }
 
 static int ovr_store(rios_output *o, int k, int j, rios_err *err);
+
+/* A row of overview pixels (doubles) into the dtype, as GDAL's RasterIO
+   stores doubles: rounded to the nearest integer (halves away from zero)
+   and clamped to an integer type's range. GDAL before 3.7 has no int8
+   type (its bytes are Byte), so int8 is rounded and clamped here. */
+static void store_row(const double *line, unsigned char *dst, int dtype, int n) {
+  if (dtype == RIOS_INT8 && !RIOS_HAVE_GDT_INT8) {
+    for (int i = 0; i < n; i++) {
+      double x = line[i];
+      x = x != x ? 0 : x < -128 ? -128 : x > 127 ? 127 : x;
+      ((int8_t *)dst)[i] = (int8_t)(x >= 0 ? x + 0.5 : x - 0.5);
+    }
+    return;
+  }
+  GDALCopyWords(line, GDT_Float64, (int)sizeof(double), dst, rios_gdal_type(dtype),
+                rios_ffi_dtype_size(dtype), n);
+}
+
+/* Rows strip_y0..j of level k are stored in the strip: when row j ends a
+   row of the level's tiles (or the level), write them to every band's
+   overview and hand the tiles to GDAL, band by band. */
+static int strip_store(rios_output *o, int k, int j, rios_err *err) {
+  rios_ovr *v = &o->ovr;
+  int y0 = v->strip_y0[k], n = j + 1 - y0;
+  if (n < v->strip_rows[k] && j + 1 != v->oh[k]) return RIOS_OK;
+  size_t esize = (size_t)rios_ffi_dtype_size(o->dtype);
+  size_t plane = (size_t)v->strip_rows[k] * (size_t)v->ow[k] * esize;
+  for (int b = 0; b < o->nbands; b++) {
+    GDALRasterBandH ov = overview_band(o, b, v->levels[k]);
+    CPLErrorReset();
+    if (!ov ||
+        GDALRasterIO(ov, GF_Write, 0, y0, v->ow[k], n, v->strip[k] + (size_t)b * plane, v->ow[k],
+                     n, rios_gdal_type(o->dtype), 0, 0) != CE_None ||
+        GDALFlushRasterCache(ov) != CE_None) {
+      rios_seterr(err, "%s: writing rows %d-%d of the 1:%d overview of band %d failed: %s",
+                  o->path, y0, j, v->levels[k], b + 1, rios_gdal_error());
+      return RIOS_FAIL;
+    }
+  }
+  v->strip_y0[k] = j + 1;
+  return RIOS_OK;
+}
 
 /* AVERAGE: add first-level row j, complete, into the larger levels, and
    store those that are then complete. */
@@ -189,24 +241,20 @@ static int ovr_store(rios_output *o, int k, int j, rios_err *err) {
   rios_ovr *v = &o->ovr;
   rios_ovrrow *row = v->rows[k][j];
   if (!v->nearest && k == 0 && ovr_merge_up(o, j, err) != 0) return RIOS_FAIL;
-  double empty = o->has_nodata ? o->nodata : (rios_dtype_is_integer(o->dtype) ? 0 : NAN);
+  double empty = o->has_nodata ? o->nodata_pixel : (rios_dtype_is_integer(o->dtype) ? 0 : NAN);
   int w = v->ow[k];
+  size_t esize = (size_t)rios_ffi_dtype_size(o->dtype);
   for (int b = 0; b < o->nbands; b++) {
     const double *sum = row->sum + (size_t)b * w;
     const uint32_t *cnt = row->cnt + (size_t)b * w;
     for (int i = 0; i < w; i++) v->line[i] = cnt[i] ? sum[i] / cnt[i] : empty;
-    GDALRasterBandH ov = overview_band(o, b, v->levels[k]);
-    CPLErrorReset();
-    if (!ov || GDALRasterIO(ov, GF_Write, 0, j, w, 1, v->line, w, 1, GDT_Float64, 0, 0)
-        != CE_None) {
-      rios_seterr(err, "%s: writing row %d of the 1:%d overview of band %d failed: %s",
-                  o->path, j, v->levels[k], b + 1, rios_gdal_error());
-      return RIOS_FAIL;
-    }
+    store_row(v->line, v->strip[k] + (((size_t)b * (size_t)v->strip_rows[k] +
+                                       (size_t)(j - v->strip_y0[k])) * (size_t)w) * esize,
+              o->dtype, w);
   }
   row_free(row);
   v->rows[k][j] = NULL;
-  return RIOS_OK;
+  return strip_store(o, k, j, err);
 }
 
 /* One band's window of a block: where it is, and what is skipped. */
@@ -308,7 +356,7 @@ int rios_ovr_add(rios_output *o, int xoff, int yoff, int xsize, int ysize,
     }
     for (int b = 0; b < o->nbands; b++) {
       rios_ovr_window w = {buf + (size_t)b * plane_bytes, b, xoff, yoff, xsize, ysize,
-                           buf_cols, margin, o->has_nodata, o->nodata};
+                           buf_cols, margin, o->has_nodata, o->nodata_pixel};
       if (v->nearest) {
 #define RIOS_DTYPE_BODY(D) add_nearest(o, k, &w, D)
         RIOS_DTYPE_SWITCH(o->dtype)

@@ -79,6 +79,8 @@ double rios_ffi_now(void);
 const rios_dtype_info *rios_ffi_dtypes(void);
 int rios_ffi_dtype_size(int dtype);
 size_t rios_ffi_layout(int what);
+/* dtype.c: *stored = nodata as an element of dtype holds it (float32: rounded to single precision; NaN stays NaN); fails, *stored untouched, when no element can hold it: a fraction, NaN or a number outside the range of an integer dtype, a finite number beyond float32's largest. */
+int rios_ffi_dtype_nodata(int dtype, double nodata, double *stored, rios_err *err);
 
 /* Zeroed pixel memory whose last byte is followed by a guard that faults (runtime/guard.c); its start is aligned to the element of any dtype when nbytes is a whole number of elements: *out owned (rios_ffi_heap_free, cannot fail). */
 int rios_ffi_heap_alloc(size_t nbytes, void **out, rios_err *err);
@@ -109,7 +111,7 @@ int rios_ffi_same_projection(const char *wkt_a, const char *wkt_b, int *same, ri
 /* the WKT of "EPSG:n", WKT or anything GDAL's SetFromUserInput takes; *out owned (rios_ffi_heap_free) */
 int rios_ffi_wkt_from_user_input(const char *text, char **out, rios_err *err);
 
-/* output.c: an output is written beside its path (outfile.c) and reaches it only through commit. *out owned (rios_ffi_output_close, cannot fail: it removes whatever was not committed, leaving the path as it was). seal closes the dataset, checked, after finish; commit (after seal) moves it over the path. gather and flush_rows cannot fail. */
+/* output.c: an output is written beside its path (outfile.c) and reaches it only through commit. *out owned (rios_ffi_output_close, cannot fail: it removes whatever was not committed, leaving the path as it was). seal closes the dataset, checked, after finish; commit (after seal) moves it over the path. gather cannot fail. */
 int rios_ffi_output_create(const char *path, const char *driver, int xsize, int ysize,
                            int nbands, int dtype, const double *transform,
                            const char *projection, const char *const *options,
@@ -125,7 +127,6 @@ int rios_ffi_output_finish(rios_output *o, const rios_finish_opts *opts,
 int rios_ffi_output_seal(rios_output *o, rios_err *err);
 int rios_ffi_output_commit(rios_output *o, rios_err *err);
 void rios_ffi_output_close(rios_output *o);
-void rios_ffi_output_flush_rows(rios_output *o, int on);
 /* on an output not yet finished (controls.color_table, controls.before_close); bands 1-based, band 0 of set_metadata is the dataset. range: *found 0 when band's pixels were all nodata or nothing was gathered (omit_basic_stats and omit_histogram), else their *min and *max */
 int rios_ffi_output_set_metadata(rios_output *o, int band, const char *key, const char *value, rios_err *err);
 int rios_ffi_output_set_description(rios_output *o, int band, const char *text, rios_err *err);

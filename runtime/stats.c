@@ -13,7 +13,8 @@
  *     whose range is under 32768 get fine bins of width 1: exact.
  *   - Minimum, maximum, mean and standard deviation are exact (running sums
  *     of the values less the first one, in double).
- * A value is skipped when it is NaN or the output's nodata (stats_ignore).
+ * A value is skipped when it is NaN or the output's nodata (stats_ignore) as
+ * its dtype holds it (float32: rounded; see rios_ffi_dtype_nodata).
  */
 #include "dtype.h"
 #include "output_internal.h"
@@ -232,7 +233,7 @@ void rios_stats_add(rios_output *o, int b, const unsigned char *plane, int xsize
                     int buf_cols, int margin) {
   if (!o->gather_stats && !o->gather_hist) return;
   rios_bandacc *a = &o->acc[b];
-  rios_window w = {plane, xsize, ysize, buf_cols, margin, o->has_nodata, o->nodata};
+  rios_window w = {plane, xsize, ysize, buf_cols, margin, o->has_nodata, o->nodata_pixel};
   rios_sums s = {0, 0, 0, INFINITY, -INFINITY};
 #define RIOS_DTYPE_BODY(D) sum_window(&w, a, o->gather_hist, &s, D)
   RIOS_DTYPE_SWITCH(o->dtype)

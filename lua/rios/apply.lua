@@ -160,7 +160,7 @@ local function compute_here(run, fn, otherargs)
   local source = pipeline.read_source(run.pipeline, run.timers,
                                       not reads_here and "pop_readbuffer" or nil,
                                       function() pipeline.raise_failure(run) end)
-  loop.run(run, source, pipeline.write_sink(run, writer_mod.new(run, false)))
+  loop.run(run, source, pipeline.write_sink(run, writer_mod.new(run)))
 end
 
 -- Compute workers of the chosen kind run the loop; this thread writes what
@@ -171,8 +171,7 @@ local function compute_in_workers(run, ordinal, otherargs_bytes)
   local t0 = C.rios_ffi_now()
   run.workers = kind.start(run, job)
   run.timers:add("startcomputeworkers", C.rios_ffi_now() - t0)
-  -- This thread mostly waits for the workers: compress as rows finish.
-  local writer = writer_mod.new(run, true)
+  local writer = writer_mod.new(run)
   if run.workers.drain then run.workers:drain(writer) else pipeline.drain(run, writer) end
   local results = run.workers:finish()
   local copies = {}

@@ -750,6 +750,20 @@ end
 -- Reductions: over every element (all bands; take a:band(b) for one band),
 -- skipping NaN and, when given, the nodata value.
 
+-- The nodata value as an element of dtype holds it, which is what elements
+-- are compared with (rios_ffi_dtype_nodata): a float32 array's 0.52 is
+-- (float)0.52. nil when no element can hold it (a fraction or NaN for an
+-- integer dtype, a number outside its range), so that none matches.
+local nodata_px = ffi.new("double[1]")
+local function pixel_nodata(dtype, nodata)
+  if nodata == nil then return nil end
+  if C.rios_ffi_dtype_nodata(base.dtype_code[dtype], nodata, nodata_px, base.err) ~= base.OK then
+    return nil
+  end
+  return nodata_px[0]
+end
+M.pixel_nodata = pixel_nodata
+
 local function reduce_args(self)
   if contiguous(self) then return 1, 1, self:size(), raw(self), 0, 0 end
   return self.bands, self.rows, self.cols, raw(self), self.band_stride, self.row_stride
@@ -760,6 +774,7 @@ local function stats(self, fname, nodata)
   if nodata ~= nil and type(nodata) ~= "number" then
     error(fname .. ": nodata must be a number, got " .. type(nodata), 3)
   end
+  nodata = pixel_nodata(self.dtype, nodata)
   local f = kernels.stats(self.dtype, nodata ~= nil)
   local nb, nr, nc, d, bs, rs = reduce_args(self)
   return f(nb, nr, nc, d, bs, rs, nodata)
@@ -801,6 +816,7 @@ end
 function methods:std(nodata)
   local n, s = stats(self, "a:std", nodata)
   if n == 0 then return nil end
+  nodata = pixel_nodata(self.dtype, nodata)
   local f = kernels.sumsq(self.dtype, nodata ~= nil)
   local nb, nr, nc, d, bs, rs = reduce_args(self)
   return math.sqrt(f(nb, nr, nc, d, bs, rs, nodata, s / n) / n)
@@ -816,6 +832,10 @@ function methods:histogram(nbins, lo, hi, nodata)
   if type(lo) ~= "number" or type(hi) ~= "number" or not (hi > lo) then
     error("a:histogram: needs lo < hi, got " .. tostring(lo) .. " and " .. tostring(hi), 2)
   end
+  if nodata ~= nil and type(nodata) ~= "number" then
+    error("a:histogram: nodata must be a number, got " .. type(nodata), 2)
+  end
+  nodata = pixel_nodata(self.dtype, nodata)
   local counts = ffi.new("double[?]", nbins)
   local f = kernels.histogram(self.dtype, nodata ~= nil)
   local nb, nr, nc, d, bs, rs = reduce_args(self)
@@ -839,16 +859,16 @@ local rP, rND, rOFF = {}, {}, {}
 local median_scratch = {}
 local staged = { buf = nil, cap = 0 }
 
--- How element validity is decided for an array of dtype with nodata nd
--- (see kernels.reduce): an integer array whose dtype cannot hold nd (a
--- fraction, out of range) has no element equal to it.
-local function validity(dtype, nd)
+-- How element validity is decided for an array of dtype whose nodata is
+-- px as its elements hold it (pixel_nodata; see kernels.reduce): nil when
+-- there is none or the dtype cannot hold it (a fraction, out of range), so
+-- that no element equals it.
+local function validity(dtype, px)
   if is_float(dtype) then
-    if nd == nil or nd ~= nd then return "nan" end
+    if px == nil or px ~= px then return "nan" end
     return "float"
   end
-  local r = kernels.range[dtype]
-  if nd == nil or nd ~= floor(nd) or nd < r[1] or nd > r[2] then return "none" end
+  if px == nil then return "none" end
   return "int"
 end
 
@@ -1003,9 +1023,11 @@ function M.reduce(list, op, opts)
   end
   local out = check_out(fname, first, opts.out)
   out = out or alloc(reduce_dtype(op, dtype), first.bands, first.rows, first.cols)
-  local modes, branchless = {}, true
+  local modes, pxs, branchless = {}, {}, true
   for i = 1, n do
-    modes[i] = validity(list[i].dtype, nds[i])
+    -- each array's elements are compared with its nodata as they hold it
+    pxs[i] = pixel_nodata(list[i].dtype, nds[i])
+    modes[i] = validity(list[i].dtype, pxs[i])
     if is_float(list[i].dtype) then branchless = false end
   end
   -- where nothing is valid: the (first) nodata value, else NaN
@@ -1014,9 +1036,9 @@ function M.reduce(list, op, opts)
   local conv = kernels.conversion(out.dtype, from)
   local G = kernels.REDUCE_GROUP
   if n <= G then
-    reduce_group(op, "whole", list, 1, n, modes, nds, branchless, out, conv, nil, nil, empty)
+    reduce_group(op, "whole", list, 1, n, modes, pxs, branchless, out, conv, nil, nil, empty)
   elseif op == "median" then
-    staged_median(list, modes, nds, branchless, out, conv, empty)
+    staged_median(list, modes, pxs, branchless, out, conv, empty)
   else
     -- groups of G into float64 accumulator and count planes of out's shape
     local S = op ~= "count" and alloc("float64", out.bands, out.rows, out.cols) or nil
@@ -1024,7 +1046,7 @@ function M.reduce(list, op, opts)
     for i0 = 1, n, G do
       local i1 = math.min(i0 + G - 1, n)
       local phase = i0 == 1 and "init" or i1 == n and "final" or "acc"
-      reduce_group(op, phase, list, i0, i1, modes, nds, branchless,
+      reduce_group(op, phase, list, i0, i1, modes, pxs, branchless,
                    phase == "final" and out or nil, conv, S, K, empty)
     end
   end

@@ -440,6 +440,9 @@ function M.resolve(user, outnames, innames, where)
     end
     -- a driver the user named (controls, per_image, RIOS_DFLT_DRIVER) is
     -- kept; else each output file's extension chooses it (M.for_file)
+    -- where the nodata came from, for a message refusing it (rios.outputs)
+    s.stats_ignore_key = own.stats_ignore ~= nil and ("controls.per_image." .. name .. ".stats_ignore")
+                         or "controls.stats_ignore"
     s.driver_given = own.driver ~= nil or user.driver ~= nil
                      or (env_driver ~= nil and env_driver ~= "")
     s.options_given = s.creation_options ~= nil

@@ -17,6 +17,7 @@ local M = {}
 
 -- Out-parameters, made once.
 local output_out = ffi.new("rios_output *[1]")
+local nodata_out = ffi.new("double[1]")
 local times = ffi.new("rios_finish_times")
 local facts_out = ffi.new("rios_path_facts")
 local kind_out, driver_out = ffi.new("int[1]"), ffi.new("rios_text")
@@ -154,6 +155,14 @@ end
 function M.create(rec, arr, grid, where, c)
   local s = rec.settings
   finishing.check_target(rec, arr.dtype, arr.bands, where)
+  -- The nodata must be a value the output's pixels can hold exactly (GDAL
+  -- would store it clamped or rounded); refused before the file is made.
+  if s.stats_ignore ~= nil and C.rios_ffi_dtype_nodata(base.dtype_code[arr.dtype], s.stats_ignore,
+                                                        nodata_out, base.err) ~= OK then
+    base.raise(where, string.format("output '%s' (%s) cannot have %s as its nodata: %s",
+                                    files.label(rec), rec.path, s.stats_ignore_key or "stats_ignore",
+                                    base.errmsg()))
+  end
   local path, driver, opts, keep = rec.path, s.driver, string_array(s.creation_options)
   -- Driver "COG" (GDAL writes it only as a copy of a whole raster): the
   -- blocks go into a tiled GeoTIFF, which finishing copies with the COG

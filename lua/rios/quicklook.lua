@@ -258,6 +258,9 @@ function M.draw(src, path, opts, where)
     end
     a = resample(pick, cols, rows)
   end
+  -- compared as the preview's pixels hold it (a float32 band's 0.52 is
+  -- (float)0.52); one they cannot hold matches none
+  for i = 1, #bands do nodata[i] = array.pixel_nodata(a.dtype, nodata[i]) end
 
   local n = rows * cols
   local nb = #bands

@@ -15,12 +15,11 @@ Writer.__index = Writer
 
 local M = {}
 
--- run: outs, grid, controls, where, info, err, progress. flush_rows: hand
--- finished rows of tiles to GDAL as they complete (see output.c).
-function M.new(run, flush_rows)
+-- run: outs, grid, controls, where, info, err, progress.
+function M.new(run)
   -- what a signal's line says of the run, until the writer says more
   if run.info then C.rios_ffi_run_progress(0, run.info.nx * run.info.ny, run.info.nx) end
-  return setmetatable({ run = run, flush_rows = flush_rows, written = 0 }, Writer)
+  return setmetatable({ run = run, written = 0 }, Writer)
 end
 
 -- Write block b's outputs: arrays[j] for run.outs[j] (checked by the block
@@ -32,7 +31,6 @@ function Writer:write(b, arrays)
     local arr = arrays[j]
     if rec.handle == nil then
       outputs.create(rec, arr, run.grid, where, run.controls)
-      if self.flush_rows then base.C.rios_ffi_output_flush_rows(rec.handle, 1) end
     else
       outputs.check_same(rec, arr, where, run.info:label())
     end

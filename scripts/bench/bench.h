@@ -9,6 +9,7 @@
 #define BENCH_H
 
 #include <cpl_conv.h>
+#include <cpl_multiproc.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
@@ -27,13 +28,20 @@ static inline GDALDatasetH open_input(const char *path) {
   return ds;
 }
 
-/* rios-lua's default GTiff creation options; the caller frees them. */
+/* rios-lua's default GTiff creation options, with the compression threads
+   it adds (NUM_THREADS, one per CPU when there are several); the caller
+   frees them. */
 static inline char **gtiff_options(void) {
   char **opts = NULL;
   opts = CSLAddString(opts, "TILED=YES");
   opts = CSLAddString(opts, "COMPRESS=LZW");
   opts = CSLAddString(opts, "INTERLEAVE=BAND");
   opts = CSLAddString(opts, "BIGTIFF=IF_SAFER");
+  if (CPLGetNumCPUs() > 1 && !CPLGetConfigOption("GDAL_NUM_THREADS", NULL)) {
+    char n[16];
+    snprintf(n, sizeof(n), "%d", CPLGetNumCPUs());
+    opts = CSLSetNameValue(opts, "NUM_THREADS", n);
+  }
   return opts;
 }
 

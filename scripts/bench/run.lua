@@ -203,6 +203,26 @@ case("default outputs (stats, histogram, overviews) vs omitted, NDVI 6000x6000",
   return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 1.35, against = "rios-lua, omitted" }
 end)
 
+-- Compression on every core (NUM_THREADS, added to the creation options
+-- of drivers that take it when there is more than one CPU) against the same
+-- run held to one compression thread; the files must be byte-identical.
+case("NDVI 4000x4000, default outputs, compression on every core vs NUM_THREADS=1", function()
+  local r4 = gen("red4000.tif", "UInt16", 1, 4000, 4000, 1)
+  local n4 = gen("nir4000.tif", "UInt16", 1, 4000, 4000, 2)
+  local base = lua("ndvi.lua") .. " " .. q(r4) .. " " .. q(n4) .. " "
+  local fa, fb = out .. "ndvi_mt.tif", out .. "ndvi_1t.tif"
+  local a, b, ra, rb, cpu = alternate(base .. q(fa) .. " defaults", base .. q(fb) .. " defaults-1",
+                                      runs)
+  for _, ext in ipairs({ "", ".aux.xml" }) do
+    if sh("cmp -s " .. q(fa .. ext) .. " " .. q(fb .. ext)) ~= 0 then
+      error("run.lua: " .. fa .. ext .. " and " .. fb .. ext .. " differ: compression on "
+            .. "several threads changed the bytes", 0)
+    end
+  end
+  return { a = a, b = b, rss_a = ra, rss_b = rb, cpu = cpu, target = 0.7,
+           against = "rios-lua, NUM_THREADS=1" }
+end)
+
 -- Concurrency: the same scripts, scaled from the command line. Ratios are
 -- concurrent / sequential, so the 1.85x speed-up target is a ratio <= 0.54.
 case("rasterio example with 2 compute threads (-j 2) vs none", function()
