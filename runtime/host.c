@@ -19,7 +19,6 @@
 #include <lualib.h>
 #include <luajit.h>
 #include <signal.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,20 +37,17 @@ static void gdal_message(CPLErr level, CPLErrorNum num, const char *msg) {
    tiles block by block and needs little of it: a fixed RIOS_GDAL_CACHE_MB
    unless the user sets GDAL_CACHEMAX (README "Memory"). */
 #define RIOS_GDAL_CACHE_MB 32
-/* GDAL's tiles (256 KB for 256 x 256 float32) are made and freed with
-   every block, outputs' as each block's tiles are handed over. glibc's
-   default raises its threshold for mapping a chunk to the largest mapped
-   chunk freed, after which tiles come from the heap, which fragments and
-   grows (by 21 MB in NDVI on 16000 x 16000 rasters); a fixed threshold
-   keeps them mapped and unmapped. */
-#define RIOS_MMAP_THRESHOLD (128 * 1024)
+/* (glibc's malloc is left as it is. GDAL's tiles, 256 KB for 256 x 256
+   float32, are made and freed with every block; a fixed M_MMAP_THRESHOLD
+   below them kept the heap from growing by about 20 MB on 16000 x 16000
+   rasters, but mapping and unmapping every tile cost NDVI 11% of its time
+   in page faults (make bench, median of 7 pairs).) */
 void rios_host_init(void) {
   /* A write past the file-size limit (ulimit -f) would end the process by
      SIGXFSZ, leaving a partial output; ignored, it is a write that fails
      with EFBIG, which GDAL reports and the run turns into a one-line error
      naming the output. (Programs the script starts inherit the ignoring.) */
   signal(SIGXFSZ, SIG_IGN);
-  (void)mallopt(M_MMAP_THRESHOLD, RIOS_MMAP_THRESHOLD);  /* failing, it leaves the default */
   CPLSetErrorHandler(gdal_message);
   GDALAllRegister();
   if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
