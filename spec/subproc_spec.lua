@@ -78,7 +78,16 @@ local rios = require("rios")
 local C = require("ffi").C
 local kind, read, pause = arg[2], arg[3] == "read", tonumber(arg[4] or "0.02")
 local acc = { n = 0, sum = 0 }
+local marked = false
 rios.apply(function(info, inputs, outputs, o)
+  -- a worker says it is computing (so a spec signals a connected worker)
+  if rios.is_worker() and not marked then
+    marked = true
+    local st = io.open("/proc/self/stat")
+    local pid = st:read("*l"):match("^(%d+)")
+    st:close()
+    io.open("computing-" .. pid, "w"):close()
+  end
   o.n = o.n + 1
   local a = inputs.a
   for i = 0, a.rows * a.cols - 1 do o.sum = o.sum + a.data[i] end
@@ -225,6 +234,17 @@ print("not reached")
     end
   end)
 
+  -- Wait (up to 20 s: sanitizer builds start slowly) until worker process
+  -- pid has connected and computes blocks (slow_script's mark).
+  local function computing(dir, pid)
+    for _ = 1, 400 do
+      local f = io.open(dir .. "/computing-" .. pid)
+      if f then f:close() return true end
+      os.execute("sleep 0.05")
+    end
+    return false
+  end
+
   describe("a lost worker", function()
     before_each(function()
       H.make_raster(dir .. "/a.tif", "int16", 1, 80, 96, function(_, r, c) return r * 3 - c end)
@@ -243,7 +263,8 @@ print("not reached")
           os.execute("sleep 0.05")
         end
         assert.truthy(victim, "no workers started")
-        os.execute("sleep 0.6")
+        assert.is_true(computing(dir, victim))
+        os.execute("sleep 0.2")
         os.execute("kill -9 " .. victim)
         assert.is_true(wait_gone(pid, 30))
         -- one line says which worker was lost and that the run went on
@@ -270,7 +291,7 @@ print("not reached")
         os.execute("sleep 0.05")
       end
       assert.are.equal(2, #w)
-      os.execute("sleep 0.4")
+      assert.is_true(computing(dir, w[1]) and computing(dir, w[2]))
       local t0 = os.time()
       os.execute("kill -9 " .. w[1] .. " " .. w[2])
       assert.is_true(wait_gone(pid, 10))
@@ -279,7 +300,7 @@ print("not reached")
       local err = slurp(dir .. "/err.txt"):gsub("^rios%-lua: [^\n]*\n", "")
       -- (both lost, connected or not: on a slow machine one may be killed
       -- before it had connected)
-      assert.truthy(err:match("^slow%.lua:5: rios%.apply failed: every compute worker was lost: "),
+      assert.truthy(err:match("^slow%.lua:6: rios%.apply failed: every compute worker was lost: "),
                     err)
       assert.truthy(err:find("pid " .. w[1], 1, true) or err:find("process " .. w[1], 1, true), err)
       assert.truthy(err:find("pid " .. w[2], 1, true) or err:find("process " .. w[2], 1, true), err)
@@ -298,7 +319,7 @@ print("not reached")
         os.execute("sleep 0.05")
       end
       assert.truthy(victim)
-      os.execute("sleep 0.4")
+      assert.is_true(computing(dir, victim))
       os.execute("kill -STOP " .. victim)
       assert.is_true(wait_gone(pid, 30))
       local err = slurp(dir .. "/err.txt")

@@ -361,6 +361,14 @@ end
 function Manager:lost_unconnected(why)
   self.failures = self.failures + 1
   self.lost[#self.lost + 1] = why
+  -- others that ended meanwhile are named with it
+  for _ = 1, 1000 do
+    local more, a_loss = self.launcher:poll(self)
+    if not more then break end
+    if not a_loss then self:fail(more .. "; and before that " .. table.concat(self.lost, "; ")) end
+    self.failures = self.failures + 1
+    self.lost[#self.lost + 1] = more
+  end
   if self.failures > self.budget then
     self:fail("more compute workers were lost than controls.concurrency.max_worker_failures = "
               .. self.budget .. " allows: " .. table.concat(self.lost, "; "))
