@@ -320,10 +320,7 @@ function Manager:lost_worker(w, why)
   self.failures = self.failures + 1
   local more = self.launcher.describe and self.launcher:describe(self, rec.pid, rec)
   self.lost[#self.lost + 1] = why .. (more and (" (" .. more .. ")") or "")
-  if self.failures > self.budget then
-    self:fail("more compute workers were lost than controls.concurrency.max_worker_failures = "
-              .. self.budget .. " allows: " .. table.concat(self.lost, "; "))
-  end
+  self:fail_over_budget()
   for i = #rec.inflight, 1, -1 do table.insert(self.queue, 1, rec.inflight[i]) end
   rec.inflight = {}
   if self.uses_otherargs then
@@ -344,14 +341,7 @@ function Manager:lost_worker(w, why)
     self.launcher:replace(self, rec)
     return
   end
-  local live = 0
-  for _, v in pairs(self.workers) do if v.live then live = live + 1 end end
-  -- (a worker still starting may yet connect; if it ends first, the
-  -- launcher's poll says so)
-  local starting = self.launcher.starting and self.launcher:starting(self) or 0
-  if live == 0 and starting == 0 then
-    self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
-  end
+  self:fail_none_left()
   self:warn_lost()
 end
 
@@ -369,17 +359,29 @@ function Manager:lost_unconnected(why)
     self.failures = self.failures + 1
     self.lost[#self.lost + 1] = more
   end
+  self:fail_over_budget()
+  self:fail_none_left()
+  self:warn_lost()
+end
+
+-- More losses than controls.concurrency.max_worker_failures allows: the
+-- run fails naming them.
+function Manager:fail_over_budget()
   if self.failures > self.budget then
     self:fail("more compute workers were lost than controls.concurrency.max_worker_failures = "
               .. self.budget .. " allows: " .. table.concat(self.lost, "; "))
   end
+end
+
+-- No worker live, and none starting (a worker still starting may yet
+-- connect; if it ends first, the launcher's poll says so): the run fails.
+function Manager:fail_none_left()
   local live = 0
   for _, v in pairs(self.workers) do if v.live then live = live + 1 end end
   local starting = self.launcher.starting and self.launcher:starting(self) or 0
   if live == 0 and starting == 0 then
     self:fail("every compute worker was lost: " .. table.concat(self.lost, "; "))
   end
-  self:warn_lost()
 end
 
 -- The run goes on without worker w: say so, once, on standard error (a
