@@ -334,8 +334,10 @@ describe("kind slurm on a private single-node SLURM", function()
     local mgr = manager({ cpus_per_task = 4 }, { "sh", "-c", "sleep 60; echo " .. mark })
     local jobs = {}
     for i = 1, 3 do jobs[i] = assert(mgr:submit("w" .. i)) end
+    -- (SLURM gives a pending job its reason at its next scheduling pass)
     poll_until(mgr, function(m)
       return m.jobs[1].state == "running" and m.jobs[2].state == "running"
+             and m.jobs[3].reason ~= nil and m.jobs[3].reason ~= "None"
     end, 20)
     assert.equal("pending", jobs[3].state)
     assert.equal("Resources", jobs[3].reason)
